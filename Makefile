@@ -1,0 +1,50 @@
+# Two commands on a fresh machine:
+#   make quickstart   install, write the demo exports, run the refresh job, print where tables are
+#   make test         the test suite (what CI runs)
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+AS_OF ?= 2026-10-01
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# Pseudonymous keys in BI tables are an HMAC with this secret. The quickstart uses a local demo
+# key; set your own secret in production (see docs/serving.md).
+export SEGMENTS_PII_KEY ?= demo-only-key-change-me
+
+.PHONY: quickstart install demo refresh test test-fast lint bench dev clean
+
+quickstart: install demo refresh
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $@
+
+demo: install
+	$(BIN)/segments demo --out data/demo --as-of $(AS_OF)
+
+refresh: install
+	$(BIN)/segments refresh --landing data/demo/landing --as-of $(AS_OF)
+
+test: install
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+test-fast: install
+	$(BIN)/pytest -n 2 -m 'not slow and not bench'
+
+lint: install
+	$(BIN)/ruff check pipeline tests bench
+	$(BIN)/ruff format --check pipeline tests bench
+
+bench: install
+	$(BIN)/python bench/run_benchmark.py
+
+dev: install
+	$(BIN)/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs

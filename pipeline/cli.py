@@ -1,0 +1,246 @@
+"""`segments`: the command line for people and scripts.
+
+Every command that computes segments executes the Dagster job in-process: there is no second code
+path beside the job the schedules and sensors run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import click
+import duckdb
+
+from pipeline.lib.resources import DEFAULT_STATE_DIR, DEFAULT_WAREHOUSE
+
+log = logging.getLogger("segments")
+
+
+def _instance():
+    """The Dagster instance of $DAGSTER_HOME (runs show in `dagster dev`), else an ephemeral one."""
+    import dagster as dg
+
+    if os.environ.get("DAGSTER_HOME"):
+        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+def execute_refresh(
+    *,
+    landing: Path | None = None,
+    as_of: dt.date | None = None,
+    warehouse: Path | None = None,
+    mapping: Path | None = None,
+    state_dir: Path | None = None,
+    trigger: str = "cli",
+    extra_settings: dict[str, Any] | None = None,
+    raise_on_error: bool = False,
+    instance=None,
+):
+    """Run the `refresh_segments` job in this process and return its execution result."""
+    from pipeline.lib.resources import RefreshSettings, refresh_run_config
+    from pipeline.segments.project import ensure_manifest
+
+    ensure_manifest()
+    from pipeline.definitions import defs  # after the manifest exists
+
+    overrides: dict[str, Any] = dict(extra_settings or {})
+    if landing:
+        overrides["landing_dir"] = str(landing)
+    if mapping:
+        overrides["mapping_file"] = str(mapping)
+    if state_dir:
+        overrides["state_dir"] = str(state_dir)
+    if warehouse:
+        overrides["warehouse_path"] = str(warehouse)
+    settings = RefreshSettings(**{k: v for k, v in overrides.items() if k != "warehouse_path"})
+    overrides["as_of"] = (as_of or settings.as_of_date()).isoformat()
+    run_config = refresh_run_config(**overrides)
+    job = defs.resolve_job_def("refresh_segments")
+    return job.execute_in_process(
+        run_config=run_config,
+        instance=instance or _instance(),
+        tags={"segments/as_of": overrides["as_of"], "segments/trigger": trigger},
+        raise_on_error=raise_on_error,
+    )
+
+
+def _step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Wall time per step, read from the run's event log."""
+    starts: dict[str, float] = {}
+    spent: dict[str, float] = defaultdict(float)
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or not event.step_key:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
+            spent[event.step_key] += entry.timestamp - starts.pop(event.step_key)
+    return dict(spent)
+
+
+def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) -> None:
+    """Rows per entity, quarantined per reason, identities, segments: read from the warehouse."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+
+        def table_exists(schema: str, table: str) -> bool:
+            return bool(
+                con.execute(
+                    "select count(*) from information_schema.tables "
+                    "where table_schema = ? and table_name = ?",
+                    [schema, table],
+                ).fetchone()[0]
+            )
+
+        if table_exists("clean", "load_log"):
+            click.echo("\nRows per entity (read = accepted + rejected):")
+            rows = con.execute(
+                "select entity, count(*) files, sum(rows_read), sum(rows_accepted), "
+                "sum(rows_rejected) from clean.load_log group by entity order by entity"
+            ).fetchall()
+            click.echo(f"  {'entity':<16}{'files':>6}{'read':>10}{'accepted':>10}{'rejected':>10}")
+            for entity, files, read, accepted, rejected in rows:
+                click.echo(f"  {entity:<16}{files:>6}{read:>10}{accepted:>10}{rejected:>10}")
+        if table_exists("clean", "quarantine"):
+            rows = con.execute(
+                "select reason_code, action, count(*) from clean.quarantine "
+                "group by all order by 3 desc, 1"
+            ).fetchall()
+            click.echo("\nQuarantine per reason (table clean.quarantine):")
+            for reason, action, n in rows:
+                click.echo(f"  {reason:<22}{action:<14}{n:>8}")
+        if table_exists("identity", "customer_identity_map"):
+            records, masters = con.execute(
+                "select count(*), count(distinct customer_id) from identity.customer_identity_map"
+            ).fetchone()
+            click.echo(
+                f"\nIdentity: {records} customer records resolved into {masters} customers "
+                f"({records - masters} merged)"
+            )
+        if table_exists("marts", "segment_kpis"):
+            click.echo("\nSegments:")
+            rows = con.execute(
+                "select segment, customers, share, revenue from marts.segment_kpis "
+                "order by segment = 'All', customers desc"
+            ).fetchall()
+            for segment, customers, share, revenue in rows:
+                click.echo(
+                    f"  {segment:<20}{customers:>8}{float(share or 0):>8.1%}"
+                    f"{float(revenue or 0):>14,.2f}"
+                )
+    finally:
+        con.close()
+    if seconds:
+        click.echo("\nTime per step (s):")
+        for step, secs in seconds.items():
+            click.echo(f"  {step:<40}{secs:>8.1f}")
+    click.echo("\nOutput tables:")
+    click.echo(f"  build warehouse (pipeline only): {warehouse}")
+    serving = state_dir / "serving" / "segments.duckdb"
+    if serving.exists():
+        click.echo(f"  BI serving file (open read-only): {serving}")
+    exports = state_dir / "exports" / "latest"
+    if exports.exists():
+        click.echo(f"  Parquet/CSV exports: {exports}")
+    reports = sorted((state_dir / "reports").glob("*.html")) if (state_dir / "reports").exists() else []
+    if reports:
+        click.echo(f"  insight report: {reports[-1]}")
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def cli(verbose: bool) -> None:
+    """Customer segmentation pipeline: RFM segments, cohorts and KPIs from CRM exports."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("data/demo"), show_default=True)
+@click.option("--customers", type=int, default=5000, show_default=True)
+@click.option("--orders", type=int, default=25000, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default="2026-10-01")
+@click.option("--format", "file_format", type=click.Choice(["csv", "parquet"]), default="csv")
+def demo(out: Path, customers: int, orders: int, seed: int, as_of, file_format: str) -> None:
+    """Write deterministic demo exports (with injected faults and ground truth) to OUT."""
+    from pipeline.demo.generator import generate_demo
+
+    started = time.perf_counter()
+    summary = generate_demo(
+        out, customers=customers, orders=orders, seed=seed, as_of=as_of.date(),
+        file_format=file_format,
+    )
+    click.echo(f"demo data written to {out / 'landing'} in {time.perf_counter() - started:.1f}s")
+    click.echo(str(summary))
+
+
+@cli.command()
+@click.option("--landing", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Default: today.")
+@click.option("--warehouse", type=click.Path(path_type=Path), help=f"Default: {DEFAULT_WAREHOUSE}")
+@click.option("--mapping", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--state-dir", type=click.Path(path_type=Path), help=f"Default: {DEFAULT_STATE_DIR}")
+def refresh(landing, as_of, warehouse, mapping, state_dir) -> None:
+    """Run the refresh_segments job in-process and print what it did, in numbers."""
+    started = time.perf_counter()
+    instance = _instance()
+    result = execute_refresh(
+        instance=instance,
+        landing=landing,
+        as_of=as_of.date() if as_of else None,
+        warehouse=warehouse,
+        mapping=mapping,
+        state_dir=state_dir,
+    )
+    from pipeline.lib.resources import RefreshSettings, Warehouse
+
+    wh = Warehouse(path=str(warehouse or "")).resolved_path()
+    state = RefreshSettings(state_dir=str(state_dir or "")).state_path()
+    if not result.success:
+        failures = [
+            f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+            for e in result.all_events
+            if e.event_type_value == "STEP_FAILURE" and e.event_specific_data
+        ]
+        click.echo("refresh FAILED; the previously published tables are unchanged.", err=True)
+        for line in failures:
+            click.echo(f"  {line}", err=True)
+        sys.exit(1)
+    _print_summary(wh, state, _step_seconds(instance, result.run_id))
+    click.echo(f"\nrefresh succeeded in {time.perf_counter() - started:.1f}s (run {result.run_id})")
+
+
+def _register_domain_commands() -> None:
+    """Commands owned by the domains (automation: trigger, backfill)."""
+    try:
+        from pipeline.automation.cli import commands
+    except ImportError:  # the automation domain is optional in a partial checkout
+        return
+    for command in commands:
+        cli.add_command(command)
+
+
+_register_domain_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="segments")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""The dbt project as Dagster sees it: one `DbtProject`, one translator."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# `dagster dev` rebuilds the manifest on load; the CLI and tests call `ensure_manifest()` first.
+dbt_project.prepare_if_dev()
+if not dbt_project.manifest_path.exists():
+    # A fresh clone has no manifest (it is build output): parse once so the definitions can load.
+    dbt_project.preparer.prepare(dbt_project)
+
+
+def ensure_manifest() -> Path:
+    """Parse the dbt project (writes target/manifest.json) and return the manifest path.
+
+    The manifest is build output, never committed: every entry point that loads the definitions
+    outside `dagster dev` calls this first.
+    """
+    dbt_project.preparer.prepare(dbt_project)
+    return dbt_project.manifest_path
+
+
+class SegmentsDbtTranslator(DagsterDbtTranslator):
+    """Groups come from the model's top folder (staging, intermediate, marts, history).
+
+    Seeds are business rules read by the marts, so they join the marts group. Owners come from
+    `meta.owner` in the models' YAML, never from Python lists of model names.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        """The dbt folder under models/ names the Dagster group."""
+        resource_type = dbt_resource_props["resource_type"]
+        if resource_type == "seed":
+            return "marts"
+        if resource_type == "source":
+            return None
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "marts"
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        """Owners declared in dbt `meta.owner` (a string or a list)."""
+        owner = (dbt_resource_props.get("meta") or {}).get("owner") or (
+            dbt_resource_props.get("config", {}).get("meta") or {}
+        ).get("owner")
+        if not owner:
+            return None
+        return [owner] if isinstance(owner, str) else list(owner)
+
+
+translator = SegmentsDbtTranslator()
+
+
+def dbt_model_key(assets_def: dg.AssetsDefinition, model_name: str) -> dg.AssetKey:
+    """Asset key of a dbt model, looked up in the manifest (never spelled as a string key)."""
+    from dagster_dbt import get_asset_key_for_model
+
+    return get_asset_key_for_model([assets_def], model_name)
