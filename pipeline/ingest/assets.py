@@ -1,10 +1,6 @@
 """Ingestion assets: landing exports -> raw tables -> clean tables + quarantine."""
 
-from __future__ import annotations
-
-import dataclasses
 import logging
-from typing import Any
 
 import dagster as dg
 
@@ -19,12 +15,6 @@ QUARANTINE_KEY = dg.AssetKey(["clean", "quarantine"])
 def _log(context: dg.AssetExecutionContext) -> logging.Logger:
     """Dagster's logger for the library code (it only needs a `logging.Logger`-like object)."""
     return context.log  # type: ignore[return-value]
-
-
-def _as_metadata(report: Any) -> dict[str, Any]:
-    """Flatten a report dataclass into Dagster metadata values."""
-    raw = dataclasses.asdict(report) if dataclasses.is_dataclass(report) else dict(report)
-    return {k: v if isinstance(v, int | float | str) else dg.MetadataValue.json(v) for k, v in raw.items()}
 
 
 @dg.multi_asset(

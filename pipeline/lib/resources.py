@@ -90,6 +90,7 @@ class RefreshSettings(dg.ConfigurableResource):
         default="config/identity_overrides.yaml",
         description="Data stewards' never_merge / force_merge pairs (missing file = none).",
     )
+    report_language: str = Field(default="fr", description="Insight report language: fr | en.")
     score_buckets: int = Field(default=5, ge=3, le=10, description="Score scale 1..N (3..10).")
     score_method: str = Field(default="rank", description="'rank' (tie-consistent) or 'ntile'.")
     monetary_mode: str = Field(default="net", description="'net' (minus refunds) or 'gross'.")

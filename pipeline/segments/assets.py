@@ -1,7 +1,5 @@
 """dbt models as Dagster assets: RFM scores, segments, cohorts, KPIs and history."""
 
-from __future__ import annotations
-
 import json
 
 import dagster as dg

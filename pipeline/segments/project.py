@@ -56,7 +56,9 @@ class SegmentsDbtTranslator(DagsterDbtTranslator):
         ).get("owner")
         if not owner:
             return None
-        return [owner] if isinstance(owner, str) else list(owner)
+        owners = [owner] if isinstance(owner, str) else list(owner)
+        # Dagster accepts emails or "team:<name>"; dbt YAML may just say the team's name.
+        return [o if "@" in o or o.startswith("team:") else f"team:{o}" for o in owners]
 
 
 translator = SegmentsDbtTranslator()

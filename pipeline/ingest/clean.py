@@ -1,0 +1,870 @@
+"""Cleaning: `raw.*` -> typed `clean.*` tables, `clean.quarantine` and `clean.load_log`.
+
+Everything is rebuilt from raw on each run (deterministic, idempotent) in DuckDB SQL; only phone
+numbers go through Python, over their distinct values. Each raw row ends either accepted in its
+clean table or rejected in the quarantine with exactly one reason (the first failing check), so
+per file: rows read = rows accepted + rows rejected. Values removed from accepted rows
+(`field_nulled`) are quarantined too, as extra entries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from pipeline.ingest import extract
+from pipeline.ingest.countries import COUNTRY_NAMES, ISO2_CODES
+from pipeline.ingest.entities import (
+    AMOUNT,
+    BOOLEAN,
+    DATE,
+    ENTITIES,
+    INTEGER,
+    LINEAGE_COLUMNS,
+    TIMESTAMP,
+)
+from pipeline.ingest.phones import DEFAULT_REGION, normalize_many
+
+REASONS = (
+    "missing_required",
+    "unparsable_date",
+    "future_date",
+    "invalid_amount",
+    "negative_amount",
+    "unknown_status",
+    "duplicate_order_id",
+    "duplicate_row",
+    "duplicate_key",
+    "invalid_email",
+    "invalid_phone",
+    "invalid_value",
+    "invalid_encoding",
+)
+ORDER_STATUSES = ("completed", "cancelled", "returned")
+EMAIL_RE = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
+_TRUE = ("true", "t", "1", "yes", "y", "oui", "o", "vrai")
+_FALSE = ("false", "f", "0", "no", "n", "non", "faux")
+
+#: Output columns of each clean table (contract order), then lineage for per-file accounting.
+OUTPUT: dict[str, list[tuple[str, str]]] = {
+    "orders": [
+        ("order_id", "VARCHAR"),
+        ("customer_id", "VARCHAR"),
+        ("order_date", "DATE"),
+        ("amount", "DECIMAL(18,2)"),
+        ("currency", "VARCHAR"),
+        ("status", "VARCHAR"),
+        ("channel", "VARCHAR"),
+        ("promo_code", "VARCHAR"),
+        ("discount_amount", "DECIMAL(18,2)"),
+    ],
+    "customers": [
+        ("customer_id", "VARCHAR"),
+        ("email", "VARCHAR"),
+        ("first_name", "VARCHAR"),
+        ("last_name", "VARCHAR"),
+        ("phone", "VARCHAR"),
+        ("birth_date", "DATE"),
+        ("gender", "VARCHAR"),
+        ("address_line", "VARCHAR"),
+        ("postal_code", "VARCHAR"),
+        ("city", "VARCHAR"),
+        ("region", "VARCHAR"),
+        ("country", "VARCHAR"),
+        ("created_at", "TIMESTAMP"),
+        ("updated_at", "TIMESTAMP"),
+        ("marketing_opt_in", "BOOLEAN"),
+        ("source_system", "VARCHAR"),
+        ("derived_from_orders", "BOOLEAN"),
+    ],
+    "refunds": [
+        ("refund_id", "VARCHAR"),
+        ("customer_id", "VARCHAR"),
+        ("order_id", "VARCHAR"),
+        ("refunded_at", "DATE"),
+        ("amount", "DECIMAL(18,2)"),
+    ],
+    "order_lines": [
+        ("order_id", "VARCHAR"),
+        ("line_number", "INTEGER"),
+        ("product_id", "VARCHAR"),
+        ("category", "VARCHAR"),
+        ("quantity", "INTEGER"),
+        ("unit_price", "DECIMAL(18,2)"),
+    ],
+    "nps_responses": [
+        ("response_id", "VARCHAR"),
+        ("customer_id", "VARCHAR"),
+        ("responded_at", "DATE"),
+        ("score", "INTEGER"),
+    ],
+    "support_tickets": [
+        ("ticket_id", "VARCHAR"),
+        ("customer_id", "VARCHAR"),
+        ("created_at", "DATE"),
+        ("topic", "VARCHAR"),
+    ],
+}
+#: Primary key of each clean table (order_lines: its line within the order).
+KEYS: dict[str, tuple[str, ...]] = {
+    "orders": ("order_id",),
+    "customers": ("customer_id",),
+    "refunds": ("refund_id",),
+    "order_lines": ("order_id", "line_number"),
+    "nps_responses": ("response_id",),
+    "support_tickets": ("ticket_id",),
+}
+#: Prefix of generated ids (refunds and NPS responses may come without one).
+GENERATED_ID = {"refunds": ("refund_id", "RF-"), "nps_responses": ("response_id", "NPS-")}
+
+
+@dataclass
+class EntityCounts:
+    """Per-entity outcome of a cleaning run."""
+
+    rows_read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    fields_nulled: int = 0
+
+
+@dataclass
+class CleanReport:
+    """What `clean_entities` did: counts per entity, quarantine entries per reason, derivations."""
+
+    entities: dict[str, EntityCounts] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    derived_customers: int = 0
+    derived_by_entity: dict[str, int] = field(default_factory=dict)
+    orphan_order_lines: int = 0
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One validation: when `condition` holds, the row is rejected or the field nulled."""
+
+    column: str
+    reason: str
+    condition: str
+    message: str
+    nulls_field: bool = False
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _msg(column: str, text: str) -> str:
+    """SQL building '<file> row <n>: column <c>: <text>' where `text` is itself SQL."""
+    return (
+        f"_source_file || ' row ' || CAST(_source_row AS VARCHAR) || "
+        f"': column {column}: ' || {text}"
+    )
+
+
+def _shown(col: str) -> str:
+    """SQL quoting a raw value for messages: 'value'."""
+    return f"'''' || t_{col} || ''''"
+
+
+def _amount_sql(v: str) -> str:
+    """Parse a trimmed amount text with the file's decimal separator into DECIMAL(18,2).
+
+    Spaces (also non-breaking ones used as thousands separators) and currency signs are ignored;
+    a thousands separator is only removed when the value matches the thousands pattern exactly,
+    so "12,50" in a decimal-point file is invalid rather than read as 1250.
+    """
+    x = f"regexp_replace({v}, '[\\s\u00a0\u202f€$£]|EUR', '', 'g')"
+    comma = (
+        f"replace(CASE WHEN regexp_full_match({x}, '[+-]?\\d{{1,3}}(\\.\\d{{3}})+(,\\d+)?') "
+        f"THEN replace({x}, '.', '') ELSE {x} END, ',', '.')"
+    )
+    dot = (
+        f"CASE WHEN regexp_full_match({x}, '[+-]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d+)?') "
+        f"THEN replace({x}, ',', '') ELSE {x} END"
+    )
+    return f"try_cast(CASE WHEN _decimal = ',' THEN {comma} ELSE {dot} END AS DECIMAL(18,2))"
+
+
+def _timestamp_sql(v: str, formats: list[str]) -> str:
+    """Parse ISO dates/timestamps, or the file's (detected or configured) strptime format."""
+    branches = []
+    for fmt in formats:
+        tries = ", ".join(
+            f"try_strptime({v}, {_lit(fmt + suffix)})" for suffix in ("", " %H:%M:%S", " %H:%M")
+        )
+        branches.append(f"WHEN _date_format = {_lit(fmt)} THEN coalesce({tries})")
+    custom = f"CASE {' '.join(branches)} END" if branches else "NULL::TIMESTAMP"
+    return (
+        f"CASE WHEN regexp_matches({v}, '^\\d{{4}}-\\d{{2}}-\\d{{2}}') "
+        f"THEN try_cast({v} AS TIMESTAMP) ELSE {custom} END"
+    )
+
+
+def _integer_sql(v: str) -> str:
+    return (
+        f"CASE WHEN regexp_full_match({v}, '[+-]?\\d+([.,]0+)?') "
+        f"THEN try_cast(regexp_replace({v}, '[.,]0+$', '') AS BIGINT) END"
+    )
+
+
+def _raw_columns(con: duckdb.DuckDBPyConnection, entity: str) -> list[str]:
+    """Non-lineage columns of raw.<entity> (canonical first, then extra source columns)."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+        "AND table_name = ? ORDER BY ordinal_position",
+        [entity],
+    ).fetchall()
+    return [r[0] for r in rows if r[0] not in LINEAGE_COLUMNS]
+
+
+def _checks(entity: str, formats_note: str) -> list[_Check]:
+    """Validations of one entity, in priority order (the first failing one is reported)."""
+    spec = ENTITIES[entity]
+    checks: list[_Check] = []
+    for col in spec.required:
+        checks.append(
+            _Check(
+                col,
+                "missing_required",
+                f"t_{col} IS NULL",
+                _msg(col, "'required value is missing'"),
+            )
+        )
+    typed: list[tuple[str, str]] = [
+        (c, k) for c, k in spec.columns.items() if k in (AMOUNT, DATE, TIMESTAMP, INTEGER, BOOLEAN)
+    ]
+    for col, kind in typed:
+        nulls = col not in spec.required and not (entity == "order_lines" and col == "line_number")
+        bad = f"t_{col} IS NOT NULL AND p_{col} IS NULL"
+        if kind == AMOUNT:
+            checks.append(
+                _Check(
+                    col,
+                    "invalid_amount",
+                    bad,
+                    _msg(
+                        col,
+                        f"{_shown(col)} || ' is not a valid amount (decimal separator ' || "
+                        "_decimal || ')'",
+                    ),
+                    nulls,
+                )
+            )
+        elif kind in (DATE, TIMESTAMP):
+            checks.append(
+                _Check(
+                    col,
+                    "unparsable_date",
+                    bad,
+                    _msg(
+                        col,
+                        f"{_shown(col)} || ' is not a valid date (format ' || {formats_note} "
+                        "|| ')'",
+                    ),
+                    nulls,
+                )
+            )
+        elif kind == INTEGER:
+            checks.append(
+                _Check(
+                    col,
+                    "invalid_value",
+                    bad,
+                    _msg(col, f"{_shown(col)} || ' is not an integer'"),
+                    nulls,
+                )
+            )
+        else:
+            checks.append(
+                _Check(
+                    col,
+                    "invalid_value",
+                    bad,
+                    _msg(
+                        col,
+                        f"{_shown(col)} || ' is not a boolean (true/false, yes/no, oui/non, 1/0)'",
+                    ),
+                    nulls,
+                )
+            )
+    for col, kind in typed:
+        nulls = col not in spec.required
+        if kind in (DATE, TIMESTAMP):
+            checks.append(
+                _Check(
+                    col,
+                    "future_date",
+                    f"CAST(p_{col} AS DATE) > _as_of",
+                    _msg(
+                        col,
+                        f"{_shown(col)} || ' is after the as-of date ' || CAST(_as_of AS VARCHAR)",
+                    ),
+                    nulls,
+                )
+            )
+        if kind == AMOUNT:
+            checks.append(
+                _Check(
+                    col,
+                    "negative_amount",
+                    f"p_{col} < 0",
+                    _msg(col, f"{_shown(col)} || ' is negative'"),
+                    nulls,
+                )
+            )
+    if entity == "orders":
+        checks.append(
+            _Check(
+                "status",
+                "unknown_status",
+                f"coalesce(lower(t_status), 'completed') NOT IN "
+                f"({', '.join(_lit(s) for s in ORDER_STATUSES)})",
+                _msg(
+                    "status", f"{_shown('status')} || ' is not one of {', '.join(ORDER_STATUSES)}'"
+                ),
+            )
+        )
+    if entity == "refunds":
+        checks.append(
+            _Check(
+                "amount",
+                "invalid_value",
+                "p_amount = 0",
+                _msg("amount", "'a refund amount must be greater than 0'"),
+            )
+        )
+    if entity == "order_lines":
+        checks.append(
+            _Check(
+                "quantity",
+                "invalid_value",
+                "p_quantity < 1",
+                _msg("quantity", f"{_shown('quantity')} || ' is not a positive quantity'"),
+            )
+        )
+        checks.append(
+            _Check(
+                "line_number",
+                "invalid_value",
+                "p_line_number < 1",
+                _msg("line_number", f"{_shown('line_number')} || ' is not a positive line number'"),
+            )
+        )
+    if entity == "nps_responses":
+        checks.append(
+            _Check(
+                "score",
+                "invalid_value",
+                "p_score NOT BETWEEN 0 AND 10",
+                _msg("score", f"{_shown('score')} || ' is outside 0..10'"),
+            )
+        )
+    if entity == "customers":
+        checks.append(
+            _Check(
+                "email",
+                "invalid_email",
+                f"t_email IS NOT NULL AND NOT regexp_full_match(lower(t_email), {_lit(EMAIL_RE)})",
+                _msg("email", f"{_shown('email')} || ' is not a valid e-mail address'"),
+                True,
+            )
+        )
+        checks.append(
+            _Check(
+                "country",
+                "invalid_value",
+                "t_country IS NOT NULL AND p_country IS NULL",
+                _msg("country", f"{_shown('country')} || ' is not a known country'"),
+                True,
+            )
+        )
+    return checks
+
+
+def _parsed_sql(entity: str, formats: list[str]) -> list[str]:
+    """SELECT items `t_<col>` (trimmed text) and `p_<col>` (typed value) of each column."""
+    items = []
+    for col, kind in ENTITIES[entity].columns.items():
+        t = f"t_{col}"
+        items.append(f"nullif(trim({_q(col)}), '') AS {t}")
+        if kind == AMOUNT:
+            items.append(f"{_amount_sql(t)} AS p_{col}")
+        elif kind == DATE:
+            items.append(f"CAST({_timestamp_sql(t, formats)} AS DATE) AS p_{col}")
+        elif kind == TIMESTAMP:
+            items.append(f"{_timestamp_sql(t, formats)} AS p_{col}")
+        elif kind == INTEGER:
+            items.append(f"{_integer_sql(t)} AS p_{col}")
+        elif kind == BOOLEAN:
+            items.append(
+                f"CASE WHEN lower({t}) IN ({', '.join(map(_lit, _TRUE))}) THEN true "
+                f"WHEN lower({t}) IN ({', '.join(map(_lit, _FALSE))}) THEN false END "
+                f"AS p_{col}"
+            )
+    return items
+
+
+def _stage_entity(
+    con: duckdb.DuckDBPyConnection, entity: str, as_of: dt.date, formats: list[str]
+) -> tuple[list[_Check], str]:
+    """Build temp table `_cl_<entity>`: raw row + typed values + the first rejecting check.
+
+    Returns the checks and the SQL of the raw row as JSON over alias `s` (a `_cl_` row), built
+    only for quarantined rows: computing it for every row would double the cleaning time.
+    """
+    raw_cols = _raw_columns(con, entity)
+    # Items that need one pass over the parsed values (t_/p_ columns) go in an outer SELECT.
+    extra_items = []
+    if entity == "customers":
+        names = ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in COUNTRY_NAMES.items())
+        codes = ", ".join(_lit(c) for c in sorted(ISO2_CODES))
+        extra_items.append(
+            f"CASE WHEN upper(t_country) IN ({codes}) THEN upper(t_country) "
+            f"ELSE MAP {{{names}}}[strip_accents(lower(t_country))] END AS p_country"
+        )
+    formats_note = "CASE WHEN _date_format = 'iso' THEN 'ISO YYYY-MM-DD' ELSE _date_format END"
+    checks = _checks(entity, formats_note)
+    reject = [c for c in checks if not c.nulls_field]
+    encoding_col = " ".join(f"WHEN contains({_q(c)}, '\ufffd') THEN {_lit(c)}" for c in raw_cols)
+    first_error = " ".join(
+        f"WHEN {c.condition} THEN {{'column': {_lit(c.column)}, 'reason': {_lit(c.reason)}, "
+        f"'message': {c.message}}}"
+        for c in reject
+    )
+    raw_json = "json_object(" + ", ".join(f"{_lit(c)}, s.{_q(c)}" for c in raw_cols) + ")"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _cl_{entity} AS
+        WITH base AS (
+            SELECT r.*, coalesce(f.decimal_separator, '.') AS _decimal,
+                   coalesce(f.date_format, 'iso') AS _date_format,
+                   DATE '{as_of.isoformat()}' AS _as_of,
+                   CASE {encoding_col} END AS _bad_encoding_col
+            FROM raw.{entity} r
+            LEFT JOIN {extract.REGISTRY_TABLE} f ON f.source_file = r._source_file
+        ), parsed AS (
+            SELECT *, {", ".join(_parsed_sql(entity, formats))} FROM base
+        ), parsed2 AS (
+            SELECT * {", " + ", ".join(extra_items) if extra_items else ""} FROM parsed
+        )
+        SELECT *,
+            CASE WHEN _bad_encoding_col IS NOT NULL THEN {{'column': _bad_encoding_col,
+                     'reason': 'invalid_encoding', 'message': _source_file || ' row '
+                     || CAST(_source_row AS VARCHAR) || ': column ' || _bad_encoding_col
+                     || ': contains bytes that are not valid in the file encoding'}}
+                 {first_error} END AS _err
+        FROM parsed2
+        """
+    )
+    return checks, f"CAST({raw_json} AS VARCHAR)"
+
+
+def _quarantine_insert(
+    entity: str,
+    source: str,
+    column: str,
+    reason: str,
+    message: str,
+    action: str,
+    where: str,
+    raw_json: str,
+) -> str:
+    """INSERT of quarantine entries; `source` must expose the `_cl_` row as alias `s`."""
+    return (
+        f"INSERT INTO _quarantine SELECT {_lit(entity)}, _source_file, _source_row, "
+        f"{column}, {reason}, {message}, {raw_json}, {_lit(action)}, s._loaded_at "
+        f"FROM {source} WHERE {where}"
+    )
+
+
+def _output_value(entity: str, col: str, checks: list[_Check], currency: str) -> str:
+    """The final value of one output column (typed, normalised, field-nulled when invalid)."""
+    spec = ENTITIES[entity]
+    kind = spec.columns.get(col)
+    if kind in (AMOUNT, DATE, TIMESTAMP, INTEGER, BOOLEAN):
+        value = f"p_{col}"
+    elif entity == "customers" and col == "email":
+        value = "lower(t_email)"
+    elif entity == "customers" and col in ("first_name", "last_name"):
+        value = f"nfc_normalize(t_{col})"
+    elif entity == "customers" and col == "country":
+        value = "p_country"
+    elif entity == "customers" and col == "phone":
+        value = "_phone_e164"
+    elif entity == "orders" and col == "currency":
+        value = f"upper(coalesce(t_currency, {_lit(currency)}))"
+    elif entity == "orders" and col == "status":
+        value = "coalesce(lower(t_status), 'completed')"
+    else:
+        value = f"t_{col}"
+    nulled = [c.condition for c in checks if c.nulls_field and c.column == col]
+    if nulled:
+        value = f"CASE WHEN {' OR '.join(f'({c})' for c in nulled)} THEN NULL ELSE {value} END"
+    return value
+
+
+def _attach_phones(con: duckdb.DuckDBPyConnection, log: logging.Logger) -> int:
+    """Add `_phone_e164` to the staged customers, computing E.164 once per distinct value."""
+    pairs = con.execute(
+        f"SELECT DISTINCT t_phone, coalesce(p_country, '{DEFAULT_REGION}') FROM _cl_customers "
+        "WHERE t_phone IS NOT NULL AND _err IS NULL"
+    ).fetchall()
+    phones = pd.DataFrame(normalize_many(pairs), columns=["raw", "region", "e164"], dtype=object)
+    con.register("_phones_df", phones)
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _cl_customers AS
+                SELECT c.*, p.e164::VARCHAR AS _phone_e164 FROM _cl_customers c
+                LEFT JOIN _phones_df p ON p.raw = c.t_phone
+                 AND p.region = coalesce(c.p_country, '{DEFAULT_REGION}')"""
+        )
+    finally:
+        con.unregister("_phones_df")
+    log.info("customers: %d distinct phone value(s) normalised to E.164", len(pairs))
+    return len(pairs)
+
+
+def _dedupe(
+    con: duckdb.DuckDBPyConnection,
+    entity: str,
+    checks: list[_Check],
+    currency: str,
+    raw_json: str,
+) -> None:
+    """Accepted rows -> `_ok_<entity>`; duplicates are quarantined.
+
+    Exact copies (same cleaned content) keep the most recent one: last file in name order, then
+    last row. Remaining rows sharing a key keep the most recent too (customers: latest
+    updated_at first), the others are `duplicate_order_id` (orders) or `duplicate_key`.
+    """
+    outputs = [c for c, _ in OUTPUT[entity] if c != "derived_from_orders"]
+    values = {c: _output_value(entity, c, checks, currency) for c in outputs}
+    if entity == "customers":
+        # Contract: updated_at is the last change seen, created_at when the export has none.
+        values["updated_at"] = f"coalesce({values['updated_at']}, {values['created_at']})"
+    select = ", ".join(f"{v} AS {_q(c)}" for c, v in values.items())
+    # Partitioning by the columns themselves compares real values: no hash collision can ever
+    # mark two different rows as copies.
+    content = ", ".join(_q(c) for c in outputs)
+    recent = "_source_file DESC, _source_row DESC"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _v_{entity} AS
+            SELECT {select}, _source_file, _source_row
+            FROM _cl_{entity} WHERE _err IS NULL"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _v_{entity} AS
+            SELECT *, row_number() OVER w AS _rn_content,
+                   first_value(_source_file) OVER w AS _win_file,
+                   first_value(_source_row) OVER w AS _win_row
+            FROM _v_{entity} WINDOW w AS (PARTITION BY {content} ORDER BY {recent})"""
+    )
+    dup_msg = (
+        "_source_file || ' row ' || CAST(_source_row AS VARCHAR) || ': exact copy of ' || "
+        "_win_file || ' row ' || CAST(_win_row AS VARCHAR) || ', which is kept'"
+    )
+    con.execute(
+        _quarantine_insert(
+            entity,
+            f"_v_{entity} d JOIN _cl_{entity} s USING (_source_file, _source_row)",
+            "NULL",
+            "'duplicate_row'",
+            dup_msg,
+            "rejected",
+            "d._rn_content > 1",
+            raw_json,
+        )
+    )
+    if entity in GENERATED_ID:
+        col, prefix = GENERATED_ID[entity]
+        # Exact copies are gone, so a hash of the content identifies the record deterministically.
+        digest = (
+            "md5(to_json(struct_pack(" + ", ".join(f"{_q(c)} := {_q(c)}" for c in outputs) + ")))"
+        )
+        con.execute(
+            f"""UPDATE _v_{entity} SET {col} = {_lit(prefix)} || substr({digest}, 1, 16)
+                WHERE {col} IS NULL"""
+        )
+    if entity == "order_lines":
+        con.execute(
+            """UPDATE _v_order_lines v SET line_number = g.n FROM (
+                   SELECT _source_file AS f, _source_row AS r, row_number() OVER (
+                       PARTITION BY order_id ORDER BY _source_file, _source_row) AS n
+                   FROM _v_order_lines WHERE _rn_content = 1) g
+               WHERE v._source_file = g.f AND v._source_row = g.r AND v.line_number IS NULL"""
+        )
+    keys = ", ".join(_q(k) for k in KEYS[entity])
+    order = f"updated_at DESC NULLS LAST, {recent}" if entity == "customers" else recent
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _v_{entity} AS
+            SELECT *, row_number() OVER w AS _rn_key,
+                   first_value(_source_file) OVER w AS _key_file,
+                   first_value(_source_row) OVER w AS _key_row
+            FROM _v_{entity} WHERE _rn_content = 1
+            WINDOW w AS (PARTITION BY {keys} ORDER BY {order})"""
+    )
+    reason = "duplicate_order_id" if entity == "orders" else "duplicate_key"
+    key_col = KEYS[entity][0] if len(KEYS[entity]) == 1 else "line_number"
+    key_msg = (
+        f"_source_file || ' row ' || CAST(_source_row AS VARCHAR) || ': column {key_col}: ' || "
+        f"'''' || CAST(d.{_q(key_col)} AS VARCHAR) || ''' also in ' || _key_file || ' row ' || "
+        "CAST(_key_row AS VARCHAR) || ' with different content; that more recent version is "
+        "kept'"
+    )
+    con.execute(
+        _quarantine_insert(
+            entity,
+            f"_v_{entity} d JOIN _cl_{entity} s USING (_source_file, _source_row)",
+            _lit(key_col),
+            _lit(reason),
+            key_msg,
+            "rejected",
+            "d._rn_key > 1",
+            raw_json,
+        )
+    )
+    # Fields nulled on rows that are finally accepted.
+    for c in checks:
+        if c.nulls_field:
+            con.execute(
+                _quarantine_insert(
+                    entity,
+                    f"_cl_{entity} s",
+                    _lit(c.column),
+                    _lit(c.reason),
+                    c.message,
+                    "field_nulled",
+                    f"s._err IS NULL AND ({c.condition}) AND EXISTS (SELECT 1 FROM _v_{entity} v "
+                    "WHERE v._rn_key = 1 AND v._source_file = s._source_file "
+                    "AND v._source_row = s._source_row)",
+                    raw_json,
+                )
+            )
+    if entity == "customers":
+        con.execute(
+            _quarantine_insert(
+                entity,
+                "_cl_customers s",
+                "'phone'",
+                "'invalid_phone'",
+                _msg(
+                    "phone",
+                    f"{_shown('phone')} || ' is not a valid phone number for region ' || "
+                    f"coalesce(p_country, '{DEFAULT_REGION}')",
+                ),
+                "field_nulled",
+                "s._err IS NULL AND t_phone IS NOT NULL AND _phone_e164 IS NULL AND EXISTS ("
+                "SELECT 1 FROM _v_customers v WHERE v._rn_key = 1 AND v._source_file = "
+                "s._source_file AND v._source_row = s._source_row)",
+                raw_json,
+            )
+        )
+
+
+QUARANTINE_DDL = (
+    "entity VARCHAR, source_file VARCHAR, source_row BIGINT, column_name VARCHAR, "
+    "reason_code VARCHAR, message VARCHAR, raw_row VARCHAR, action VARCHAR, loaded_at TIMESTAMP"
+)
+
+
+def _create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The clean schema and the temporary quarantine collecting every entry of this run."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS clean")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _quarantine ({QUARANTINE_DDL})")
+
+
+def _publish(con: duckdb.DuckDBPyConnection, entity: str, union_sql: str = "") -> None:
+    """Replace clean.<entity> with the accepted rows (lineage columns last).
+
+    The table is declared with explicit DDL and filled by exactly ONE insert (`union_sql` adds
+    rows to it): with DuckDB 1.5.5, inside a transaction, a table created by CTAS or given an
+    empty INSERT and then a large INSERT (over one row group) reads back EMPTY on the same
+    connection (the data is on disk; only a reconnect shows it). Temp tables are unaffected,
+    which is why the quarantine is collected in one.
+    """
+    outputs = OUTPUT[entity]
+    ddl = ", ".join(f"{_q(c)} {t}" for c, t in outputs)
+    con.execute(
+        f"CREATE OR REPLACE TABLE clean.{entity} ({ddl}, _source_file VARCHAR, _source_row BIGINT)"
+    )
+    cols = ", ".join(_q(c) for c, _ in outputs if c != "derived_from_orders")
+    derived = ", false AS derived_from_orders" if entity == "customers" else ""
+    con.execute(
+        f"""INSERT INTO clean.{entity} BY NAME
+            SELECT {cols}{derived}, _source_file, _source_row FROM _v_{entity}
+            WHERE _rn_key = 1 {union_sql}"""
+    )
+
+
+def _derived_customers_sql(
+    con: duckdb.DuckDBPyConnection, log: logging.Logger, report: CleanReport
+) -> str:
+    """SQL (a UNION ALL BY NAME clause) of the customers referenced by orders, refunds, NPS or
+    tickets but absent from the accepted customers; they are created with derived_from_orders.
+    """
+    refs = {
+        "orders": "order_date",
+        "refunds": "refunded_at",
+        "nps_responses": "responded_at",
+        "support_tickets": "created_at",
+    }
+    union = " UNION ALL ".join(
+        f"SELECT customer_id, {_lit(e)} AS entity, CAST({d} AS TIMESTAMP) AS seen_at FROM clean.{e}"
+        for e, d in refs.items()
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _unknown_refs AS
+            SELECT r.* FROM ({union}) r
+            WHERE NOT EXISTS (
+                SELECT 1 FROM _v_customers c
+                WHERE c._rn_key = 1 AND c.customer_id = r.customer_id)"""
+    )
+    for entity, customers, rows in con.execute(
+        "SELECT entity, count(DISTINCT customer_id), count(*) FROM _unknown_refs "
+        "GROUP BY entity ORDER BY entity"
+    ).fetchall():
+        report.derived_by_entity[entity] = customers
+        log.warning(
+            "%s: %d row(s) reference %d customer(s) absent from customers; "
+            "those customers are created (derived_from_orders = true)",
+            entity,
+            rows,
+            customers,
+        )
+    nulls = ", ".join(
+        f"CAST(NULL AS {t}) AS {_q(c)}"
+        for c, t in OUTPUT["customers"]
+        if c not in ("customer_id", "created_at", "updated_at", "derived_from_orders")
+    )
+    report.derived_customers = con.execute(
+        "SELECT count(DISTINCT customer_id) FROM _unknown_refs"
+    ).fetchone()[0]
+    report.orphan_order_lines = con.execute(
+        "SELECT count(*) FROM clean.order_lines l WHERE NOT EXISTS "
+        "(SELECT 1 FROM clean.orders o WHERE o.order_id = l.order_id)"
+    ).fetchone()[0]
+    if report.orphan_order_lines:
+        log.warning(
+            "order_lines: %d line(s) reference orders absent from orders (kept)",
+            report.orphan_order_lines,
+        )
+    return f"""UNION ALL BY NAME
+        SELECT customer_id, min(seen_at) AS created_at, min(seen_at) AS updated_at, {nulls},
+               true AS derived_from_orders, NULL::VARCHAR AS _source_file,
+               NULL::BIGINT AS _source_row
+        FROM _unknown_refs GROUP BY customer_id"""
+
+
+def _load_log(con: duckdb.DuckDBPyConnection) -> None:
+    accepted = " UNION ALL ".join(
+        f"SELECT _source_file AS f, count(*) AS n FROM clean.{e} "
+        f"WHERE _source_file IS NOT NULL GROUP BY 1"
+        for e in ENTITIES
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TABLE clean.load_log AS
+            SELECT r.entity, r.source_file, r.checksum, r.encoding, r.delimiter,
+                   r.decimal_separator, r.date_format, r.rows_read,
+                   coalesce(a.n, 0) AS rows_accepted, coalesce(q.n, 0) AS rows_rejected,
+                   r.loaded_at
+            FROM {extract.REGISTRY_TABLE} r
+            LEFT JOIN ({accepted}) a ON a.f = r.source_file
+            LEFT JOIN (SELECT source_file AS f, count(*) AS n FROM clean.quarantine
+                       WHERE action = 'rejected' GROUP BY 1) q ON q.f = r.source_file
+            ORDER BY r.entity, r.source_file"""
+    )
+
+
+def clean_entities(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, currency: str, log: logging.Logger
+) -> CleanReport:
+    """Rebuild every `clean.*` table, `clean.quarantine` and `clean.load_log` from `raw.*`.
+
+    Runs in one transaction: readers see the previous clean tables or the new ones, never a mix.
+    """
+    report = CleanReport()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        extract.ensure_raw_tables(con)
+        _create_work_tables(con)
+        formats = [
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT date_format FROM {extract.REGISTRY_TABLE} "
+                "WHERE date_format <> 'iso' ORDER BY 1"
+            ).fetchall()
+        ]
+        # Customers last: they gain the customers that other entities reference.
+        for entity in [*(e for e in ENTITIES if e != "customers"), "customers"]:
+            checks, raw_json = _stage_entity(con, entity, as_of, formats)
+            if entity == "customers":
+                _attach_phones(con, log)
+            con.execute(
+                _quarantine_insert(
+                    entity,
+                    f"_cl_{entity} s",
+                    "_err['column']",
+                    "_err['reason']",
+                    "_err['message']",
+                    "rejected",
+                    "_err IS NOT NULL",
+                    raw_json,
+                )
+            )
+            _dedupe(con, entity, checks, currency, raw_json)
+            derived = _derived_customers_sql(con, log, report) if entity == "customers" else ""
+            _publish(con, entity, derived)
+        con.execute(f"CREATE OR REPLACE TABLE clean.quarantine ({QUARANTINE_DDL})")
+        con.execute(
+            "INSERT INTO clean.quarantine SELECT * FROM _quarantine "
+            "ORDER BY entity, source_file, source_row, reason_code"
+        )
+        _load_log(con)
+        for entity in ENTITIES:
+            con.execute(f"DROP TABLE IF EXISTS _cl_{entity}")
+            con.execute(f"DROP TABLE IF EXISTS _v_{entity}")
+        con.execute("DROP TABLE IF EXISTS _quarantine")
+        con.execute("DROP TABLE IF EXISTS _unknown_refs")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    _fill_report(con, report, log)
+    return report
+
+
+def _fill_report(con: duckdb.DuckDBPyConnection, report: CleanReport, log: logging.Logger) -> None:
+    for entity, read, acc, rej in con.execute(
+        "SELECT entity, sum(rows_read), sum(rows_accepted), sum(rows_rejected) "
+        "FROM clean.load_log GROUP BY entity"
+    ).fetchall():
+        report.entities[entity] = EntityCounts(int(read), int(acc), int(rej))
+    for entity, n in con.execute(
+        "SELECT entity, count(*) FROM clean.quarantine WHERE action = 'field_nulled' GROUP BY 1"
+    ).fetchall():
+        report.entities.setdefault(entity, EntityCounts()).fields_nulled = n
+    report.quarantined = dict(
+        con.execute(
+            "SELECT reason_code, count(*) FROM clean.quarantine GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    )
+    for entity, c in sorted(report.entities.items()):
+        log.info(
+            "%s: %d read, %d accepted, %d rejected, %d field(s) nulled",
+            entity,
+            c.rows_read,
+            c.accepted,
+            c.rejected,
+            c.fields_nulled,
+        )
+    if report.quarantined:
+        log.info("quarantine per reason: %s", report.quarantined)

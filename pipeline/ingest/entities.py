@@ -1,0 +1,128 @@
+"""The entities the landing directory may hold and their canonical columns.
+
+This is the single place that says which columns exist, which are required, and how each one is
+typed during cleaning; extraction, cleaning and the input-contract documentation all follow it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Column kinds drive both detection (decimal separator, date format) and cleaning.
+TEXT = "text"
+ID = "id"
+AMOUNT = "amount"
+DATE = "date"
+TIMESTAMP = "timestamp"
+INTEGER = "integer"
+BOOLEAN = "boolean"
+
+LINEAGE_COLUMNS: tuple[str, ...] = ("_source_file", "_source_row", "_file_checksum", "_loaded_at")
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """One landing entity: its canonical columns (name -> kind) and the required subset."""
+
+    name: str
+    columns: dict[str, str]
+    required: tuple[str, ...]
+
+    @property
+    def optional(self) -> tuple[str, ...]:
+        """Canonical columns a file may omit (they are NULL in `raw.<entity>`)."""
+        return tuple(c for c in self.columns if c not in self.required)
+
+    def columns_of_kind(self, *kinds: str) -> list[str]:
+        """Canonical columns whose kind is one of `kinds`, in declaration order."""
+        return [c for c, k in self.columns.items() if k in kinds]
+
+
+ENTITIES: dict[str, EntitySpec] = {
+    spec.name: spec
+    for spec in (
+        EntitySpec(
+            "orders",
+            {
+                "order_id": ID,
+                "customer_id": ID,
+                "order_date": DATE,
+                "amount": AMOUNT,
+                "currency": TEXT,
+                "status": TEXT,
+                "channel": TEXT,
+                "promo_code": TEXT,
+                "discount_amount": AMOUNT,
+            },
+            ("order_id", "customer_id", "order_date", "amount"),
+        ),
+        EntitySpec(
+            "customers",
+            {
+                "customer_id": ID,
+                "email": TEXT,
+                "first_name": TEXT,
+                "last_name": TEXT,
+                "phone": TEXT,
+                "birth_date": DATE,
+                "gender": TEXT,
+                "address_line": TEXT,
+                "postal_code": TEXT,
+                "city": TEXT,
+                "region": TEXT,
+                "country": TEXT,
+                "created_at": TIMESTAMP,
+                "updated_at": TIMESTAMP,
+                "marketing_opt_in": BOOLEAN,
+                "source_system": TEXT,
+            },
+            ("customer_id",),
+        ),
+        EntitySpec(
+            "refunds",
+            {
+                "refund_id": ID,
+                "customer_id": ID,
+                "order_id": ID,
+                "refunded_at": DATE,
+                "amount": AMOUNT,
+            },
+            ("customer_id", "refunded_at", "amount"),
+        ),
+        EntitySpec(
+            "order_lines",
+            {
+                "order_id": ID,
+                "line_number": INTEGER,
+                "product_id": ID,
+                "category": TEXT,
+                "quantity": INTEGER,
+                "unit_price": AMOUNT,
+            },
+            ("order_id", "quantity", "unit_price"),
+        ),
+        EntitySpec(
+            "nps_responses",
+            {
+                "response_id": ID,
+                "customer_id": ID,
+                "responded_at": DATE,
+                "score": INTEGER,
+            },
+            ("customer_id", "responded_at", "score"),
+        ),
+        EntitySpec(
+            "support_tickets",
+            {
+                "ticket_id": ID,
+                "customer_id": ID,
+                "created_at": DATE,
+                "topic": TEXT,
+            },
+            ("ticket_id", "customer_id", "created_at"),
+        ),
+    )
+}
+
+#: Entities ordered longest name first: a file belongs to the longest entity its name starts with.
+ENTITIES_BY_PREFIX: tuple[str, ...] = tuple(sorted(ENTITIES, key=len, reverse=True))

@@ -1,0 +1,619 @@
+"""Extraction: landing files -> `raw.<entity>` tables (all VARCHAR, canonical names, lineage).
+
+Two phases keep a bad delivery from half-loading: first every file is inspected (format detection,
+header, column mapping, required columns) without writing anything; only when all files pass are
+they loaded, inside one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from pipeline.ingest import detect
+from pipeline.ingest.entities import (
+    AMOUNT,
+    DATE,
+    ENTITIES,
+    ENTITIES_BY_PREFIX,
+    INTEGER,
+    LINEAGE_COLUMNS,
+    TIMESTAMP,
+)
+from pipeline.ingest.mapping import AUTO, ColumnSpec, EntityMapping, Mapping
+
+#: Per-file detection results; `clean_entities` reads it to build `clean.load_log`.
+REGISTRY_TABLE = "raw.file_registry"
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+_STAGE = "_ingest_stage"
+
+
+class IngestError(Exception):
+    """A landing delivery cannot be loaded; the message says which file and why."""
+
+
+class MissingColumnError(IngestError):
+    """A file lacks a required column (the message names the file and the column)."""
+
+
+class MissingEntityError(IngestError):
+    """A required entity (orders) has no file in the landing directory."""
+
+
+@dataclass
+class FileReport:
+    """What was detected in and loaded from one landing file."""
+
+    entity: str
+    source_file: str
+    checksum: str
+    encoding: str
+    delimiter: str
+    decimal_separator: str
+    date_format: str
+    rows_read: int = 0
+    empty: bool = False
+    invalid_bytes: int = 0
+
+
+@dataclass
+class ExtractReport:
+    """Outcome of `extract_landing`: one `FileReport` per loaded file, plus ignored files."""
+
+    files: list[FileReport] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    def rows_read(self, entity: str) -> int:
+        """Data rows read for `entity` over all its files in this run."""
+        return sum(f.rows_read for f in self.files if f.entity == entity)
+
+    @property
+    def entities(self) -> list[str]:
+        """Entities that had at least one file in this run."""
+        return sorted({f.entity for f in self.files})
+
+
+@dataclass
+class _Plan:
+    """Everything decided about a file before any write."""
+
+    entity: str
+    path: Path
+    source_file: str
+    checksum: str
+    report: FileReport
+    header: list[str] = field(default_factory=list)
+    columns: dict[str, ColumnSpec | None] = field(default_factory=dict)
+    extras: dict[str, str] = field(default_factory=dict)
+    detect_decimal: bool = False
+    detect_date: bool = False
+    decimal_note: str = "configured in mapping"
+    date_note: str = "configured in mapping"
+
+
+def _file_stem(name: str) -> str | None:
+    lower = name.lower()
+    for suffix in SUFFIXES:
+        if lower.endswith(suffix):
+            return lower[: -len(suffix)]
+    return None
+
+
+def _entity_for_name(name: str) -> str | None:
+    stem = _file_stem(name)
+    if stem is None:
+        return None
+    return next((e for e in ENTITIES_BY_PREFIX if stem.startswith(e)), None)
+
+
+def discover_files(
+    landing_dir: Path, mapping: Mapping, log: logging.Logger
+) -> tuple[dict[str, list[Path]], list[str]]:
+    """Files per entity (sorted by relative path) and the ignored files (relative paths).
+
+    A `pattern` in the mapping replaces the default `<entity>*` naming for that entity.
+    """
+    found: dict[str, list[Path]] = {e: [] for e in ENTITIES}
+    owner: dict[Path, str] = {}
+    patterned = {e for e in ENTITIES if mapping.for_entity(e).pattern}
+    for entity in sorted(patterned):
+        for path in sorted(landing_dir.glob(mapping.for_entity(entity).pattern or "")):
+            if not path.is_file() or _file_stem(path.name) is None:
+                continue
+            if path in owner:
+                raise IngestError(
+                    f"{path.relative_to(landing_dir)} matches the patterns of both "
+                    f"{owner[path]} and {entity}; make the mapping patterns disjoint"
+                )
+            owner[path] = entity
+    ignored: list[str] = []
+    for path in sorted(landing_dir.rglob("*")):
+        if not path.is_file() or path in owner:
+            continue
+        rel = path.relative_to(landing_dir)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        entity: str | None
+        if len(rel.parts) == 1:
+            entity = _entity_for_name(path.name)
+        else:
+            top = rel.parts[0].lower()
+            entity = top if top in ENTITIES and _file_stem(path.name) is not None else None
+        if entity is None or entity in patterned:
+            ignored.append(rel.as_posix())
+            log.warning("ignoring %s: not a file of any entity (%s)", rel, ", ".join(ENTITIES))
+            continue
+        owner[path] = entity
+    for path, entity in owner.items():
+        found[entity].append(path)
+    for entity in found:
+        found[entity].sort(key=lambda p: p.relative_to(landing_dir).as_posix())
+    return found, ignored
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def normalize_name(name: str) -> str:
+    """Header name -> snake_case identifier (`" Order ID "` -> `order_id`)."""
+    cleaned = re.sub(r"[^0-9a-zA-Z]+", "_", name.strip().lower()).strip("_")
+    return cleaned or "column"
+
+
+def _find_source(header: list[str], name: str) -> str | None:
+    """The header field matching `name`: exact, then case-insensitive, then snake_case equal."""
+    if name in header:
+        return name
+    for candidates in (
+        [h for h in header if h.strip().lower() == name.strip().lower()],
+        [h for h in header if normalize_name(h) == normalize_name(name)],
+    ):
+        if candidates:
+            return candidates[0]
+    return None
+
+
+def _expr_columns(expr: str) -> list[exp.Column]:
+    return list(sqlglot.parse_one(expr, read="duckdb").find_all(exp.Column))
+
+
+def _resolve_columns(plan: _Plan, emap: EntityMapping, log: logging.Logger) -> None:
+    """Decide how each canonical column is produced; raise on a missing required column."""
+    spec = ENTITIES[plan.entity]
+    used: set[str] = set()
+    for canonical in spec.columns:
+        configured = emap.columns.get(canonical)
+        problem: str | None = None
+        resolved: ColumnSpec | None = None
+        if configured is None:
+            src = _find_source(plan.header, canonical)
+            resolved = ColumnSpec(source=src) if src is not None else None
+            problem = None if src is not None else f"column {canonical!r} is missing"
+        elif configured.kind == "source":
+            src = _find_source(plan.header, configured.source or "")
+            resolved = ColumnSpec(source=src) if src is not None else None
+            if src is None:
+                problem = (
+                    f"column {canonical!r} is missing (mapped from source column "
+                    f"{configured.source!r}, not in the header)"
+                )
+        elif configured.kind == "expr":
+            missing = []
+            for col in _expr_columns(configured.expr or ""):
+                if _find_source(plan.header, col.name) is None:
+                    missing.append(col.name)
+            resolved = configured if not missing else None
+            if missing:
+                problem = (
+                    f"column {canonical!r} is missing: expression {configured.expr!r} uses "
+                    f"source column(s) {missing} not in the header"
+                )
+        else:
+            resolved = configured
+        if resolved is None:
+            if canonical in spec.required:
+                raise MissingColumnError(
+                    f"{plan.source_file}: required {problem} "
+                    f"(header: {', '.join(plan.header) or 'none'})"
+                )
+            if configured is not None:
+                log.warning("%s: %s; it will be NULL", plan.source_file, problem)
+        elif resolved.kind == "source":
+            used.add(resolved.source or "")
+        elif resolved.kind == "expr":
+            used.update(
+                _find_source(plan.header, c.name) or "" for c in _expr_columns(resolved.expr or "")
+            )
+        plan.columns[canonical] = resolved
+    # Unmapped source columns are kept (raw keeps every source column), under a safe name.
+    taken = set(spec.columns) | set(LINEAGE_COLUMNS)
+    for header in plan.header:
+        if header in used:
+            continue
+        name = normalize_name(header)
+        if name in taken:
+            name = f"src_{name}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        plan.extras[header] = name
+
+
+def _dedupe_header(header: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(header):
+        name = name.strip() or f"column{i + 1}"
+        if name.lower() in seen:
+            seen[name.lower()] += 1
+            name = f"{name}_{seen[name.lower()]}"
+        seen.setdefault(name.lower(), 1)
+        out.append(name)
+    return out
+
+
+def _inspect(
+    entity: str,
+    path: Path,
+    landing_dir: Path,
+    emap: EntityMapping,
+    con: duckdb.DuckDBPyConnection,
+    log: logging.Logger,
+) -> _Plan:
+    """Phase 1 for one file: detect its format, read its header, map its columns."""
+    source_file = path.relative_to(landing_dir).as_posix()
+    checksum = _sha256(path)
+    report = FileReport(entity, source_file, checksum, "", "", ".", "iso")
+    plan = _Plan(entity, path, source_file, checksum, report)
+    is_parquet = path.name.lower().endswith(".parquet")
+    if path.stat().st_size == 0:
+        report.empty = True
+        report.encoding = report.delimiter = ""
+        return plan
+    if is_parquet:
+        report.encoding, report.delimiter = "parquet", ""
+        rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+        plan.header = [r[0] for r in rows]
+        has_rows = bool(
+            con.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone()[0]
+        )
+        enc_reason = delim_reason = "parquet"
+    else:
+        if emap.encoding != AUTO:
+            report.encoding, enc_reason = emap.encoding, "configured in mapping"
+        else:
+            detected, invalid = detect.detect_encoding(path)
+            report.encoding, enc_reason, report.invalid_bytes = (
+                detected.value,
+                detected.reason,
+                invalid,
+            )
+        sample = detect.read_sample_text(path, report.encoding)
+        if emap.delimiter != AUTO:
+            report.delimiter, delim_reason = emap.delimiter, "configured in mapping"
+        else:
+            found = detect.detect_delimiter(sample)
+            report.delimiter, delim_reason = found.value, found.reason
+        plan.header = _dedupe_header(detect.read_header(sample, report.delimiter))
+        lines = [ln for ln in sample.lstrip("\ufeff").splitlines() if ln.strip()]
+        has_rows = len(lines) > 1
+    if not has_rows:
+        report.empty = True
+        return plan
+    _resolve_columns(plan, emap, log)
+    spec = ENTITIES[entity]
+    if emap.decimal_separator != AUTO:
+        report.decimal_separator = emap.decimal_separator
+    else:
+        plan.detect_decimal = bool(spec.columns_of_kind(AMOUNT))
+        plan.decimal_note = "no amount columns"
+    if emap.date_format != AUTO:
+        report.date_format = emap.date_format
+    else:
+        plan.detect_date = bool(spec.columns_of_kind(DATE, TIMESTAMP))
+        plan.date_note = "no date columns"
+    log.info(
+        "%s (%s): encoding=%s (%s), delimiter=%r (%s)",
+        source_file,
+        entity,
+        report.encoding,
+        enc_reason,
+        report.delimiter,
+        delim_reason,
+    )
+    return plan
+
+
+def _q(name: str) -> str:
+    """Quote an identifier for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _source_cols(plan: _Plan, kinds: tuple[str, ...]) -> list[str]:
+    """Stage columns feeding canonical columns of the given kinds (plain renames and exprs)."""
+    spec = ENTITIES[plan.entity]
+    cols: list[str] = []
+    for canonical, col in plan.columns.items():
+        if col is None or spec.columns[canonical] not in kinds:
+            continue
+        if col.kind == "source":
+            cols.append(col.source or "")
+        elif col.kind == "expr":
+            cols.extend(
+                _find_source(plan.header, c.name) or "" for c in _expr_columns(col.expr or "")
+            )
+    return list(dict.fromkeys(c for c in cols if c))
+
+
+def _detect_decimal(con: duckdb.DuckDBPyConnection, plan: _Plan) -> str:
+    cols = _source_cols(plan, (AMOUNT, INTEGER))
+    if not cols:
+        return "no numeric columns; using '.'"
+    values = ", ".join(f"trim({_q(c)})" for c in cols)
+    comma, dot, example = con.execute(
+        f"""
+        SELECT count_if(regexp_full_match(v, ?)), count_if(regexp_full_match(v, ?)),
+               any_value(v) FILTER (WHERE regexp_full_match(v, ?))
+        FROM (SELECT unnest([{values}]) AS v FROM {_STAGE}) WHERE v IS NOT NULL
+        """,
+        [detect.COMMA_DECIMAL_SQL, detect.DOT_DECIMAL_SQL, detect.COMMA_DECIMAL_SQL],
+    ).fetchone()
+    found = detect.decide_decimal(comma, dot, example)
+    plan.report.decimal_separator = found.value
+    return found.reason
+
+
+def _detect_date(con: duckdb.DuckDBPyConnection, plan: _Plan) -> str:
+    cols = _source_cols(plan, (DATE, TIMESTAMP))
+    if not cols:
+        return "no date columns; ISO"
+    values = ", ".join(f"trim({_q(c)})" for c in cols)
+    slash = detect.SLASH_DATE_SQL
+    row = con.execute(
+        f"""
+        SELECT count_if(regexp_matches(v, ?)), count_if(regexp_matches(v, ?)),
+               any_value(v) FILTER (WHERE try_cast(regexp_extract(v, ?, 1) AS INT) > 12),
+               any_value(v) FILTER (WHERE try_cast(regexp_extract(v, ?, 3) AS INT) > 12),
+               any_value(regexp_extract(v, ?, 2)) FILTER (WHERE regexp_matches(v, ?)),
+               max(length(regexp_extract(v, ?, 4)))
+        FROM (SELECT unnest([{values}]) AS v FROM {_STAGE}) WHERE v IS NOT NULL
+        """,
+        [detect.ISO_DATE_SQL, slash, slash, slash, slash, slash, slash],
+    ).fetchone()
+    iso, slashed, first, second, sep, year_digits = row
+    found = detect.decide_date_format(iso, slashed, first, second, sep, year_digits or 4)
+    plan.report.date_format = found.value
+    return found.reason
+
+
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.IntDiv)
+
+
+def _expr_sql(plan: _Plan, expr: str) -> str:
+    """Rewrite a mapping expression over the VARCHAR stage columns into DuckDB SQL.
+
+    Columns used in arithmetic are converted to DECIMAL with the file's decimal separator (so
+    `quantity * unit_price` works on "2" and "9,99"); a numeric result is written back with the
+    same separator so that cleaning parses it like any other value of the file.
+    """
+    comma = plan.report.decimal_separator == ","
+    tree = sqlglot.parse_one(expr, read="duckdb")
+    numeric = False
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        nonlocal numeric
+        if not isinstance(node, exp.Column):
+            return node
+        src = _find_source(plan.header, node.name) or node.name
+        ref = exp.column(src, quoted=True)
+        parent = node.parent
+        while isinstance(parent, exp.Paren):
+            parent = parent.parent
+        if isinstance(parent, _ARITHMETIC):
+            numeric = True
+            # Spaces (also non-breaking) are thousands separators in French exports.
+            text = f"regexp_replace({_q(src)}, '[\\s\u00a0\u202f]', '', 'g')"
+            if comma:
+                text = f"replace(replace({text}, '.', ''), ',', '.')"
+            return sqlglot.parse_one(f"try_cast({text} AS DECIMAL(18,6))", read="duckdb")
+        return ref
+
+    sql = tree.transform(rewrite).sql(dialect="duckdb")
+    out = f"CAST(({sql}) AS VARCHAR)"
+    return f"replace({out}, '.', ',')" if numeric and comma else out
+
+
+def _projection(plan: _Plan) -> list[str]:
+    select: list[str] = []
+    for canonical, col in plan.columns.items():
+        if col is None:
+            value = "NULL"
+        elif col.kind == "source":
+            value = _q(col.source or "")
+        elif col.kind == "const":
+            value = _lit(col.const or "")
+        else:
+            value = _expr_sql(plan, col.expr or "")
+        select.append(f"CAST({value} AS VARCHAR) AS {_q(canonical)}")
+    select.extend(f"CAST({_q(src)} AS VARCHAR) AS {_q(name)}" for src, name in plan.extras.items())
+    return select
+
+
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw schema, every `raw.<entity>` table and the file registry if missing."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS {REGISTRY_TABLE} (
+            entity VARCHAR, source_file VARCHAR, checksum VARCHAR, encoding VARCHAR,
+            delimiter VARCHAR, decimal_separator VARCHAR, date_format VARCHAR,
+            rows_read BIGINT, loaded_at TIMESTAMP)"""
+    )
+    for entity, spec in ENTITIES.items():
+        cols = ", ".join(f"{_q(c)} VARCHAR" for c in spec.columns)
+        con.execute(
+            f"""CREATE TABLE IF NOT EXISTS raw.{entity} ({cols}, _source_file VARCHAR,
+                _source_row BIGINT, _file_checksum VARCHAR, _loaded_at TIMESTAMP)"""
+        )
+
+
+def _stage(con: duckdb.DuckDBPyConnection, plan: _Plan, tmp: Path) -> None:
+    """Read the file into a temporary all-VARCHAR table whose rowid is the data row order."""
+    report = plan.report
+    if report.encoding == "parquet":
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT * FROM read_parquet(?)",
+            [str(plan.path)],
+        )
+        casts = ", ".join(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in plan.header)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT {casts} FROM {_STAGE}")
+        return
+    path = plan.path
+    if report.encoding not in ("utf-8", "utf-8-sig") or report.invalid_bytes:
+        # DuckDB reads UTF-8 only: other encodings (and corrupt UTF-8) go through a UTF-8 copy
+        # in which undecodable bytes are U+FFFD, later quarantined as invalid_encoding.
+        path = tmp / f"{plan.entity}_{plan.checksum[:16]}.csv"
+        detect.transcode_to_utf8(plan.path, report.encoding, path)
+        log_note = f"transcoded {report.encoding} -> utf-8"
+        logging.getLogger(__name__).debug("%s: %s", plan.source_file, log_note)
+    columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in plan.header) + "}"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT * FROM read_csv(?,
+            delim = ?, header = true, auto_detect = false, columns = {columns},
+            quote = '"', escape = '"', null_padding = true, strict_mode = false)""",
+        [str(path), report.delimiter],
+    )
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    plan: _Plan,
+    tmp: Path,
+    loaded_at: dt.datetime,
+    log: logging.Logger,
+) -> None:
+    """Phase 2 for one file: replace its rows in raw.<entity> and its registry entry."""
+    report = plan.report
+    entity = plan.entity
+    con.execute(f"DELETE FROM raw.{entity} WHERE _source_file = ?", [plan.source_file])
+    con.execute(f"DELETE FROM {REGISTRY_TABLE} WHERE source_file = ?", [plan.source_file])
+    if not report.empty:
+        _stage(con, plan, tmp)
+        # Inside the load transaction rowids of new rows start at a large offset, but they
+        # stay contiguous in file order, hence the min(rowid) shift for _source_row.
+        dec_reason = _detect_decimal(con, plan) if plan.detect_decimal else plan.decimal_note
+        date_reason = _detect_date(con, plan) if plan.detect_date else plan.date_note
+        existing = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'raw' AND table_name = ?",
+                [entity],
+            ).fetchall()
+        }
+        for name in plan.extras.values():
+            if name not in existing:
+                con.execute(f"ALTER TABLE raw.{entity} ADD COLUMN {_q(name)} VARCHAR")
+        select = ", ".join(_projection(plan))
+        con.execute(
+            f"""INSERT INTO raw.{entity} BY NAME
+                SELECT {select}, ? AS _source_file,
+                       rowid - (SELECT min(rowid) FROM {_STAGE}) + 1 AS _source_row,
+                       ? AS _file_checksum, ? AS _loaded_at
+                FROM {_STAGE}""",
+            [plan.source_file, plan.checksum, loaded_at],
+        )
+        report.rows_read = con.execute(f"SELECT count(*) FROM {_STAGE}").fetchone()[0]
+        con.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+        log.info(
+            "%s: decimal_separator=%r (%s), date_format=%s (%s), %d row(s) loaded",
+            plan.source_file,
+            report.decimal_separator,
+            dec_reason,
+            report.date_format,
+            date_reason,
+            report.rows_read,
+        )
+        if report.invalid_bytes:
+            log.warning(
+                "%s: %d undecodable byte sequence(s); their rows will be quarantined "
+                "(invalid_encoding)",
+                plan.source_file,
+                report.invalid_bytes,
+            )
+    else:
+        log.warning(
+            "%s (%s): empty file (no data rows); recorded with 0 rows", plan.source_file, entity
+        )
+    con.execute(
+        f"INSERT INTO {REGISTRY_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            entity,
+            plan.source_file,
+            plan.checksum,
+            report.encoding,
+            report.delimiter,
+            report.decimal_separator,
+            report.date_format,
+            report.rows_read,
+            loaded_at,
+        ],
+    )
+
+
+def extract_landing(
+    con: duckdb.DuckDBPyConnection, landing_dir: Path, mapping: Mapping, log: logging.Logger
+) -> ExtractReport:
+    """Load every landing file into `raw.<entity>` (replacing earlier loads of the same file).
+
+    Raises `MissingEntityError` when there is no orders file and `MissingColumnError` when a
+    file lacks a required column; in both cases nothing has been written.
+    """
+    landing_dir = Path(landing_dir)
+    if not landing_dir.is_dir():
+        raise IngestError(f"landing directory not found: {landing_dir}")
+    files, ignored = discover_files(landing_dir, mapping, log)
+    if not files["orders"]:
+        pattern = mapping.for_entity("orders").pattern or "orders*.csv|.csv.gz|.parquet"
+        raise MissingEntityError(
+            f"no orders file in {landing_dir} (expected {pattern} or an orders/ folder)"
+        )
+    plans = [
+        _inspect(entity, path, landing_dir, mapping.for_entity(entity), con, log)
+        for entity, paths in files.items()
+        for path in paths
+    ]
+    loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    report = ExtractReport(ignored=ignored)
+    with tempfile.TemporaryDirectory(prefix="ingest_") as tmp:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            ensure_raw_tables(con)
+            for plan in plans:
+                _load(con, plan, Path(tmp), loaded_at, log)
+                report.files.append(plan.report)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    for entity in ENTITIES:
+        if not files[entity]:
+            log.info("%s: no file in landing", entity)
+    return report
