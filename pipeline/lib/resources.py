@@ -143,6 +143,8 @@ class RefreshSettings(dg.ConfigurableResource):
             "nps_window_days": self.nps_window_days,
             "serial_returner_rate": self.serial_returner_rate,
             "support_heavy_ratio": self.support_heavy_ratio,
+            # Language of the recommended actions in the marts, the same as the report's.
+            "segment_language": self.report_language,
         }
 
 

@@ -1,0 +1,65 @@
+{#- Refresh settings read from vars, validated once at compile time so a typo fails loudly. -#}
+
+{% macro as_of_date() -%}
+    cast('{{ var("as_of") }}' as date)
+{%- endmacro %}
+
+{% macro score_buckets() -%}
+    {%- set buckets = var('score_buckets') | int -%}
+    {%- if buckets < 3 or buckets > 10 -%}
+        {{ exceptions.raise_compiler_error("var score_buckets must be between 3 and 10, got " ~ buckets) }}
+    {%- endif -%}
+    {{ return(buckets) }}
+{%- endmacro %}
+
+{% macro score_method() -%}
+    {%- set method = var('score_method') | string | trim | lower -%}
+    {%- if method not in ('rank', 'ntile') -%}
+        {{ exceptions.raise_compiler_error("var score_method must be 'rank' or 'ntile', got " ~ method) }}
+    {%- endif -%}
+    {{ return(method) }}
+{%- endmacro %}
+
+{% macro monetary_mode() -%}
+    {%- set mode = var('monetary_mode') | string | trim | lower -%}
+    {%- if mode not in ('net', 'gross') -%}
+        {{ exceptions.raise_compiler_error("var monetary_mode must be 'net' or 'gross', got " ~ mode) }}
+    {%- endif -%}
+    {{ return(mode) }}
+{%- endmacro %}
+
+{% macro cohort_grain() -%}
+    {%- set grain = var('cohort_grain') | string | trim | lower -%}
+    {%- if grain not in ('month', 'quarter') -%}
+        {{ exceptions.raise_compiler_error("var cohort_grain must be 'month' or 'quarter', got " ~ grain) }}
+    {%- endif -%}
+    {{ return(grain) }}
+{%- endmacro %}
+
+{% macro segment_language() -%}
+    {%- set language = var('segment_language', 'en') | string | trim | lower -%}
+    {%- if language not in ('en', 'fr') -%}
+        {{ exceptions.raise_compiler_error("var segment_language must be 'en' or 'fr', got " ~ language) }}
+    {%- endif -%}
+    {{ return(language) }}
+{%- endmacro %}
+
+{#- True when `date_column` lies in the scoring window: the `lookback_days` days ending on the
+    as-of date (inclusive). lookback_days = 0 means all history. The "<= as-of" bound is applied
+    separately by every model. -#}
+{% macro in_scoring_window(date_column) -%}
+    {%- set lookback = var('lookback_days') | int -%}
+    {%- if lookback < 0 -%}
+        {{ exceptions.raise_compiler_error("var lookback_days must be >= 0, got " ~ lookback) }}
+    {%- elif lookback == 0 -%}
+        true
+    {%- else -%}
+        {{ date_column }} > cast({{ dbt.dateadd('day', -lookback, as_of_date()) }} as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- True when `date_column` lies in the `days` days ending on the as-of date (inclusive). -#}
+{% macro in_last_days(date_column, days) -%}
+    {{ date_column }} > cast({{ dbt.dateadd('day', -(days | int), as_of_date()) }} as date)
+    and {{ date_column }} <= {{ as_of_date() }}
+{%- endmacro %}

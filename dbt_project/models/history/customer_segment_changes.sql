@@ -1,0 +1,51 @@
+{#- Customers whose segment changed between two consecutive refreshes (present in both): from
+    which segment to which, with both as-of dates. Rebuilt from the whole history on each run. -#}
+{{ config(materialized='table') }}
+
+with
+
+segment_history as (
+    select * from {{ ref('segment_history') }}
+),
+
+refreshes as (
+    select distinct as_of from segment_history
+),
+
+refresh_pairs as (
+    select
+        as_of as from_as_of,
+        lead(as_of) over (order by as_of) as to_as_of
+    from refreshes
+),
+
+consecutive_pairs as (
+    select * from refresh_pairs
+    where to_as_of is not null
+),
+
+changes as (
+    select
+        after_refresh.customer_id,
+        consecutive_pairs.from_as_of,
+        consecutive_pairs.to_as_of,
+        before_refresh.segment as from_segment,
+        after_refresh.segment as to_segment,
+        before_refresh.rfm_code as from_rfm_code,
+        after_refresh.rfm_code as to_rfm_code,
+        before_refresh.monetary as from_monetary,
+        after_refresh.monetary as to_monetary
+    from consecutive_pairs
+    inner join segment_history as before_refresh
+        on consecutive_pairs.from_as_of = before_refresh.as_of
+    inner join segment_history as after_refresh
+        on
+            consecutive_pairs.to_as_of = after_refresh.as_of
+            and before_refresh.customer_id = after_refresh.customer_id
+    where
+        before_refresh.segment <> after_refresh.segment
+        or (before_refresh.segment is null and after_refresh.segment is not null)
+        or (before_refresh.segment is not null and after_refresh.segment is null)
+)
+
+select * from changes

@@ -1,0 +1,32 @@
+{#- R, F and M scores (1..N, var score_buckets) by var score_method, and the segment lookup code
+    (scores rescaled to 1..5). Goodness: fewer recency days, more orders, more money. -#}
+with
+
+rfm_values as (
+    select * from {{ ref('int_customers__rfm_values') }}
+),
+
+scored as (
+    select
+        customer_id,
+        recency_days,
+        frequency,
+        monetary,
+        {{ rfm_score('recency_days desc') }} as r_score,
+        {{ rfm_score('frequency asc') }} as f_score,
+        {{ rfm_score('monetary asc') }} as m_score
+    from rfm_values
+),
+
+coded as (
+    select
+        *,
+        {{ dbt.concat([
+            "cast(" ~ segment_scale_score('r_score') ~ " as string)",
+            "cast(" ~ segment_scale_score('f_score') ~ " as string)",
+            "cast(" ~ segment_scale_score('m_score') ~ " as string)",
+        ]) }} as rfm_code
+    from scored
+)
+
+select * from coded

@@ -1,0 +1,172 @@
+{#- KPIs per segment (all 11, even when empty) and one overall row 'All' over scored customers.
+    Prospects (customers known at the as-of date without any qualifying order up to it) are
+    counted on the 'All' row only. -#}
+with
+
+customer_rfm as (
+    select * from {{ ref('customer_rfm') }}
+),
+
+rfm_values as (
+    select * from {{ ref('int_customers__rfm_values') }}
+),
+
+customer_cohorts as (
+    select * from {{ ref('int_customers__cohorts') }}
+),
+
+master_customers as (
+    select * from {{ ref('stg_customers') }}
+),
+
+nps_responses as (
+    select * from {{ ref('stg_nps_responses') }}
+),
+
+segments as (
+    select * from {{ ref('segments') }}
+),
+
+customer_nps as (
+    select
+        customer_id,
+        count(*) as nps_responses,
+        sum(case when score >= 9 then 1 else 0 end) as promoters,
+        sum(case when score <= 6 then 1 else 0 end) as detractors
+    from nps_responses
+    where {{ in_last_days('responded_at', var('nps_window_days')) }}
+    group by customer_id
+),
+
+customer_facts as (
+    select
+        customer_rfm.customer_id,
+        customer_rfm.segment,
+        customer_rfm.monetary,
+        customer_rfm.frequency,
+        customer_rfm.recency_days,
+        rfm_values.returned_orders,
+        rfm_values.tickets,
+        coalesce(customer_nps.nps_responses, 0) as nps_responses,
+        coalesce(customer_nps.promoters, 0) as promoters,
+        coalesce(customer_nps.detractors, 0) as detractors,
+        case when customer_rfm.recency_days >= {{ var('churn_days') | int }} then 1 else 0 end
+            as is_churned
+    from customer_rfm
+    inner join rfm_values
+        on customer_rfm.customer_id = rfm_values.customer_id
+    left join customer_nps
+        on customer_rfm.customer_id = customer_nps.customer_id
+),
+
+grouped_facts as (
+    select
+        segment as kpi_segment,
+        monetary,
+        frequency,
+        recency_days,
+        returned_orders,
+        tickets,
+        nps_responses,
+        promoters,
+        detractors,
+        is_churned
+    from customer_facts
+    union all
+    select
+        'All' as kpi_segment,
+        monetary,
+        frequency,
+        recency_days,
+        returned_orders,
+        tickets,
+        nps_responses,
+        promoters,
+        detractors,
+        is_churned
+    from customer_facts
+),
+
+group_totals as (
+    select
+        kpi_segment as segment,
+        count(*) as customers,
+        sum(monetary) as revenue,
+        sum(frequency) as orders,
+        sum(recency_days) as recency_days,
+        sum(returned_orders) as returned_orders,
+        sum(tickets) as tickets,
+        sum(nps_responses) as nps_responses,
+        sum(promoters) as promoters,
+        sum(detractors) as detractors,
+        sum(is_churned) as churned_customers
+    from grouped_facts
+    group by kpi_segment
+),
+
+overall as (
+    select
+        count(*) as total_customers,
+        sum(monetary) as total_revenue
+    from customer_facts
+),
+
+prospects as (
+    select count(*) as prospects
+    from master_customers
+    left join customer_cohorts
+        on master_customers.customer_id = customer_cohorts.customer_id
+    where
+        customer_cohorts.customer_id is null
+        and (
+            master_customers.created_at is null
+            or cast(master_customers.created_at as date) <= {{ as_of_date() }}
+        )
+),
+
+segment_rows as (
+    select segment, priority from segments
+    union all
+    select 'All' as segment, 0 as priority
+),
+
+kpis as (
+    select
+        {{ as_of_date() }} as as_of,
+        segment_rows.segment,
+        cast(segment_rows.priority as integer) as priority,
+        cast(coalesce(group_totals.customers, 0) as integer) as customers,
+        cast(coalesce(group_totals.customers, 0) as double)
+            / cast(nullif(overall.total_customers, 0) as double) as share,
+        cast(coalesce(group_totals.revenue, 0) as decimal(18, 2)) as revenue,
+        cast(group_totals.revenue as double)
+            / cast(nullif(overall.total_revenue, 0) as double) as revenue_share,
+        cast(coalesce(group_totals.orders, 0) as integer) as orders,
+        cast(group_totals.revenue as double)
+            / cast(nullif(group_totals.orders, 0) as double) as avg_basket,
+        cast(group_totals.orders as double)
+            / cast(nullif(group_totals.customers, 0) as double) as avg_frequency,
+        cast(group_totals.recency_days as double)
+            / cast(nullif(group_totals.customers, 0) as double) as avg_recency_days,
+        cast(coalesce(group_totals.returned_orders, 0) as integer) as returned_orders,
+        cast(group_totals.returned_orders as double)
+            / cast(nullif(group_totals.orders, 0) as double) as return_rate,
+        cast(coalesce(group_totals.tickets, 0) as integer) as tickets,
+        cast(group_totals.tickets as double)
+            / cast(nullif(group_totals.customers, 0) as double) as tickets_per_customer,
+        100.0 * cast(group_totals.promoters - group_totals.detractors as double)
+            / cast(nullif(group_totals.nps_responses, 0) as double) as nps,
+        cast(coalesce(group_totals.nps_responses, 0) as integer) as nps_responses,
+        cast(coalesce(group_totals.churned_customers, 0) as integer) as churned_customers,
+        cast(group_totals.churned_customers as double)
+            / cast(nullif(group_totals.customers, 0) as double) as churn_rate,
+        cast(case when segment_rows.segment = 'All' then prospects.prospects end as integer)
+            as prospects
+    from segment_rows
+    cross join overall
+    cross join prospects
+    left join group_totals
+        on segment_rows.segment = group_totals.segment
+)
+
+select * from kpis
