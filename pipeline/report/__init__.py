@@ -1,0 +1,1 @@
+"""Insight report domain: a static, self-contained HTML report of each published refresh."""

@@ -1,0 +1,122 @@
+"""The insight report asset: one static HTML file per published refresh."""
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
+from pipeline.report.data import report_as_of, segment_distribution_markdown
+from pipeline.report.i18n import DEFAULT_LANGUAGE, STRINGS
+from pipeline.report.render import build_report
+from pipeline.segments.assets import segment_dbt_assets
+from pipeline.segments.project import dbt_model_key
+
+#: Every dbt model the report reads (the segments seed is read through customer_rfm's lineage).
+REPORT_MODELS = (
+    "customer_rfm",
+    "segment_kpis",
+    "cohort_retention",
+    "cohort_season_comparison",
+    "customer_preferences",
+    "campaign_exclusions",
+    "kpi_history",
+    "segment_transitions",
+)
+PUBLISHED_REFRESH = dg.AssetKey(["serving", "published_refresh"])
+REPORT_KEY = dg.AssetKey(["report", "insight_report"])
+#: Until RefreshSettings has a `report_language` field, the language comes from this variable.
+LANGUAGE_ENV = "SEGMENTS_REPORT_LANGUAGE"
+
+
+def report_language(settings: RefreshSettings) -> str:
+    """The report language: settings.report_language if present, else $SEGMENTS_REPORT_LANGUAGE,
+    else French. Unknown codes fail loudly rather than produce a half-translated report."""
+    language = (
+        (
+            getattr(settings, "report_language", "")
+            or os.environ.get(LANGUAGE_ENV)
+            or DEFAULT_LANGUAGE
+        )
+        .strip()
+        .lower()
+    )
+    if language not in STRINGS:
+        raise ValueError(f"report language must be one of {sorted(STRINGS)}, got {language!r}")
+    return language
+
+
+def reports_dir(settings: RefreshSettings) -> Path:
+    """Folder of the HTML reports: <state dir>/reports (see docs/contracts.md)."""
+    return settings.state_path() / "reports"
+
+
+def published_as_of(state_path: Path) -> dt.date | None:
+    """As-of date of the refresh held by the serving file, or None when nothing is published.
+
+    Read-only: the serving file belongs to the serving domain and BI tools read it concurrently.
+    """
+    serving = state_path / "serving" / "segments.duckdb"
+    if not serving.exists():
+        return None
+    with duckdb.connect(str(serving), read_only=True) as con:
+        row = con.execute(
+            "select cast(as_of as date) from refresh_info order by published_at desc limit 1"
+        ).fetchone()
+    return row[0] if row else None
+
+
+@dg.asset(
+    key=REPORT_KEY,
+    deps=[*(dbt_model_key(segment_dbt_assets, m) for m in REPORT_MODELS), PUBLISHED_REFRESH],
+    pool=WAREHOUSE_POOL,
+    group_name="report",
+    kinds={"html", "duckdb"},
+    description="Static, self-contained HTML insight report of the published refresh: headline "
+    "KPIs and changes, segment sizes, R x F grid, cohorts, migrations, KPI trends, exclusions, "
+    "data-driven personas and a priority grid (state dir reports/).",
+)
+def insight_report(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    settings: RefreshSettings,
+) -> dg.MaterializeResult:
+    """Render the insight report of this refresh to reports/insight_report_<as_of>.html.
+
+    It runs after the publication and refuses to describe a refresh other than the published
+    one, so the report never shows numbers BI users cannot see.
+    """
+    language = report_language(settings)
+    with warehouse.connect(read_only=True) as con:
+        as_of = report_as_of(con)
+        published = published_as_of(settings.state_path())
+        if published is None:
+            raise dg.Failure(
+                description="No published refresh (serving/segments.duckdb missing): the report "
+                "only describes published refreshes."
+            )
+        if published != as_of:
+            raise dg.Failure(
+                description=f"Warehouse holds as-of {as_of} but the published refresh is "
+                f"{published}: not reporting unpublished numbers."
+            )
+        result = build_report(
+            con, reports_dir(settings), language=language, currency=settings.currency
+        )
+        distribution = segment_distribution_markdown(con)
+    context.log.info(f"insight report written to {result.path} ({result.size_bytes} bytes)")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(result.path)),
+            "latest": dg.MetadataValue.path(str(result.latest)),
+            "as_of": result.as_of.isoformat(),
+            "language": language,
+            "size_bytes": result.size_bytes,
+            "segments": result.segments,
+            "customers": result.customers,
+            "refreshes_in_history": result.refreshes_in_history,
+            "segment_distribution": dg.MetadataValue.md(distribution),
+        },
+    )

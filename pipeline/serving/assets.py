@@ -1,0 +1,10 @@
+"""The publication asset `["serving", "published_refresh"]`, wired to the dbt manifest.
+
+It depends on every dbt model and seed of the marts and history folders, looked up in the
+manifest when the definitions load (never spelled as string keys).
+"""
+
+from pipeline.segments.assets import segment_dbt_assets
+from pipeline.serving.wiring import build_published_refresh, served_dbt_keys
+
+published_refresh = build_published_refresh(served_dbt_keys(segment_dbt_assets))

@@ -1,0 +1,123 @@
+"""`ServingOptions`: the Dagster resource that configures the publication.
+
+Secrets (the PII key and the PostgreSQL DSN) are never written in code: they come from resource
+config (e.g. `dg.EnvVar(...)` in a deployment) or, when the field is empty, from the environment
+variables `SEGMENTS_PII_KEY` and `SEGMENTS_PG_DSN`, read at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+PII_KEY_ENV = "SEGMENTS_PII_KEY"
+PG_DSN_ENV = "SEGMENTS_PG_DSN"
+#: Where `generate_dev_pii_key` keeps the generated key (inside the state directory).
+DEV_PII_KEY_FILE = "serving/pii_key.dev"
+#: Short keys make the pseudonyms guessable by brute force over the (small) customer id space.
+MIN_PII_KEY_LENGTH = 12
+
+
+class PiiKeyMissingError(RuntimeError):
+    """No secret key for the pseudonymous customer keys: publication refuses to run."""
+
+
+class ServingOptions(dg.ConfigurableResource):
+    """What the publication produces and where: serving file, exports, PostgreSQL, PII rules."""
+
+    schemas: list[str] = Field(
+        default=["marts", "history"],
+        description="Warehouse schemas whose tables and views are published (BI-facing).",
+    )
+    exclude_tables: list[str] = Field(
+        default=[], description="Table names (or schema.table) never published."
+    )
+    pii_key: str = Field(
+        default="",
+        description=f"Secret key of the HMAC-SHA256 customer keys; empty = ${PII_KEY_ENV}.",
+    )
+    generate_dev_pii_key: bool = Field(
+        default=False,
+        description="Development only: without a configured key, create (once) and reuse a "
+        f"random key in <state_dir>/{DEV_PII_KEY_FILE}.",
+    )
+    extra_pii_columns: list[str] = Field(
+        default=[], description="More column names (regex, case-insensitive) to drop as PII."
+    )
+    export_parquet: bool = Field(default=True, description="Write <table>.parquet exports.")
+    export_csv: bool = Field(default=True, description="Write <table>.csv exports.")
+    csv_delimiter: str = Field(default=";", description="CSV delimiter (';' for French Excel).")
+    csv_bom: bool = Field(default=True, description="Start CSV files with a UTF-8 BOM (Excel).")
+    csv_decimal_comma: bool = Field(
+        default=True, description="Write decimals with a comma in CSV (French Excel)."
+    )
+    keep_refreshes: int = Field(
+        default=5,
+        ge=1,
+        description="Published refresh folders kept under exports/ (and campaign/).",
+    )
+    campaign_export: bool = Field(
+        default=False,
+        description="Also write campaign/<refresh_id>/campaign_contacts.* WITH emails of opted-in "
+        "customers (minus campaign_exclusions). Off by default: it holds personal data.",
+    )
+    pg_dsn: str = Field(
+        default="",
+        description=f"PostgreSQL connection string; empty = ${PG_DSN_ENV}; neither = disabled.",
+    )
+    pg_schema: str = Field(default="segments", description="Live PostgreSQL schema for BI.")
+    pg_reader_role: str = Field(
+        default="", description="PostgreSQL role granted USAGE + SELECT on each new schema."
+    )
+    pg_lock_timeout_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="How long the schema swap waits for open reader transactions to finish.",
+    )
+
+    def resolved_pg_dsn(self) -> str:
+        """The PostgreSQL DSN, or "" when PostgreSQL publication is disabled."""
+        return self.pg_dsn or os.environ.get(PG_DSN_ENV, "")
+
+    def resolved_pii_key(self, state_dir: Path) -> bytes:
+        """The secret key of the customer keys; raises `PiiKeyMissingError` when none is set.
+
+        There is deliberately no default key: a key known from the source code would let anyone
+        with the public customer ids re-identify every row.
+        """
+        key = self.pii_key or os.environ.get(PII_KEY_ENV, "")
+        if not key and self.generate_dev_pii_key:
+            key = _dev_key(state_dir / DEV_PII_KEY_FILE)
+        if not key:
+            raise PiiKeyMissingError(
+                f"No PII key configured: set the environment variable {PII_KEY_ENV} (or the "
+                "`pii_key` field of the `serving` resource) to a secret of at least "
+                f"{MIN_PII_KEY_LENGTH} characters, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`. "
+                "Keep it stable: changing it changes every customer_key in BI tools."
+            )
+        if len(key) < MIN_PII_KEY_LENGTH:
+            raise PiiKeyMissingError(
+                f"The PII key is too short ({len(key)} characters, need {MIN_PII_KEY_LENGTH}+)."
+            )
+        return key.encode("utf-8")
+
+
+def _dev_key(path: Path) -> str:
+    """Read, or create with owner-only permissions, the local development key file."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    # O_EXCL: two concurrent first runs must not end up with different keys.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key

@@ -1,0 +1,151 @@
+"""Personal data rules of the published tables: pseudonymous keys, dropped columns, value scan.
+
+BI tools get a `customer_key` (HMAC-SHA256 of the master customer id with a secret key) instead
+of the customer id: stable across refreshes, so trends per customer still work, but not
+reversible without the key. Columns named like personal data are dropped, and every published
+text value is scanned afterwards, because a column name is only a hint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+#: Column names that hold direct identifiers; matched anywhere in the name, case-insensitively.
+PII_COLUMN_PATTERNS = (
+    r"e_?mail",
+    r"phone",
+    r"mobile",
+    r"first_?name",
+    r"last_?name",
+    r"full_?name",
+    r"surname",
+    r"address",
+    r"street",
+    r"birth",
+)
+#: `customer_id` or `<x>_customer_id`, replaced by `customer_key` / `<x>_customer_key`.
+CUSTOMER_ID_COLUMN = re.compile(r"^(?:.*_)?customer_id$", re.IGNORECASE)
+
+# Both regexes are written in the subset shared by Python `re` and RE2 (DuckDB), so the same
+# patterns scan tables in SQL and files/values in Python.
+EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+#: International (+33 6 12 34 56 78, +4915112345678) or French national (06 12 34 56 78) numbers.
+PHONE_PATTERN = r"^\s*(?:\+[1-9][0-9 .()/-]{6,20}[0-9]|0[1-9](?:[ .-]?[0-9]{2}){4})\s*$"
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
+_PHONE_RE = re.compile(PHONE_PATTERN)
+
+
+def is_pii_column(name: str, extra_patterns: Iterable[str] = ()) -> bool:
+    """True when a column name looks like a direct identifier (email, phone, name, address...)."""
+    patterns = (*PII_COLUMN_PATTERNS, *extra_patterns)
+    return any(re.search(pattern, name, re.IGNORECASE) for pattern in patterns)
+
+
+def key_column_name(id_column: str) -> str:
+    """`customer_id` -> `customer_key`, `merged_customer_id` -> `merged_customer_key`."""
+    return id_column[: -len("_id")] + "_key"
+
+
+def looks_like_pii(value: object) -> bool:
+    """True when a value looks like an email address or a phone number."""
+    if not isinstance(value, str):
+        return False
+    return bool(_EMAIL_RE.search(value) or _PHONE_RE.search(value))
+
+
+class Pseudonymizer:
+    """Keyed hash of customer ids: HMAC-SHA256, hex encoded (64 characters)."""
+
+    def __init__(self, key: bytes) -> None:
+        if not key:
+            raise ValueError("the pseudonymization key must not be empty")
+        self._key = key
+        # Customer ids repeat across tables (and history rows): hash each one once.
+        self._cache: dict[str, str] = {}
+
+    def key_of(self, customer_id: str) -> str:
+        """The pseudonymous key of one customer id."""
+        cached = self._cache.get(customer_id)
+        if cached is None:
+            digest = hmac.new(self._key, customer_id.encode("utf-8"), hashlib.sha256)
+            cached = self._cache[customer_id] = digest.hexdigest()
+        return cached
+
+    def arrow_udf(self, ids: pa.Array) -> pa.Array:
+        """Vectorized form for `DuckDBPyConnection.create_function(type="arrow")`."""
+        return pa.array(
+            [None if value is None else self.key_of(value) for value in ids.to_pylist()],
+            type=pa.string(),
+        )
+
+    def register(self, con: duckdb.DuckDBPyConnection, name: str = "segments_customer_key") -> str:
+        """Register the keyed hash as a SQL function on `con`; returns the function name."""
+        con.create_function(name, self.arrow_udf, ["VARCHAR"], "VARCHAR", type="arrow")
+        return name
+
+
+@dataclass(frozen=True)
+class PiiFinding:
+    """Values that look like personal data in one column of one published table or file."""
+
+    table: str
+    column: str
+    kind: str
+    rows: int
+    example: str
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.column}: {self.rows} value(s) look like {self.kind}s"
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB/PostgreSQL identifier, double-quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def scan_relation(
+    con: duckdb.DuckDBPyConnection, relation_sql: str, label: str
+) -> list[PiiFinding]:
+    """Scan every text column of a relation (a table name or `read_parquet(...)`) for PII values.
+
+    Runs in SQL with RE2 so that large tables are scanned without leaving DuckDB.
+    """
+    columns = con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()
+    findings: list[PiiFinding] = []
+    for name, column_type, *_ in columns:
+        if column_type != "VARCHAR":
+            continue
+        col = quote_ident(name)
+        for kind, pattern in (("email", EMAIL_PATTERN), ("phone number", PHONE_PATTERN)):
+            count, example = con.execute(
+                f"SELECT count(*), any_value({col}) FROM {relation_sql} "
+                f"WHERE regexp_matches({col}, ?)",
+                [pattern],
+            ).fetchone()
+            if count:
+                # Mask the example: the error message itself must not leak the value.
+                masked = (example or "")[:2] + "***"
+                findings.append(PiiFinding(label, name, kind, int(count), masked))
+    return findings
+
+
+def scan_file(path: str) -> list[PiiFinding]:
+    """Scan an exported Parquet or CSV file for values that look like emails or phone numbers."""
+    con = duckdb.connect()
+    try:
+        literal = "'" + path.replace("'", "''") + "'"
+        if path.endswith(".parquet"):
+            relation = f"read_parquet({literal})"
+        else:
+            # all_varchar: numbers and dates are scanned as the text the reader sees.
+            relation = f"read_csv({literal}, all_varchar = true, header = true)"
+        return scan_relation(con, relation, path)
+    finally:
+        con.close()

@@ -1,0 +1,81 @@
+"""The publication asset, built from the dbt asset keys it waits for.
+
+Kept apart from `assets.py` (which reads the dbt manifest) so the asset can be built and tested
+with any upstream keys.
+"""
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
+from pipeline.serving.options import ServingOptions
+from pipeline.serving.publish import publish_refresh
+
+PUBLISHED_REFRESH_KEY = dg.AssetKey(["serving", "published_refresh"])
+#: dbt folders (= Dagster groups given by the segments translator) whose models BI tools read.
+SERVED_DBT_GROUPS = ("marts", "history")
+
+
+def served_dbt_keys(
+    assets_def: dg.AssetsDefinition, groups: Sequence[str] = SERVED_DBT_GROUPS
+) -> list[dg.AssetKey]:
+    """Asset keys of the dbt models and seeds in `groups`, as the dbt manifest declares them.
+
+    Computed when the definitions load, so a new mart is published (and waited for) without
+    touching the serving code.
+    """
+    return sorted(
+        (spec.key for spec in assets_def.specs if spec.group_name in groups),
+        key=lambda key: key.to_user_string(),
+    )
+
+
+def build_published_refresh(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    """The `["serving", "published_refresh"]` asset, downstream of `deps`."""
+
+    @dg.asset(
+        key=PUBLISHED_REFRESH_KEY,
+        deps=list(deps),
+        pool=WAREHOUSE_POOL,
+        group_name="serving",
+        kinds={"duckdb", "parquet"},
+    )
+    def published_refresh(
+        context: dg.AssetExecutionContext,
+        warehouse: Warehouse,
+        settings: RefreshSettings,
+        serving: ServingOptions,
+    ) -> dg.MaterializeResult:
+        """Publish the marts and history tables for BI tools, atomically.
+
+        Builds a new serving DuckDB file (pseudonymous customer keys, no personal data),
+        Parquet/CSV exports and, when configured, a PostgreSQL schema, then switches each one
+        in a single step: readers see the previous refresh or this one, never a mix. The
+        refresh id is the as-of date.
+        """
+        result = publish_refresh(
+            warehouse_path=warehouse.resolved_path(),
+            state_dir=settings.state_path(),
+            as_of=settings.as_of_date(),
+            run_id=context.run_id,
+            options=serving,
+            log=context.log.info,
+        )
+        metadata: dict[str, object] = {
+            "refresh_id": result.refresh_id,
+            "serving_file": dg.MetadataValue.path(str(result.serving_path)),
+            "row_counts": dg.MetadataValue.json(result.row_counts),
+            "dropped_pii_columns": dg.MetadataValue.json(result.dropped_columns),
+            "dagster/row_count": sum(result.row_counts.values()),
+            "postgres_schema": result.postgres_schema or "disabled",
+        }
+        if result.export_dir is not None:
+            metadata["export_dir"] = dg.MetadataValue.path(str(result.export_dir))
+        if result.campaign_rows is not None:
+            metadata["campaign_contacts"] = result.campaign_rows
+        if result.removed_refreshes:
+            metadata["removed_refreshes"] = dg.MetadataValue.json(result.removed_refreshes)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return published_refresh

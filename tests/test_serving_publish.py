@@ -1,0 +1,260 @@
+"""Serving publication: contents, PII safety, exports, retention and failure handling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import stat
+from pathlib import Path
+
+import duckdb
+import pytest
+from serving_helpers import (
+    TEST_PII_KEY,
+    customer_id,
+    make_warehouse,
+    served_refresh,
+    serving_options,
+)
+
+from pipeline.serving.exports import LATEST_FILE, latest_refresh
+from pipeline.serving.options import PiiKeyMissingError
+from pipeline.serving.pii import is_pii_column, looks_like_pii, scan_file, scan_relation
+from pipeline.serving.publish import PiiLeakError, publish_refresh, serving_path
+
+AS_OF = dt.date(2026, 10, 1)
+BI_TABLES = {
+    "customer_rfm",
+    "segment_kpis",
+    "cohort_retention",
+    "campaign_exclusions",
+    "customer_preferences",
+    "segment_map",
+    "segment_history",
+    "segment_transitions",
+    "kpi_history",
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests cover the files; PostgreSQL has its own test module."""
+    monkeypatch.delenv("SEGMENTS_PG_DSN", raising=False)
+
+
+def publish(tmp_path: Path, as_of: dt.date = AS_OF, run: str = "run-1", **options: object):
+    """Publish the warehouse under tmp_path."""
+    return publish_refresh(
+        warehouse_path=tmp_path / "warehouse.duckdb",
+        state_dir=tmp_path / "state",
+        as_of=as_of,
+        run_id=run,
+        options=serving_options(**options),
+    )
+
+
+def test_publication_contents(tmp_path: Path) -> None:
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=40)
+    result = publish(tmp_path)
+
+    served = serving_path(tmp_path / "state")
+    assert result.serving_path == served and served.exists()
+    assert set(result.row_counts) == BI_TABLES  # marts + history, nothing from clean/identity
+    con = duckdb.connect(str(served), read_only=True)
+    try:
+        info = con.execute(
+            "SELECT refresh_id, as_of, run_id, table_count, total_rows FROM refresh_info"
+        ).fetchall()
+        assert info == [("2026-10-01", AS_OF, "run-1", 9, sum(result.row_counts.values()))]
+        for table, count in result.row_counts.items():
+            assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == count
+            ids = con.execute(f'SELECT DISTINCT refresh_id FROM "{table}"').fetchall()
+            assert ids == [("2026-10-01",)]
+        rfm_columns = [row[0] for row in con.execute("DESCRIBE customer_rfm").fetchall()]
+        assert rfm_columns[:3] == ["refresh_id", "customer_key", "as_of"]
+        assert "customer_id" not in rfm_columns
+        pref_columns = {row[0] for row in con.execute("DESCRIBE customer_preferences").fetchall()}
+        assert pref_columns == {"refresh_id", "customer_key", "preferred_channel"}
+        # The key is the HMAC-SHA256 of the master id: same customer, same key in every table.
+        expected = hmac.new(
+            TEST_PII_KEY.encode(), customer_id(7).encode(), hashlib.sha256
+        ).hexdigest()
+        assert (
+            con.execute(
+                "SELECT count(*) FROM customer_rfm r JOIN segment_history h USING (customer_key) "
+                "WHERE r.customer_key = ?",
+                [expected],
+            ).fetchone()[0]
+            == 3
+        )
+        assert con.execute("SELECT count(*) FROM kpi_history").fetchone()[0] == 4
+    finally:
+        con.close()
+    assert result.dropped_columns == {"customer_preferences": ["email", "contact_phone"]}
+    # Nothing left behind but the published file and the lock.
+    assert sorted(p.name for p in served.parent.iterdir()) == [".publish.lock", "segments.duckdb"]
+
+
+def test_exports_parquet_csv_and_latest_pointer(tmp_path: Path) -> None:
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=10)
+    result = publish(tmp_path)
+    exports_root = tmp_path / "state" / "exports"
+    folder = exports_root / "2026-10-01"
+    assert result.export_dir == folder
+    for table in [*BI_TABLES, "refresh_info", "refresh_tables"]:
+        assert (folder / f"{table}.parquet").exists() and (folder / f"{table}.csv").exists()
+    assert (exports_root / "latest").is_symlink()
+    assert os.readlink(exports_root / "latest") == "2026-10-01"
+    assert (exports_root / LATEST_FILE).read_text().strip() == "2026-10-01"
+
+    con = duckdb.connect()
+    parquet_rows = con.execute(
+        f"SELECT count(*) FROM read_parquet('{exports_root / 'latest' / 'customer_rfm.parquet'}')"
+    ).fetchone()[0]
+    assert parquet_rows == result.row_counts["customer_rfm"] == 10
+    con.close()
+
+    raw = (folder / "customer_rfm.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
+    lines = raw[3:].decode("utf-8").splitlines()
+    header = lines[0].split(";")
+    assert header[:3] == ["refresh_id", "customer_key", "as_of"]
+    first = dict(zip(header, lines[1].split(";"), strict=True))
+    assert first["monetary"] == "10,50"  # decimal comma for French Excel
+    assert "Fidèles" in raw.decode("utf-8")
+
+
+def test_csv_standard_dialect(tmp_path: Path) -> None:
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=3)
+    publish(tmp_path, csv_delimiter=",", csv_bom=False, csv_decimal_comma=False)
+    text = (tmp_path / "state" / "exports" / "2026-10-01" / "customer_rfm.csv").read_text()
+    header, first = text.splitlines()[:2]
+    assert header.startswith("refresh_id,customer_key,as_of,")
+    assert ",10.50," in first
+
+
+def test_no_emails_or_phones_in_bi_outputs(tmp_path: Path) -> None:
+    warehouse = make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=30)
+    publish(tmp_path)
+    # The scanner does find the personal data of the warehouse (so "none found" means something).
+    con = duckdb.connect(str(warehouse), read_only=True)
+    kinds = {f.kind for f in scan_relation(con, "identity.customers", "identity.customers")}
+    con.close()
+    assert kinds == {"email", "phone number"}
+
+    served = serving_path(tmp_path / "state")
+    con = duckdb.connect(str(served), read_only=True)
+    try:
+        tables = [row[0] for row in con.execute("SHOW TABLES").fetchall()]
+        for table in tables:
+            assert scan_relation(con, f'"{table}"', table) == []
+            columns = [row[0] for row in con.execute(f'DESCRIBE "{table}"').fetchall()]
+            assert not [c for c in columns if is_pii_column(c) or c == "customer_id"]
+            # Independent Python check of every value, not only the text columns.
+            for row in con.execute(f'SELECT * FROM "{table}"').fetchall():
+                assert not [value for value in row if looks_like_pii(str(value))], (table, row)
+    finally:
+        con.close()
+    files = list((tmp_path / "state" / "exports").rglob("*.*"))
+    assert len([f for f in files if f.suffix in (".csv", ".parquet")]) == 2 * len(tables)
+    for file in files:
+        if file.suffix in (".csv", ".parquet"):
+            assert scan_file(str(file)) == [], file
+    assert not (tmp_path / "state" / "campaign").exists()
+
+
+def test_campaign_export_only_when_enabled(tmp_path: Path) -> None:
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=30)
+    result = publish(tmp_path, campaign_export=True)
+    folder = tmp_path / "state" / "campaign" / "2026-10-01"
+    assert result.campaign_dir == folder
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    con = duckdb.connect()
+    rows = con.execute(
+        "SELECT email, segment, customer_key FROM read_parquet(?)",
+        [str(folder / "campaign_contacts.parquet")],
+    ).fetchall()
+    con.close()
+    emails = {row[0] for row in rows}
+    # Opted in: i % 3 != 0; excluded (campaign_exclusions): i = 1, 6, 11, ...
+    expected = {f"client{i}@example.fr" for i in range(1, 31) if i % 3 != 0 and (i - 1) % 5 != 0}
+    assert emails == expected and result.campaign_rows == len(expected)
+    assert {f.kind for f in scan_file(str(folder / "campaign_contacts.csv"))} == {"email"}
+    # The BI outputs stay clean even with the campaign export on.
+    for file in (tmp_path / "state" / "exports").rglob("*.parquet"):
+        assert scan_file(str(file)) == []
+
+
+def test_value_scan_stops_a_leak_and_keeps_previous_refresh(tmp_path: Path) -> None:
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=5)
+    publish(tmp_path)
+    make_warehouse(tmp_path / "warehouse.duckdb", dt.date(2026, 11, 1), customers=5, leak=True)
+    with pytest.raises(PiiLeakError, match=r"segment_kpis\.note: 4 value\(s\) look like emails"):
+        publish(tmp_path, as_of=dt.date(2026, 11, 1), run="run-2")
+    state = tmp_path / "state"
+    assert served_refresh(serving_path(state)) == "2026-10-01"
+    assert latest_refresh(state / "exports") == "2026-10-01"
+    leftovers = [p.name for p in state.rglob("*") if ".tmp" in p.name]
+    assert leftovers == []
+    # Declaring the column as PII drops it and the publication goes through.
+    result = publish(
+        tmp_path, as_of=dt.date(2026, 11, 1), run="run-3", extra_pii_columns=["^note$"]
+    )
+    assert "note" in result.dropped_columns["segment_kpis"]
+
+
+def test_missing_pii_key_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=3)
+    monkeypatch.delenv("SEGMENTS_PII_KEY", raising=False)
+    with pytest.raises(PiiKeyMissingError, match="SEGMENTS_PII_KEY"):
+        publish(tmp_path, pii_key="")
+    assert not serving_path(tmp_path / "state").exists()
+    with pytest.raises(PiiKeyMissingError, match="too short"):
+        publish(tmp_path, pii_key="short")
+    # The environment variable is the normal way to provide it.
+    monkeypatch.setenv("SEGMENTS_PII_KEY", "a-key-from-the-environment")
+    assert publish(tmp_path, pii_key="").row_counts["customer_rfm"] == 3
+
+
+def test_dev_key_is_generated_once_and_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=3)
+    monkeypatch.delenv("SEGMENTS_PII_KEY", raising=False)
+
+    def keys() -> set[str]:
+        con = duckdb.connect(str(serving_path(tmp_path / "state")), read_only=True)
+        try:
+            return {
+                row[0] for row in con.execute("SELECT customer_key FROM customer_rfm").fetchall()
+            }
+        finally:
+            con.close()
+
+    publish(tmp_path, pii_key="", generate_dev_pii_key=True)
+    key_file = tmp_path / "state" / "serving" / "pii_key.dev"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    first = keys()
+    publish(tmp_path, pii_key="", generate_dev_pii_key=True, run="run-2")
+    assert keys() == first and len(first) == 3
+
+
+def test_retention_keeps_last_k_refreshes(tmp_path: Path) -> None:
+    days = [dt.date(2026, m, 1) for m in (6, 7, 8, 9)]
+    removed = []
+    for index, day in enumerate(days):
+        make_warehouse(tmp_path / "warehouse.duckdb", day, customers=3)
+        removed += publish(
+            tmp_path, as_of=day, run=f"run-{index}", keep_refreshes=2
+        ).removed_refreshes
+    exports_root = tmp_path / "state" / "exports"
+    kept = sorted(p.name for p in exports_root.iterdir() if not p.name.startswith(("l", "L", ".")))
+    assert kept == ["2026-08-01", "2026-09-01"]
+    assert sorted(removed) == ["2026-06-01", "2026-07-01"]
+    assert latest_refresh(exports_root) == "2026-09-01"
+    # Re-publishing an existing refresh id replaces its folder in place.
+    publish(tmp_path, as_of=days[-1], run="run-again", keep_refreshes=2)
+    assert (exports_root / "2026-09-01" / "customer_rfm.parquet").exists()
+    assert [p.name for p in exports_root.iterdir() if p.name.startswith(".")] == []
