@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 demo: install
 	$(BIN)/segments demo --out data/demo --as-of $(AS_OF)
 
-refresh: install
+refresh: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/segments refresh --landing data/demo/landing --as-of $(AS_OF)
 
 test: install
@@ -43,7 +43,11 @@ lint: install
 bench: install
 	$(BIN)/python bench/run_benchmark.py
 
-dev: install
+# The instance config that ships with the repo (one refresh at a time: DuckDB has one writer).
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 clean:

@@ -19,6 +19,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
     # A test-only secret for the pseudonymous customer keys (never a default in library code).
     os.environ.setdefault("SEGMENTS_PII_KEY", "test-secret-key")
+    # Runs made by tests go to ephemeral instances, never to a developer's $DAGSTER_HOME.
+    os.environ.pop("DAGSTER_HOME", None)
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         from pipeline.segments.project import ensure_manifest
 
@@ -35,27 +37,33 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def refreshed(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> dict[str, Path]:
-    """One real run of the refresh job on the demo exports: warehouse and state paths."""
-    from pipeline.cli import execute_refresh
+def run_cli(*args: str) -> tuple[int, str]:
+    """Run the `segments` CLI in-process; returns (exit code, output)."""
+    from click.testing import CliRunner
 
+    from pipeline.cli import cli
+
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="session")
+def refreshed(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> dict[str, object]:
+    """One real run of the refresh job on the demo exports, through the `segments` CLI."""
     root = tmp_path_factory.mktemp("refresh")
-    paths = {
+    paths: dict[str, object] = {
         "warehouse": root / "warehouse.duckdb",
         "state": root / "state",
         "landing": demo_dir / "landing",
         "demo": demo_dir,
     }
-    result = execute_refresh(
-        landing=paths["landing"],
-        as_of=DEMO_AS_OF,
-        warehouse=paths["warehouse"],
-        state_dir=paths["state"],
-        trigger="test",
-        extra_settings={"identity_overrides_file": str(root / "no_overrides.yaml")},
-        raise_on_error=True,
+    code, output = run_cli(
+        "refresh",
+        "--landing", str(paths["landing"]),
+        "--as-of", DEMO_AS_OF.isoformat(),
+        "--warehouse", str(paths["warehouse"]),
+        "--state-dir", str(paths["state"]),
     )
-    assert result.success
-    paths["run_id"] = result.run_id  # type: ignore[assignment]
+    assert code == 0, output
+    paths["output"] = output
     return paths

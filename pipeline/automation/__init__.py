@@ -1,0 +1,1 @@
+"""Automation domain: the periodic refresh schedule, event sensors, alerts and backfills."""

@@ -1,0 +1,122 @@
+"""`segments trigger` and `segments backfill`: click commands the `segments` CLI group registers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import click
+
+from pipeline.automation.triggers import EVENT_KINDS, write_trigger_file
+from pipeline.lib.resources import RefreshSettings, Warehouse
+
+
+def _parse_date(_ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param=param) from exc
+
+
+@click.command("trigger")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(EVENT_KINDS),
+    help="What happened in the business.",
+)
+@click.option("--note", required=True, help="One line saying what happened (shown on the run).")
+@click.option(
+    "--as-of",
+    "as_of",
+    callback=_parse_date,
+    help="As-of date YYYY-MM-DD of the refresh; default: the day the sensor picks the event up.",
+)
+@click.option(
+    "--state-dir",
+    default="",
+    help="State directory; default $SEGMENTS_STATE_DIR or data/state.",
+)
+def trigger(kind: str, note: str, as_of: dt.date | None, state_dir: str) -> None:
+    """Record a business event: the business_event_sensor requests one refresh for it.
+
+    Writes a YAML file into <state>/triggers/. The sensor (running under `dagster-daemon run` or
+    `dagster dev`) picks it up on its next tick; the run is tagged with the kind and note.
+    """
+    if not note.strip():
+        raise click.BadParameter("must say what happened", param_hint="--note")
+    state = RefreshSettings(state_dir=state_dir).state_path()
+    event = write_trigger_file(state, kind, note, as_of=as_of)
+    click.echo(f"event {event.event_id} recorded in {event.path}")
+    click.echo("the business_event_sensor will request a refresh on its next tick")
+
+
+@click.command("backfill")
+@click.option("--start", required=True, callback=_parse_date, help="First as-of date YYYY-MM-DD.")
+@click.option(
+    "--end",
+    callback=_parse_date,
+    help="Last possible as-of date YYYY-MM-DD (included when on the grid); default: today.",
+)
+@click.option(
+    "--every-months",
+    type=click.IntRange(min=1, max=24),
+    default=3,
+    show_default=True,
+    help="Months between two as-of dates.",
+)
+@click.option("--warehouse", "warehouse_path", default="", help="Warehouse DuckDB file.")
+@click.option("--dry-run", is_flag=True, help="Only list the as-of dates.")
+def backfill(
+    start: dt.date,
+    end: dt.date | None,
+    every_months: int,
+    warehouse_path: str,
+    dry_run: bool,
+) -> None:
+    """Compute past refreshes (marts + history) from the order history, oldest first.
+
+    Reuses the clean tables of the latest load (run a refresh first); nothing is re-ingested or
+    published. Runs in this process, so stop the daemon's refreshes first: DuckDB has one writer.
+    """
+    from pipeline.automation.backfill import BackfillStep, backfill_as_of_dates, run_backfill
+
+    settings = RefreshSettings()
+    end = end or settings.as_of_date()
+    try:
+        dates = backfill_as_of_dates(start, end, every_months)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"{len(dates)} as-of date(s): {', '.join(d.isoformat() for d in dates)}")
+    if dry_run:
+        return
+
+    def report(step: BackfillStep) -> None:
+        status = "ok" if step.success else "FAILED"
+        click.echo(f"  {step.as_of.isoformat()}  {status}  run {step.run_id}")
+
+    import dagster as dg
+
+    # The persistent instance when there is one, so the runs show in the UI and honour its pools.
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    try:
+        steps = run_backfill(
+            dates,
+            settings=settings,
+            warehouse=Warehouse(path=warehouse_path),
+            instance=instance,
+            on_step=report,
+        )
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if len(steps) < len(dates) or not all(s.success for s in steps):
+        raise click.ClickException(
+            "backfill stopped at the first failed as-of date; later dates were not run"
+        )
+    click.echo(f"backfilled {len(steps)} refresh(es)")
+
+
+#: What the `segments` CLI group registers (pipeline/cli.py).
+commands: list[click.Command] = [trigger, backfill]

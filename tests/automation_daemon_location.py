@@ -1,0 +1,40 @@
+"""A tiny code location for the daemon test: the real business-event sensor, a marker-file job.
+
+Loaded by `dagster-daemon run` in tests/test_automation_daemon.py; the job stands in for the
+refresh so the test exercises the sensor, the cursor, the run queue and the run launcher without
+building the warehouse.
+"""
+
+import dagster as dg
+
+from pipeline.automation.config import BusinessEventsConfig
+from pipeline.automation.sensors import build_business_event_sensor
+from pipeline.lib.resources import RefreshSettings, Warehouse
+
+
+@dg.op
+def write_marker(context: dg.OpExecutionContext, settings: RefreshSettings) -> None:
+    """Write `<state>/markers/<run id>.txt` with the as-of date the sensor put in the config."""
+    folder = settings.state_path() / "markers"
+    folder.mkdir(parents=True, exist_ok=True)
+    note = context.run.tags.get("segments/event_note", "")
+    (folder / f"{context.run_id}.txt").write_text(f"{settings.as_of}\n{note}\n")
+
+
+@dg.job(name="marker_job")
+def marker_job() -> None:
+    """Stands in for refresh_segments: one op writing a marker file."""
+    write_marker()
+
+
+defs = dg.Definitions(
+    jobs=[marker_job],
+    sensors=[
+        build_business_event_sensor(
+            BusinessEventsConfig(minimum_interval_seconds=2),
+            job=marker_job,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+        )
+    ],
+    resources={"settings": RefreshSettings(), "warehouse": Warehouse()},
+)

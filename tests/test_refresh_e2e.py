@@ -1,0 +1,179 @@
+"""End to end: the real refresh job (Dagster, DuckDB, dbt, gates, publication) on demo exports."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from conftest import DEMO_AS_OF, run_cli
+from rfm_reference import reference_rfm
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
+
+
+def _faults(demo: Path) -> list[dict[str, str]]:
+    with open(demo / "ground_truth" / "faults.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _table_digest(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """Order-independent digest of a table's content."""
+    frame = con.execute(f"select * from {table}").df()
+    rows = sorted(frame.astype(str).itertuples(index=False, name=None))
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_cli_summary_reports_rows_quarantine_identities_segments_and_outputs(refreshed):
+    output = refreshed["output"]
+    for expected in (
+        "Rows per entity",
+        "Quarantine per reason",
+        "Identity:",
+        "Segments:",
+        "Time per step",
+        "BI serving file (open read-only)",
+        "refresh succeeded",
+    ):
+        assert expected in output, f"{expected!r} missing from:\n{output}"
+
+
+def test_every_injected_fault_is_quarantined_with_its_reason(refreshed):
+    faults = [f for f in _faults(refreshed["demo"]) if f["expected_reason_code"] != "unknown_customer"]
+    with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
+        found = {
+            (file, int(row), reason)
+            for file, row, reason in con.execute(
+                "select source_file, source_row, reason_code from clean.quarantine"
+            ).fetchall()
+        }
+    missing = [
+        f for f in faults if (f["file"], int(f["row"]), f["expected_reason_code"]) not in found
+    ]
+    assert faults and not missing
+
+
+def test_orders_of_unknown_customers_are_kept_and_create_the_customer(refreshed):
+    unknown = [f for f in _faults(refreshed["demo"]) if f["expected_reason_code"] == "unknown_customer"]
+    assert unknown
+    with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
+        for fault in unknown:
+            customer_id = con.execute(
+                "select customer_id from raw.orders where _source_file = ? and _source_row = ?",
+                [fault["file"], int(fault["row"])],
+            ).fetchone()[0]
+            derived = con.execute(
+                "select derived_from_orders from clean.customers where customer_id = ?",
+                [customer_id],
+            ).fetchone()
+            assert derived == (True,)
+            kept = con.execute(
+                "select count(*) from clean.orders where customer_id = ?", [customer_id]
+            ).fetchone()[0]
+            assert kept >= 1
+
+
+def test_rows_read_equal_accepted_plus_rejected_for_every_file(refreshed):
+    with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
+        log = con.execute(
+            "select source_file, rows_read, rows_accepted, rows_rejected from clean.load_log"
+        ).fetchall()
+        rejected = dict(
+            con.execute(
+                "select source_file, count(*) from clean.quarantine "
+                "where action = 'rejected' group by 1"
+            ).fetchall()
+        )
+    assert len(log) >= 8
+    for source_file, read, accepted, rejected_rows in log:
+        assert read == accepted + rejected_rows, source_file
+        assert rejected_rows == rejected.get(source_file, 0), source_file
+
+
+def test_customer_rfm_matches_an_independent_pandas_computation(refreshed):
+    with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
+        expected = reference_rfm(con, DEMO_AS_OF, n=5, method="rank", monetary_mode="net")
+        actual = con.execute(
+            "select customer_id, recency_days, frequency, monetary, r_score, f_score, m_score "
+            "from marts.customer_rfm"
+        ).df()
+    merged = expected.merge(actual, on="customer_id", how="outer", suffixes=("_ref", ""),
+                            indicator=True)
+    assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"].head()
+    for column in ("recency_days", "frequency", "r_score", "f_score", "m_score"):
+        assert (merged[f"{column}_ref"].astype(int) == merged[column].astype(int)).all(), column
+    assert ((merged["monetary_ref"].astype(float) - merged["monetary"].astype(float)).abs()
+            < 0.005).all()
+    assert len(actual) > 1000
+
+
+def test_segments_cover_every_scored_customer_once(refreshed):
+    with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
+        scored, distinct, no_segment = con.execute(
+            "select count(*), count(distinct customer_id), count(*) filter (where segment is null) "
+            "from marts.customer_rfm"
+        ).fetchone()
+        total = con.execute(
+            "select sum(customers) from marts.segment_kpis where segment <> 'All'"
+        ).fetchone()[0]
+    assert scored == distinct == total
+    assert no_segment == 0
+
+
+def test_serving_file_holds_the_refresh_without_personal_data(refreshed):
+    serving = Path(refreshed["state"]) / "serving" / "segments.duckdb"
+    with duckdb.connect(str(serving), read_only=True) as con:
+        as_of = con.execute("select as_of from refresh_info").fetchone()[0]
+        columns = {
+            name
+            for (name,) in con.execute(
+                "select distinct column_name from information_schema.columns"
+            ).fetchall()
+        }
+    assert str(as_of) == DEMO_AS_OF.isoformat()
+    assert "customer_key" in columns
+    assert not {"customer_id", "email", "phone", "first_name", "last_name"} & columns
+
+
+def test_rerunning_the_same_as_of_gives_identical_tables(refreshed, tmp_path):
+    tables = ["marts.customer_rfm", "marts.segment_kpis", "marts.cohort_retention",
+              "history.segment_history", "identity.customer_identity_map"]
+    with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
+        before = {t: _table_digest(con, t) for t in tables}
+        history_rows = con.execute("select count(*) from history.segment_history").fetchone()[0]
+    code, output = run_cli(
+        "refresh", "--landing", str(refreshed["landing"]), "--as-of", DEMO_AS_OF.isoformat(),
+        "--warehouse", str(refreshed["warehouse"]), "--state-dir", str(refreshed["state"]),
+    )
+    assert code == 0, output
+    with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
+        after = {t: _table_digest(con, t) for t in tables}
+        history_after = con.execute("select count(*) from history.segment_history").fetchone()[0]
+    assert before == after
+    assert history_after == history_rows
+
+
+def test_a_file_missing_a_required_column_fails_before_publishing(refreshed, tmp_path):
+    landing = tmp_path / "landing"
+    shutil.copytree(refreshed["landing"], landing)
+    orders_file = sorted(landing.glob("orders*.csv"))[-1]
+    frame = pd.read_csv(orders_file, dtype=str, keep_default_na=False)
+    frame.drop(columns=["order_date"]).to_csv(orders_file, index=False)
+    serving = Path(refreshed["state"]) / "serving" / "segments.duckdb"
+    before = _file_digest(serving)
+
+    code, output = run_cli(
+        "refresh", "--landing", str(landing), "--as-of", DEMO_AS_OF.isoformat(),
+        "--warehouse", str(tmp_path / "wh.duckdb"), "--state-dir", str(refreshed["state"]),
+    )
+    assert code == 1
+    assert orders_file.name in output and "order_date" in output
+    assert _file_digest(serving) == before
