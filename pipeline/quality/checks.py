@@ -1,0 +1,219 @@
+"""Quality gates as blocking Dagster asset checks.
+
+`evaluate_gate` does the work (open the warehouse, run the gate's suites, keep the results, keep
+the load history); `build_gate_check` wraps it in a `@dg.asset_check(blocking=True)` on the asset
+the gate protects. A failed expectation of severity `error` makes the check fail with severity
+ERROR, which stops every downstream asset of the run; `warn` failures are reported as a WARN
+check result and never block.
+"""
+
+# No `from __future__ import annotations` here: Dagster reads the check function's annotations
+# (context and resource types) at definition time and needs real classes, not strings.
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
+from pipeline.quality.runner import GateOutcome, QualityRunner
+from pipeline.quality.suites import GateSpec, load_gate
+
+LOAD_HISTORY_TABLE = "quality.load_history"
+PUBLISHED_ATTACHMENT = "published"
+_ENTITY = re.compile(r"^[a-z_]+$")
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """The gate knobs a deployment may tune (defaults are the documented policy)."""
+
+    #: Earliest plausible business date; older order/refund dates are errors.
+    min_date: str = "2000-01-01"
+    #: A raw row count falling by this share or more versus the last accepted load blocks.
+    max_row_drop: float = 0.9
+    #: Highest accepted share of rejected rows per landing file.
+    quarantine_ceiling: float = 0.1
+    #: Segment share moves (percentage points) versus the published refresh: warn above ...
+    drift_warn_points: float = 5.0
+    #: ... and block above this.
+    drift_block_points: float = 25.0
+
+    @classmethod
+    def from_settings(cls, settings: RefreshSettings) -> "QualityThresholds":
+        """Thresholds from `RefreshSettings.quality_*` fields, defaults where a field is absent.
+
+        The `quality_*` fields are requested from the settings owner; until they exist the
+        defaults apply, so the gates behave the same before and after that change.
+        """
+        values = {
+            name: getattr(settings, f"quality_{name}")
+            for name in cls.__dataclass_fields__
+            if getattr(settings, f"quality_{name}", None) is not None
+        }
+        return cls(**values)
+
+
+def gate_parameters(
+    settings: RefreshSettings, run_id: str, thresholds: QualityThresholds | None = None
+) -> dict[str, Any]:
+    """Values the suites reference: SQL `$name` parameters and GX `{$PARAMETER: name}`."""
+    limits = thresholds or QualityThresholds.from_settings(settings)
+    as_of = settings.as_of_date()
+    # GX bounds on date columns must be timestamps: GX compares date columns as pandas
+    # timestamps, and a bare "YYYY-MM-DD" bound would be parsed as a `date`, which pandas refuses
+    # to compare. Dates of the as-of day are valid: they are compared with the next midnight.
+    as_of_end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    min_date = dt.datetime.combine(dt.date.fromisoformat(limits.min_date), dt.time())
+    return {
+        "run_id": run_id,
+        "as_of": as_of.isoformat(),
+        "as_of_end": as_of_end.isoformat(),
+        "min_date": min_date.isoformat(),
+        "score_buckets": settings.score_buckets,
+        "monetary_mode": settings.monetary_mode,
+        "lookback_days": settings.lookback_days,
+        "max_row_drop": limits.max_row_drop,
+        "quarantine_ceiling": limits.quarantine_ceiling,
+        "drift_warn_points": limits.drift_warn_points,
+        "drift_block_points": limits.drift_block_points,
+    }
+
+
+def published_serving_file(settings: RefreshSettings) -> Path:
+    """The last published serving file (drift baseline); it may not exist yet."""
+    return settings.state_path() / "serving" / "segments.duckdb"
+
+
+def ensure_load_history(con: Any) -> None:
+    """Create `quality.load_history` (one row per raw entity and run) if it is missing."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS quality")
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS {LOAD_HISTORY_TABLE} (
+            run_id VARCHAR NOT NULL,
+            entity VARCHAR NOT NULL,
+            as_of DATE,
+            row_count BIGINT NOT NULL,
+            gate_passed BOOLEAN NOT NULL,
+            recorded_at TIMESTAMP NOT NULL
+        )"""
+    )
+
+
+def record_load(con: Any, run_id: str, entity: str, as_of: dt.date, gate_passed: bool) -> int:
+    """Append this run's row count of `raw.<entity>` to the load history; returns the count.
+
+    Blocked loads are kept (with `gate_passed = false`) for the audit trail, but only accepted
+    loads serve as the baseline of the next volume check, so one bad load cannot lower the bar.
+    """
+    if not _ENTITY.match(entity):
+        raise ValueError(f"not an entity name: {entity!r}")
+    (count,) = con.execute(f"SELECT count(*) FROM raw.{entity}").fetchone()
+    con.execute(
+        f"INSERT INTO {LOAD_HISTORY_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+        [run_id, entity, as_of, count, gate_passed, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+    )
+    return int(count)
+
+
+def evaluate_gate(
+    gate: GateSpec,
+    warehouse: Warehouse,
+    settings: RefreshSettings,
+    run_id: str,
+    *,
+    volume_entity: str | None = None,
+    thresholds: QualityThresholds | None = None,
+    build_docs: bool = True,
+) -> GateOutcome:
+    """Run one gate against the warehouse and keep its results under `<state>/quality`.
+
+    Gates with a `volume_entity` (the landing gates) read and append `quality.load_history`, so
+    they open the warehouse as writer; every other gate opens it read-only and cannot modify it.
+    """
+    runner = QualityRunner(settings.state_path(), run_id, build_docs=build_docs)
+    parameters = gate_parameters(settings, run_id, thresholds)
+    attachments = {PUBLISHED_ATTACHMENT: published_serving_file(settings)}
+    with warehouse.connect(read_only=volume_entity is None) as con:
+        if volume_entity:
+            ensure_load_history(con)
+        outcome = runner.run_gate(gate, con, parameters, attachments)
+        if volume_entity:
+            record_load(con, run_id, volume_entity, settings.as_of_date(), outcome.passed)
+    return outcome
+
+
+def to_check_result(outcome: GateOutcome) -> dg.AssetCheckResult:
+    """Dagster's verdict: ERROR when an `error` expectation failed, WARN for warnings only."""
+    meta = outcome.metadata()
+    metadata: dict[str, Any] = {
+        "expectations_run": meta["expectations_run"],
+        "expectations_failed": meta["expectations_failed"],
+        "failed_expectations": dg.MetadataValue.json(meta["failed_expectations"]),
+        "warning_expectations": dg.MetadataValue.json(meta["warning_expectations"]),
+        "unexpected_counts": dg.MetadataValue.json(meta["unexpected_counts"]),
+        "sample_keys": dg.MetadataValue.json(meta["sample_keys"]),
+        "skipped_suites": dg.MetadataValue.json(meta["skipped_suites"]),
+        "suite_seconds": dg.MetadataValue.json(meta["suite_seconds"]),
+        "results_dir": dg.MetadataValue.path(meta["results_dir"]),
+    }
+    if meta["data_docs"]:
+        metadata["data_docs"] = dg.MetadataValue.path(meta["data_docs"])
+    if outcome.errors:
+        passed, severity = False, dg.AssetCheckSeverity.ERROR
+    elif outcome.warnings:
+        passed, severity = False, dg.AssetCheckSeverity.WARN
+    else:
+        passed, severity = True, dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(
+        passed=passed, severity=severity, metadata=metadata, description=outcome.summary()
+    )
+
+
+def build_gate_check(
+    gate_name: str,
+    asset: dg.AssetKey | Iterable[str],
+    *,
+    additional_deps: Iterable[dg.AssetKey] = (),
+    volume_entity: str | None = None,
+) -> dg.AssetChecksDefinition:
+    """A blocking asset check on `asset` that runs the gate `expectations/<gate_name>.yml`.
+
+    The check is named `<gate_name>_gate`; its description is the gate file's description.
+    """
+    gate = load_gate(gate_name)
+    key = asset if isinstance(asset, dg.AssetKey) else dg.AssetKey(list(asset))
+
+    @dg.asset_check(
+        asset=key,
+        name=f"{gate_name}_gate",
+        description=gate.description or f"Quality gate {gate_name}.",
+        blocking=True,
+        additional_deps=list(additional_deps),
+        pool=WAREHOUSE_POOL,
+        metadata={"gate_file": f"expectations/{gate_name}.yml", "level": gate.level},
+    )
+    def _gate_check(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse, settings: RefreshSettings
+    ) -> dg.AssetCheckResult:
+        """Run the gate's suites with Great Expectations; fail (blocking) on error severity."""
+        outcome = evaluate_gate(
+            gate, warehouse, settings, context.run.run_id, volume_entity=volume_entity
+        )
+        if outcome.errors:
+            context.log.error(outcome.summary())
+        elif outcome.warnings:
+            context.log.warning(outcome.summary())
+        else:
+            context.log.info(outcome.summary())
+        return to_check_result(outcome)
+
+    return _gate_check
+
+
+def gate_checks(bindings: Mapping[str, dict[str, Any]]) -> list[dg.AssetChecksDefinition]:
+    """Build one check per `gate name -> build_gate_check keyword arguments` entry."""
+    return [build_gate_check(name, **kwargs) for name, kwargs in bindings.items()]

@@ -1,0 +1,398 @@
+"""Run quality gates with Great Expectations 1.x on frames read from DuckDB.
+
+Each suite's SQL runs in DuckDB (joins and aggregates stay in the database); its result is fetched
+as a pandas frame and validated by GX's pandas engine. GX's SQL datasource is not used: on
+DuckDB it loses the connection before fetching (GX issues #10738, #11579), and
+`bench/quality_validation.py` shows the pandas path is fast enough at 5 million rows.
+
+Results are kept twice under `<state>/quality/`: one JSON file per suite and run in
+`results/<run_id>/`, and GX's own validation store (file context in `gx/`) from which the Data Docs
+site in `data_docs/` is built. Results use the SUMMARY format; suites marked `pii` keep counts only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import great_expectations as gx
+import pandas as pd
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context.types.base import ProgressBarsConfig
+
+from pipeline.quality.suites import GateSpec, SuiteSpec
+
+DATASOURCE = "warehouse"
+BATCH_DEFINITION = "frame"
+DOCS_SITE = "quality_site"
+#: How many unexpected values / sample keys a result keeps per expectation.
+SAMPLE_SIZE = 5
+
+# pandas nanosecond timestamps span 1677..2262; GX only compares datetimes vectorised (and
+# reliably) on that dtype, so dates are clamped into the range: an out-of-range date stays out of
+# any plausible [min, max] window and still fails, instead of crashing the conversion.
+_NS_MIN = pd.Timestamp("1678-01-01")
+_NS_MAX = pd.Timestamp("2261-12-31")
+
+
+@dataclass
+class ExpectationOutcome:
+    """The verdict of one expectation, trimmed to what run logs and check metadata need."""
+
+    suite: str
+    label: str
+    severity: str
+    success: bool
+    unexpected_count: int | None = None
+    observed_value: Any = None
+    sample_keys: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        """`<suite>: <expectation>(<columns>)`: unique enough to find it in the suite file."""
+        return f"{self.suite}: {self.label}"
+
+    def describe(self) -> str:
+        """One log line: what failed and why (counts and key samples, never other values)."""
+        parts = [f"[{self.severity.upper()}] {self.name}"]
+        if self.error:
+            parts.append(f"error: {self.error}")
+        if self.unexpected_count is not None:
+            parts.append(f"unexpected rows: {self.unexpected_count}")
+        elif self.observed_value is not None:
+            parts.append(f"observed: {self.observed_value}")
+        if self.sample_keys:
+            parts.append(f"sample keys: {', '.join(self.sample_keys)}")
+        return " | ".join(parts)
+
+
+@dataclass
+class SuiteOutcome:
+    """One suite on one batch: its expectation verdicts, or why it was skipped."""
+
+    name: str
+    expectations: list[ExpectationOutcome] = field(default_factory=list)
+    rows: int | None = None
+    seconds: float = 0.0
+    skipped_reason: str | None = None
+    result_file: Path | None = None
+
+    @property
+    def success(self) -> bool:
+        """True when every expectation passed (skipped suites count as passed)."""
+        return all(e.success for e in self.expectations)
+
+
+@dataclass
+class GateOutcome:
+    """Everything one gate run produced: suite outcomes and where the results were written."""
+
+    gate: str
+    suites: list[SuiteOutcome]
+    results_dir: Path
+    data_docs_index: Path | None = None
+
+    @property
+    def expectations(self) -> list[ExpectationOutcome]:
+        """All expectation outcomes of the gate, in suite order."""
+        return [e for s in self.suites for e in s.expectations]
+
+    @property
+    def errors(self) -> list[ExpectationOutcome]:
+        """Failed expectations of severity error: these block downstream assets."""
+        return [e for e in self.expectations if not e.success and e.severity == "error"]
+
+    @property
+    def warnings(self) -> list[ExpectationOutcome]:
+        """Failed expectations of severity warn: reported, never blocking."""
+        return [e for e in self.expectations if not e.success and e.severity == "warn"]
+
+    @property
+    def passed(self) -> bool:
+        """True when nothing of severity error failed (warnings do not block)."""
+        return not self.errors
+
+    def summary(self) -> str:
+        """Multi-line text for the run log and the check description."""
+        ran = len(self.expectations)
+        head = (
+            f"gate {self.gate}: {ran} expectations, {len(self.errors)} blocking failure(s), "
+            f"{len(self.warnings)} warning(s)"
+        )
+        lines = [head] + [e.describe() for e in self.errors + self.warnings]
+        lines += [f"skipped {s.name}: {s.skipped_reason}" for s in self.suites if s.skipped_reason]
+        return "\n".join(lines)
+
+    def metadata(self) -> dict[str, Any]:
+        """Plain JSON-able metadata: counts, failed names, unexpected counts and key samples."""
+        failed = self.errors + self.warnings
+        return {
+            "expectations_run": len(self.expectations),
+            "expectations_failed": len(failed),
+            "failed_expectations": [e.name for e in self.errors],
+            "warning_expectations": [e.name for e in self.warnings],
+            "unexpected_counts": {
+                e.name: e.unexpected_count for e in failed if e.unexpected_count is not None
+            },
+            "sample_keys": {e.name: e.sample_keys for e in failed if e.sample_keys},
+            "skipped_suites": {s.name: s.skipped_reason for s in self.suites if s.skipped_reason},
+            "suite_seconds": {s.name: round(s.seconds, 3) for s in self.suites},
+            "results_dir": str(self.results_dir),
+            "data_docs": str(self.data_docs_index) if self.data_docs_index else None,
+        }
+
+
+def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Make DuckDB's frame comparable by GX: datetimes as naive nanosecond timestamps."""
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if pd.api.types.is_datetime64_dtype(dtype) and dtype != "datetime64[ns]":
+            frame[column] = frame[column].clip(_NS_MIN, _NS_MAX).astype("datetime64[ns]")
+    return frame
+
+
+def _json_safe(value: Any) -> Any:
+    """Numbers stay numbers, everything else becomes text (numpy scalars, dates, decimals)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+class QualityRunner:
+    """Runs gates for one Dagster run and keeps results and Data Docs under `<state>/quality`.
+
+    The GX file context lives in `<state>/quality/gx` and is created on first use; suites are
+    re-registered from `expectations/` on every run, so the files stay the single definition.
+    """
+
+    def __init__(self, state_dir: Path, run_id: str, *, build_docs: bool = True) -> None:
+        self.quality_dir = Path(state_dir) / "quality"
+        self.run_id = run_id
+        self.results_dir = self.quality_dir / "results" / run_id
+        self.docs_dir = self.quality_dir / "data_docs"
+        self.build_docs = build_docs
+        self._context: Any = None
+
+    # -- GX context -------------------------------------------------------------------------
+    @property
+    def context(self) -> Any:
+        """The file-mode GX context under `<state>/quality/gx` (configured once, then reused)."""
+        if self._context is None:
+            self.quality_dir.mkdir(parents=True, exist_ok=True)
+            ctx = gx.get_context(mode="file", project_root_dir=str(self.quality_dir))
+            site = {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(self.docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+            changed = False
+            if (ctx.variables.data_docs_sites or {}) != {DOCS_SITE: site}:
+                # Only our site: GX's default one would copy results under gx/uncommitted too.
+                ctx.variables.data_docs_sites = {DOCS_SITE: site}
+                changed = True
+            if ctx.variables.analytics_enabled is not False:
+                # Runs are offline and private: no usage analytics leave the machine.
+                ctx.variables.analytics_enabled = False
+                changed = True
+            bars = ctx.variables.progress_bars
+            # The setting reads back as a config object or, after a save, a plain dict.
+            enabled = (
+                bars.get("globally", True)
+                if isinstance(bars, dict)
+                else (bars is None or bars.globally)
+            )
+            if enabled:
+                # tqdm bars would flood the Dagster run log with one line per metric batch.
+                ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+                changed = True
+            if changed:
+                ctx.variables.save()
+                ctx = gx.get_context(mode="file", project_root_dir=str(self.quality_dir))
+            self._context = ctx
+        return self._context
+
+    def _validation_definition(self, suite: SuiteSpec) -> Any:
+        ctx = self.context
+        try:
+            source = ctx.data_sources.get(DATASOURCE)
+        except (KeyError, ValueError):
+            source = ctx.data_sources.add_pandas(DATASOURCE)
+        try:
+            asset = source.get_asset(suite.name)
+        except LookupError:
+            asset = source.add_dataframe_asset(suite.name)
+        try:
+            batch = asset.get_batch_definition(BATCH_DEFINITION)
+        except KeyError:
+            batch = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
+        gx_suite = ctx.suites.add_or_update(suite.to_gx())
+        return ctx.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=suite.name, data=batch, suite=gx_suite)
+        )
+
+    # -- running ----------------------------------------------------------------------------
+    def run_gate(
+        self,
+        gate: GateSpec,
+        con: duckdb.DuckDBPyConnection,
+        parameters: Mapping[str, Any],
+        attachments: Mapping[str, Path | None] | None = None,
+    ) -> GateOutcome:
+        """Run every suite of `gate` on the warehouse connection and build the Data Docs.
+
+        `parameters` feed both the SQL (`$name`) and the expectations (`{$PARAMETER: name}`);
+        `attachments` name the extra DuckDB files suites may read (attached read-only).
+        """
+        suites = [self.run_suite(s, con, parameters, attachments or {}) for s in gate.suites]
+        outcome = GateOutcome(gate=gate.name, suites=suites, results_dir=self.results_dir)
+        if self.build_docs and any(s.rows is not None for s in suites):
+            self.context.build_data_docs(site_names=[DOCS_SITE])
+            outcome.data_docs_index = self.docs_dir / "index.html"
+        self._write_json(
+            f"{gate.name}.gate.json",
+            {"gate": gate.name, "passed": outcome.passed, **outcome.metadata()},
+        )
+        return outcome
+
+    def run_suite(
+        self,
+        suite: SuiteSpec,
+        con: duckdb.DuckDBPyConnection,
+        parameters: Mapping[str, Any],
+        attachments: Mapping[str, Path | None],
+    ) -> SuiteOutcome:
+        """Build the suite's batch in DuckDB and validate it; query failures fail the suite."""
+        started = time.perf_counter()
+        if suite.attach:
+            path = attachments.get(suite.attach)
+            if path is None or not Path(path).exists():
+                outcome = SuiteOutcome(
+                    suite.name, skipped_reason=f"no {suite.attach} database to compare with"
+                )
+                self._write_json(
+                    f"{suite.name}.json",
+                    {"suite": suite.name, "skipped": True, "reason": outcome.skipped_reason},
+                )
+                return outcome
+        try:
+            frame = self.fetch(suite, con, parameters, attachments)
+        except duckdb.Error as exc:
+            # Fail closed: a batch that cannot be built is a blocking failure, named in the log.
+            failure = ExpectationOutcome(
+                suite.name, "batch query", "error", success=False, error=str(exc).splitlines()[0]
+            )
+            self._write_json(f"{suite.name}.json", {"suite": suite.name, "error": failure.error})
+            return SuiteOutcome(suite.name, [failure], seconds=time.perf_counter() - started)
+        outcome = self.validate_frame(suite, frame, parameters)
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def fetch(
+        self,
+        suite: SuiteSpec,
+        con: duckdb.DuckDBPyConnection,
+        parameters: Mapping[str, Any],
+        attachments: Mapping[str, Path | None] | None = None,
+    ) -> pd.DataFrame:
+        """Run the suite's query (attaching its extra database read-only) into a pandas frame."""
+        params = {name: parameters[name] for name in suite.sql_parameters}
+        attached = None
+        if suite.attach:
+            path = str(Path((attachments or {})[suite.attach]).resolve()).replace("'", "''")
+            con.execute(f"ATTACH '{path}' AS {suite.attach} (READ_ONLY)")
+            attached = suite.attach
+        try:
+            return _normalise(con.execute(suite.query, params).df())
+        finally:
+            if attached:
+                con.execute(f"DETACH {attached}")
+
+    def validate_frame(
+        self, suite: SuiteSpec, frame: pd.DataFrame, parameters: Mapping[str, Any]
+    ) -> SuiteOutcome:
+        """Validate an already built batch with GX and keep the result (JSON + GX store)."""
+        started = time.perf_counter()
+        result = self._validation_definition(suite).run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=dict(parameters),
+            result_format=self._result_format(suite, frame),
+            run_id=RunIdentifier(run_name=self.run_id, run_time=datetime.now(UTC)),
+        )
+        outcomes = [self._outcome(suite, r, frame) for r in result.results]
+        path = self._write_json(f"{suite.name}.json", result.to_json_dict())
+        return SuiteOutcome(
+            suite.name,
+            outcomes,
+            rows=len(frame),
+            seconds=time.perf_counter() - started,
+            result_file=path,
+        )
+
+    # -- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _result_format(suite: SuiteSpec, frame: pd.DataFrame) -> dict[str, Any]:
+        if suite.pii:
+            # Counts only: no value of a personal-data batch reaches results or Data Docs.
+            return {
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": 0,
+                "exclude_unexpected_values": True,
+            }
+        fmt: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+        if suite.key and all(k in frame.columns for k in suite.key):
+            fmt["unexpected_index_column_names"] = list(suite.key)
+        return fmt
+
+    @staticmethod
+    def _outcome(suite: SuiteSpec, result: Any, frame: pd.DataFrame) -> ExpectationOutcome:
+        config = result.expectation_config
+        label = (config.meta or {}).get("label") or config.type
+        severity = "warn" if str(config.severity.value) == "warning" else "error"
+        details = result.result or {}
+        error = None
+        info = result.exception_info or {}
+        # GX nests exception info per metric when a metric fails to resolve.
+        infos = [info] if "raised_exception" in info else list(info.values())
+        for item in infos:
+            if isinstance(item, dict) and item.get("raised_exception"):
+                error = str(item.get("exception_message") or "exception").splitlines()[0]
+                break
+        samples: list[str] = []
+        if not result.success and not suite.pii and suite.key:
+            for row in details.get("partial_unexpected_index_list") or []:
+                samples.append("/".join(str(row.get(k)) for k in suite.key))
+            table_level = "column" not in config.kwargs and "column_A" not in config.kwargs
+            if not samples and table_level and all(k in frame.columns for k in suite.key):
+                # Mismatch batches (rows that should not exist): their first keys are the sample.
+                head = frame[list(suite.key)].head(SAMPLE_SIZE)
+                samples = ["/".join(str(v) for v in row) for row in head.itertuples(index=False)]
+        unexpected = details.get("unexpected_count")
+        return ExpectationOutcome(
+            suite=suite.name,
+            label=label,
+            severity=severity,
+            success=bool(result.success),
+            unexpected_count=int(unexpected) if unexpected is not None else None,
+            observed_value=_json_safe(details.get("observed_value")),
+            sample_keys=list(dict.fromkeys(samples))[:SAMPLE_SIZE],
+            error=error,
+        )
+
+    def _write_json(self, filename: str, payload: Mapping[str, Any]) -> Path:
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        path = self.results_dir / filename
+        path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+        return path

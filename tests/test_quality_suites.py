@@ -1,0 +1,512 @@
+"""Quality gates on small DuckDB warehouses built here: a clean batch passes, each bad batch fails
+with the expectation that names the problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.ingest.entities import ENTITIES
+from pipeline.lib.resources import RefreshSettings, Warehouse
+from pipeline.quality.checks import (
+    QualityThresholds,
+    evaluate_gate,
+    published_serving_file,
+    to_check_result,
+)
+from pipeline.quality.runner import GateOutcome
+from pipeline.quality.suites import SuiteDefinitionError, gate_names, load_gate, parse_gate
+
+AS_OF = "2026-10-01"
+
+# A consistent little warehouse: 24 source customers (two pairs merged by identity), 96 orders,
+# a few refunds, and marts derived from them in SQL, so every reconciliation holds.
+HEALTHY_WAREHOUSE = """
+CREATE SCHEMA raw; CREATE SCHEMA clean; CREATE SCHEMA identity; CREATE SCHEMA marts;
+
+CREATE TABLE clean.customers AS
+SELECT printf('C%03d', i) AS customer_id,
+       printf('user%d@example.com', i) AS email,
+       TIMESTAMP '2023-01-01 08:00:00' + INTERVAL (i) DAY AS created_at,
+       TIMESTAMP '2024-01-01 08:00:00' AS updated_at,
+       DATE '1980-01-01' + INTERVAL (i * 100) DAY AS birth_date,
+       'FR' AS country
+FROM range(1, 25) t(i);
+
+CREATE TABLE clean.orders AS
+SELECT printf('O%04d', i) AS order_id,
+       printf('C%03d', 1 + (i * 7) % 24) AS customer_id,
+       CAST(DATE '2024-01-01' + INTERVAL ((i * 37) % 900) DAY AS DATE) AS order_date,
+       CAST(10 + (i * 13) % 190 + 0.45 AS DECIMAL(18, 2)) AS amount,
+       'EUR' AS currency,
+       CASE WHEN i % 11 = 0 THEN 'cancelled' WHEN i % 13 = 0 THEN 'returned'
+            ELSE 'completed' END AS status,
+       CAST(0 AS DECIMAL(18, 2)) AS discount_amount,
+       'orders.csv' AS _source_file, i AS _source_row
+FROM range(1, 97) t(i);
+
+CREATE TABLE clean.refunds AS
+SELECT printf('R%03d', row_number() OVER (ORDER BY order_id)) AS refund_id, customer_id,
+       order_id, CAST(order_date + INTERVAL 5 DAY AS DATE) AS refunded_at,
+       CAST(amount / 2 AS DECIMAL(18, 2)) AS amount
+FROM clean.orders WHERE status = 'returned';
+
+CREATE TABLE clean.load_log AS
+SELECT * FROM (VALUES ('orders', 'orders.csv', 100, 96, 4),
+                      ('customers', 'customers.csv', 24, 24, 0),
+                      ('refunds', 'refunds.csv', 7, 7, 0))
+    t(entity, source_file, rows_read, rows_accepted, rows_rejected);
+
+CREATE TABLE raw.orders AS
+SELECT order_id, customer_id, CAST(order_date AS VARCHAR) AS order_date,
+       CAST(amount AS VARCHAR) AS amount, status, _source_file, _source_row,
+       'abc' AS _file_checksum, now() AS _loaded_at
+FROM clean.orders;
+CREATE TABLE raw.customers AS
+SELECT customer_id, email, 'customers.csv' AS _source_file, 1 AS _source_row FROM clean.customers;
+CREATE TABLE raw.refunds AS
+SELECT refund_id, customer_id, CAST(refunded_at AS VARCHAR) AS refunded_at,
+       CAST(amount AS VARCHAR) AS amount, 'refunds.csv' AS _source_file, 1 AS _source_row
+FROM clean.refunds;
+
+CREATE TABLE identity.customer_identity_map AS
+SELECT customer_id AS source_customer_id,
+       CASE customer_id WHEN 'C002' THEN 'M001' WHEN 'C004' THEN 'M003'
+            ELSE 'M' || substr(customer_id, 2) END AS customer_id
+FROM clean.customers;
+
+CREATE TABLE marts.segment_map AS
+SELECT CAST(r || f || m AS INTEGER) AS rfm_code,
+       CASE WHEN r >= 4 AND f >= 4 THEN 'champions' WHEN r >= 3 THEN 'loyal'
+            WHEN r = 2 THEN 'at_risk' ELSE 'lost' END AS segment
+FROM range(1, 6) a(r), range(1, 6) b(f), range(1, 6) c(m);
+
+CREATE TABLE marts.customer_rfm AS
+WITH o AS (
+    SELECT m.customer_id, o.order_date, o.amount
+    FROM clean.orders o JOIN identity.customer_identity_map m
+        ON m.source_customer_id = o.customer_id
+    WHERE o.status <> 'cancelled'
+), r AS (
+    SELECT m.customer_id, sum(r.amount) AS refunded
+    FROM clean.refunds r JOIN identity.customer_identity_map m
+        ON m.source_customer_id = r.customer_id
+    GROUP BY 1
+), base AS (
+    SELECT o.customer_id, DATE '2026-10-01' - max(o.order_date) AS recency_days,
+           count(*) AS frequency, sum(o.amount) - coalesce(any_value(r.refunded), 0) AS monetary
+    FROM o LEFT JOIN r USING (customer_id) GROUP BY o.customer_id
+), scored AS (
+    SELECT *, DATE '2026-10-01' AS as_of,
+           ntile(5) OVER (ORDER BY recency_days DESC) AS r_score,
+           ntile(5) OVER (ORDER BY frequency) AS f_score,
+           ntile(5) OVER (ORDER BY monetary) AS m_score
+    FROM base
+)
+SELECT s.*, CAST(r_score || f_score || m_score AS VARCHAR) AS rfm_code, map.segment
+FROM scored s JOIN marts.segment_map map
+    ON map.rfm_code = CAST(r_score || f_score || m_score AS INTEGER);
+
+-- As dbt builds it: every segment (even empty) plus an overall 'All' row.
+CREATE TABLE marts.segment_kpis AS
+SELECT segment, count(*) AS customers, count(*) / sum(count(*)) OVER () AS share
+FROM marts.customer_rfm GROUP BY segment
+UNION ALL SELECT 'dormant', 0, 0.0
+UNION ALL SELECT 'All', (SELECT count(*) FROM marts.customer_rfm), 1.0;
+
+CREATE TABLE marts.cohort_retention AS
+WITH firsts AS (
+    SELECT customer_id, date_trunc('month', min(order_date)) AS cohort
+    FROM marts.customer_rfm JOIN identity.customer_identity_map m USING (customer_id)
+    JOIN clean.orders o ON o.customer_id = m.source_customer_id
+    GROUP BY 1
+), activity AS (
+    SELECT DISTINCT f.customer_id, f.cohort,
+           datediff('month', f.cohort, date_trunc('month', o.order_date)) AS period_index
+    FROM firsts f JOIN identity.customer_identity_map m USING (customer_id)
+    JOIN clean.orders o ON o.customer_id = m.source_customer_id
+), sizes AS (SELECT cohort, count(*) AS cohort_size FROM firsts GROUP BY 1)
+SELECT a.cohort, a.period_index, s.cohort_size, count(*) AS active_customers,
+       count(*) / s.cohort_size AS retention_rate
+FROM activity a JOIN sizes s USING (cohort)
+GROUP BY a.cohort, a.period_index, s.cohort_size;
+"""
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    """A healthy warehouse file under tmp_path."""
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(HEALTHY_WAREHOUSE)
+    return Warehouse(path=str(path))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> RefreshSettings:
+    """Settings whose state directory lives under tmp_path."""
+    return RefreshSettings(as_of=AS_OF, state_dir=str(tmp_path / "state"))
+
+
+def sql(warehouse: Warehouse, statement: str) -> None:
+    """Corrupt the warehouse the way a bad batch would."""
+    with warehouse.connect() as con:
+        con.execute(statement)
+
+
+def run(
+    gate: str, warehouse: Warehouse, settings: RefreshSettings, run_id: str = "run-1", **kw
+) -> GateOutcome:
+    """Run one gate without building Data Docs (one test covers the docs)."""
+    volume = gate.removeprefix("raw_") if gate.startswith("raw_") else None
+    return evaluate_gate(
+        load_gate(gate),
+        warehouse,
+        settings,
+        run_id,
+        volume_entity=volume,
+        build_docs=kw.pop("build_docs", False),
+        **kw,
+    )
+
+
+def error_names(outcome: GateOutcome) -> list[str]:
+    return [e.name for e in outcome.errors]
+
+
+def test_healthy_warehouse_passes_every_gate(warehouse, settings, tmp_path):
+    outcomes = {name: run(name, warehouse, settings) for name in gate_names()}
+    for name, outcome in outcomes.items():
+        assert outcome.passed, outcome.summary()
+        assert not outcome.warnings, outcome.summary()
+        assert outcome.expectations, name
+    # No published refresh yet: the drift suite is skipped, and says so.
+    assert outcomes["segment_kpis"].metadata()["skipped_suites"] == {
+        "marts.segment_kpis.drift": "no published database to compare with"
+    }
+    result = to_check_result(outcomes["clean_orders"])
+    assert result.passed
+    results_dir = tmp_path / "state" / "quality" / "results" / "run-1"
+    stored = json.loads((results_dir / "clean.orders.json").read_text())
+    assert stored["success"] is True
+    assert stored["meta"]["run_id"]["run_name"] == "run-1"
+    assert len(stored["results"]) == len(load_gate("clean_orders").suites[0].expectations)
+
+
+def test_results_and_data_docs_are_kept_under_state(warehouse, settings, tmp_path):
+    outcome = run("segment_map", warehouse, settings, run_id="run-docs", build_docs=True)
+    quality = tmp_path / "state" / "quality"
+    assert outcome.data_docs_index == quality / "data_docs" / "index.html"
+    assert outcome.data_docs_index.exists()
+    assert (quality / "gx" / "great_expectations.yml").exists()
+    assert (quality / "results" / "run-docs" / "segment_map.gate.json").exists()
+    assert "marts.segment_map.coverage" in outcome.data_docs_index.read_text()
+
+
+def test_duplicate_order_id_blocks(warehouse, settings):
+    sql(warehouse, "INSERT INTO clean.orders SELECT * FROM clean.orders WHERE order_id = 'O0005'")
+    outcome = run("clean_orders", warehouse, settings)
+    name = "clean.orders: expect_column_values_to_be_unique(order_id)"
+    assert error_names(outcome) == [name]
+    failure = outcome.errors[0]
+    assert failure.unexpected_count == 2
+    assert failure.sample_keys == ["O0005"]
+    check = to_check_result(outcome)
+    assert not check.passed
+    assert check.severity.value == "ERROR"
+    assert name in check.description
+
+
+def test_negative_amount_blocks_and_names_the_order(warehouse, settings):
+    sql(warehouse, "UPDATE clean.orders SET amount = -3.50 WHERE order_id = 'O0042'")
+    outcome = run("clean_orders", warehouse, settings)
+    assert error_names(outcome) == ["clean.orders: expect_column_values_to_be_between(amount)"]
+    assert outcome.errors[0].sample_keys == ["O0042"]
+    assert outcome.metadata()["unexpected_counts"] == {
+        "clean.orders: expect_column_values_to_be_between(amount)": 1
+    }
+
+
+def test_order_dated_after_as_of_blocks(warehouse, settings):
+    sql(warehouse, "UPDATE clean.orders SET order_date = '2026-10-02' WHERE order_id = 'O0001'")
+    outcome = run("clean_orders", warehouse, settings)
+    assert error_names(outcome) == ["clean.orders: expect_column_values_to_be_between(order_date)"]
+    # The as-of day itself is allowed.
+    sql(warehouse, "UPDATE clean.orders SET order_date = '2026-10-01' WHERE order_id = 'O0001'")
+    assert run("clean_orders", warehouse, settings).passed
+
+
+def test_quarantine_rate_above_ceiling_blocks(warehouse, settings):
+    sql(warehouse, "INSERT INTO clean.load_log VALUES ('orders', 'orders_bad.csv', 100, 70, 30)")
+    outcome = run("clean_orders", warehouse, settings)
+    assert error_names(outcome) == [
+        "clean.orders.quarantine_rate: expect_column_values_to_be_between(rejected_rate)"
+    ]
+    assert outcome.errors[0].sample_keys == ["orders_bad.csv"]
+    # A looser ceiling accepts the same file.
+    loose = QualityThresholds(quarantine_ceiling=0.5)
+    assert run("clean_orders", warehouse, settings, thresholds=loose).passed
+
+
+def test_invalid_email_blocks_without_copying_it_anywhere(warehouse, settings, tmp_path):
+    sql(warehouse, "UPDATE clean.customers SET email = 'Jane.Doe@@mail' WHERE customer_id = 'C007'")
+    outcome = run("clean_customers", warehouse, settings)
+    assert error_names(outcome) == [
+        "clean.customers.emails: expect_column_values_to_match_regex(email)"
+    ]
+    assert outcome.errors[0].unexpected_count == 1
+    assert outcome.errors[0].sample_keys == []
+    for path in (tmp_path / "state" / "quality").rglob("*.json"):
+        assert "Jane.Doe" not in path.read_text(), path
+
+
+def test_unresolved_order_customer_blocks(warehouse, settings):
+    sql(warehouse, "DELETE FROM identity.customer_identity_map WHERE source_customer_id = 'C008'")
+    outcome = run("identity_resolution", warehouse, settings)
+    assert error_names(outcome) == ["identity.unresolved_orders: expect_table_row_count_to_equal()"]
+    with warehouse.connect(read_only=True) as con:
+        (orders,) = con.execute(
+            "SELECT count(*) FROM clean.orders WHERE customer_id = 'C008'"
+        ).fetchone()
+    assert outcome.errors[0].observed_value == orders > 0
+    assert all(k.startswith("O") for k in outcome.errors[0].sample_keys)
+
+
+def test_segment_map_missing_codes_blocks(warehouse, settings):
+    sql(warehouse, "DELETE FROM marts.segment_map WHERE rfm_code IN (111, 345)")
+    outcome = run("segment_map", warehouse, settings)
+    assert error_names(outcome) == [
+        "marts.segment_map.coverage: expect_column_values_to_be_between(mappings)"
+    ]
+    assert sorted(outcome.errors[0].sample_keys) == ["111", "345"]
+
+
+def test_segment_map_duplicate_code_blocks(warehouse, settings):
+    sql(warehouse, "INSERT INTO marts.segment_map VALUES (222, 'champions')")
+    outcome = run("segment_map", warehouse, settings)
+    assert outcome.errors[0].sample_keys == ["222"]
+
+
+def test_scores_outside_scale_and_unsegmented_customers_block(warehouse, settings):
+    sql(warehouse, "UPDATE marts.customer_rfm SET r_score = 6 WHERE customer_id = 'M005'")
+    sql(warehouse, "UPDATE marts.customer_rfm SET segment = NULL WHERE customer_id = 'M006'")
+    outcome = run("customer_rfm", warehouse, settings)
+    assert error_names(outcome) == [
+        "marts.customer_rfm: expect_column_values_to_not_be_null(segment)",
+        "marts.customer_rfm: expect_column_values_to_be_between(r_score)",
+    ]
+    # The scale follows settings.score_buckets: on 1..7 a score of 6 is fine.
+    wide = RefreshSettings(as_of=AS_OF, state_dir=settings.state_dir, score_buckets=7)
+    assert len(run("customer_rfm", warehouse, wide).errors) == 1
+
+
+def test_revenue_mismatch_blocks_to_the_cent(warehouse, settings):
+    sql(
+        warehouse,
+        "UPDATE marts.customer_rfm SET monetary = monetary + 0.01 WHERE customer_id = 'M010'",
+    )
+    outcome = run("customer_rfm", warehouse, settings)
+    assert error_names(outcome) == [
+        "marts.customer_rfm.revenue_mismatches: expect_table_row_count_to_equal()"
+    ]
+    assert outcome.errors[0].sample_keys == ["M010"]
+
+
+def test_revenue_respects_as_of(warehouse, settings):
+    # An order after the as-of date may sit in clean.orders (late file): it must not count.
+    sql(
+        warehouse,
+        "INSERT INTO clean.orders VALUES ('O9999', 'C010', DATE '2026-10-05', 99, "
+        "'EUR', 'completed', 0, 'late.csv', 1)",
+    )
+    assert run("customer_rfm", warehouse, settings).passed
+
+
+def test_refunds_are_attributed_like_the_marts(warehouse, settings):
+    # A refund without order id lowers its own customer's revenue (C004 is merged into M003).
+    sql(warehouse, "INSERT INTO clean.refunds VALUES ('R900', 'C004', NULL, DATE '2025-01-01', 5)")
+    outcome = run("customer_rfm", warehouse, settings)
+    assert outcome.errors[0].sample_keys == ["M003"]
+    sql(
+        warehouse,
+        "UPDATE marts.customer_rfm SET monetary = monetary - 5 WHERE customer_id = 'M003'",
+    )
+    assert run("customer_rfm", warehouse, settings).passed
+    # A refund of a cancelled order never counts (the order never did).
+    sql(
+        warehouse,
+        "INSERT INTO clean.refunds VALUES ('R901', 'C001', 'O0011', DATE '2025-01-01', 7)",
+    )
+    assert run("customer_rfm", warehouse, settings).passed
+    # A refund naming an order is charged to the order's customer, whatever its customer_id.
+    with warehouse.connect(read_only=True) as con:
+        (owner,) = con.execute(
+            "SELECT customer_id FROM clean.orders WHERE order_id = 'O0001'"
+        ).fetchone()
+    sql(
+        warehouse,
+        "INSERT INTO clean.refunds VALUES ('R902', 'C020', 'O0001', DATE '2025-01-01', 3)",
+    )
+    outcome = run("customer_rfm", warehouse, settings)
+    assert outcome.errors[0].sample_keys == ["M" + owner[1:]]
+
+
+def test_revenue_follows_the_lookback_window(warehouse, settings):
+    # The fixture's marts use all history: with a 1-year window most revenues differ.
+    windowed = RefreshSettings(as_of=AS_OF, state_dir=settings.state_dir, lookback_days=365)
+    assert not run("customer_rfm", warehouse, windowed).passed
+
+
+def test_gross_mode_ignores_refunds(warehouse, settings):
+    gross = RefreshSettings(as_of=AS_OF, state_dir=settings.state_dir, monetary_mode="gross")
+    # The fixture's marts are net: in gross mode they no longer reconcile ...
+    assert not run("customer_rfm", warehouse, gross).passed
+    # ... until the refunds are added back.
+    sql(
+        warehouse,
+        """
+        UPDATE marts.customer_rfm AS rfm SET monetary = rfm.monetary + refunds.total
+        FROM (SELECT m.customer_id, sum(r.amount) AS total FROM clean.refunds r
+              JOIN identity.customer_identity_map m ON m.source_customer_id = r.customer_id
+              GROUP BY 1) AS refunds
+        WHERE refunds.customer_id = rfm.customer_id""",
+    )
+    assert run("customer_rfm", warehouse, gross).passed
+    assert not run("customer_rfm", warehouse, settings).passed
+
+
+def test_segment_sizes_must_sum_to_scored_customers(warehouse, settings):
+    sql(warehouse, "DELETE FROM marts.customer_rfm WHERE customer_id = 'M011'")
+    outcome = run("segment_kpis", warehouse, settings)
+    assert error_names(outcome) == [
+        "marts.segment_kpis.totals: "
+        "expect_column_pair_values_to_be_equal(segment_customers,scored_customers)"
+    ]
+
+
+def test_cohort_period_zero_must_be_full_retention(warehouse, settings):
+    sql(
+        warehouse,
+        "UPDATE marts.cohort_retention SET active_customers = active_customers - 1, "
+        "retention_rate = (active_customers - 1) / cohort_size "
+        "WHERE period_index = 0 AND cohort = (SELECT min(cohort) "
+        "FROM marts.cohort_retention)",
+    )
+    outcome = run("cohort_retention", warehouse, settings)
+    assert set(error_names(outcome)) == {
+        "marts.cohort_retention.period_zero: expect_column_values_to_be_between(retention_rate)",
+        "marts.cohort_retention.period_zero: "
+        "expect_column_pair_values_to_be_equal(active_customers,cohort_size)",
+    }
+
+
+def test_ninety_percent_row_drop_blocks(warehouse, settings):
+    first = run("raw_orders", warehouse, settings, run_id="run-1")
+    assert first.passed
+    # 96 -> 10 rows is an 89.6% drop: suspicious but accepted.
+    sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 10")
+    assert run("raw_orders", warehouse, settings, run_id="run-2").passed
+    # Against the last accepted load (10 rows), 10 -> 1 is exactly 90%: blocked.
+    sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 1")
+    third = run("raw_orders", warehouse, settings, run_id="run-3")
+    assert error_names(third) == ["raw.orders.volume: expect_column_values_to_be_between(row_drop)"]
+    # The blocked load is recorded but never becomes the baseline.
+    sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 0")
+    with warehouse.connect(read_only=True) as con:
+        history = con.execute(
+            "SELECT run_id, row_count, gate_passed FROM quality.load_history ORDER BY recorded_at"
+        ).fetchall()
+    assert history == [("run-1", 96, True), ("run-2", 10, True), ("run-3", 1, False)]
+    empty = run("raw_orders", warehouse, settings, run_id="run-4")
+    assert set(error_names(empty)) == {
+        "raw.orders.volume: expect_column_values_to_be_between(row_count)",
+        "raw.orders.volume: expect_column_values_to_be_between(row_drop)",
+    }
+
+
+def test_missing_required_raw_column_blocks(warehouse, settings):
+    sql(warehouse, "ALTER TABLE raw.orders DROP COLUMN amount")
+    outcome = run("raw_orders", warehouse, settings)
+    assert error_names(outcome) == ["raw.orders.columns: expect_column_to_exist(amount)"]
+
+
+def _publish(settings: RefreshSettings, shares: dict[str, float]) -> None:
+    """A published serving file as the publication step leaves it (segment_kpis: segment, share)."""
+    path = published_serving_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE segment_kpis (segment VARCHAR, customers BIGINT, share DOUBLE)")
+        con.executemany("INSERT INTO segment_kpis VALUES (?, 0, ?)", list(shares.items()))
+        con.execute("INSERT INTO segment_kpis VALUES ('All', 0, 1.0)")
+
+
+def _current_shares(warehouse: Warehouse) -> dict[str, float]:
+    with warehouse.connect(read_only=True) as con:
+        return dict(
+            con.execute(
+                "SELECT segment, share FROM marts.segment_kpis WHERE segment <> 'All'"
+            ).fetchall()
+        )
+
+
+def test_drift_within_tolerance_passes(warehouse, settings):
+    _publish(settings, _current_shares(warehouse))
+    outcome = run("segment_kpis", warehouse, settings)
+    assert outcome.passed and not outcome.warnings
+    assert outcome.metadata()["skipped_suites"] == {}
+
+
+def test_moderate_drift_warns_without_blocking(warehouse, settings):
+    shares = _current_shares(warehouse)
+    top = max(shares, key=shares.get)
+    shares[top] -= 0.10  # 10 points: above the 5-point warning, below the 25-point block
+    _publish(settings, shares)
+    outcome = run("segment_kpis", warehouse, settings)
+    assert outcome.passed
+    assert [e.name for e in outcome.warnings] == [
+        "marts.segment_kpis.drift: expect_column_values_to_be_between(share_shift_points)"
+    ]
+    assert outcome.warnings[0].sample_keys == [top]
+    check = to_check_result(outcome)
+    assert not check.passed
+    assert check.severity.value == "WARN"
+
+
+def test_extreme_drift_blocks(warehouse, settings):
+    shares = _current_shares(warehouse)
+    shares = {segment: 0.0 for segment in shares} | {"lost": 1.0}
+    _publish(settings, shares)
+    outcome = run("segment_kpis", warehouse, settings)
+    name = "marts.segment_kpis.drift: expect_column_values_to_be_between(share_shift_points)"
+    assert error_names(outcome) == [name]
+    assert [e.name for e in outcome.warnings] == [name]
+    assert to_check_result(outcome).severity.value == "ERROR"
+
+
+def test_missing_table_fails_closed(warehouse, settings):
+    sql(warehouse, "DROP TABLE marts.cohort_retention")
+    outcome = run("cohort_retention", warehouse, settings)
+    assert [e.label for e in outcome.errors] == ["batch query", "batch query"]
+    assert "cohort_retention" in outcome.errors[0].error
+
+
+def test_landing_gates_require_the_ingest_required_columns():
+    for entity in ("orders", "customers", "refunds"):
+        suite = load_gate(f"raw_{entity}").suites[0]
+        checked = {e.kwargs["column"] for e in suite.expectations}
+        assert set(ENTITIES[entity].required) <= checked, entity
+
+
+def test_malformed_gate_files_are_rejected():
+    base = "gate: g\nsuites:\n  - name: s\n    query: SELECT 1 AS x\n    expectations:\n"
+    with pytest.raises(SuiteDefinitionError, match="severity"):
+        parse_gate(
+            base + "      - {type: expect_column_to_exist, kwargs: {column: x}, severity: fatal}"
+        )
+    with pytest.raises(SuiteDefinitionError, match="invalid expectation"):
+        parse_gate(base + "      - {type: expect_column_to_be_purple, kwargs: {column: x}}")
+    with pytest.raises(SuiteDefinitionError, match="no expectations"):
+        parse_gate(base + "      []")
