@@ -69,12 +69,11 @@ def test_asset_writes_report_with_path_metadata(tmp_path: Path, warehouse: Path)
 def test_asset_depends_on_marts_history_and_publication() -> None:
     """Lineage: the dbt models it reads (keys from the manifest) and the publication."""
     from pipeline.report.assets import REPORT_MODELS, insight_report
-    from pipeline.segments.assets import segment_dbt_assets
-    from pipeline.segments.project import dbt_model_key
+    from pipeline.segments.assets import model_key
 
     deps = set(insight_report.asset_deps[dg.AssetKey(["report", "insight_report"])])
     assert dg.AssetKey(["serving", "published_refresh"]) in deps
-    assert {dbt_model_key(segment_dbt_assets, m) for m in REPORT_MODELS} <= deps
+    assert {model_key(m) for m in REPORT_MODELS} <= deps
 
 
 def test_asset_refuses_an_unpublished_refresh(tmp_path: Path, warehouse: Path) -> None:

@@ -69,15 +69,15 @@ def test_asset_materializes_a_publication(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_definitions_depend_on_dbt_marts_from_the_manifest() -> None:
     from pipeline.lib.definitions import defs as lib_defs
-    from pipeline.segments.assets import segment_dbt_assets
+    from pipeline.segments.assets import DBT_ASSETS, model_key
     from pipeline.segments.definitions import defs as segments_defs
-    from pipeline.segments.project import dbt_model_key
     from pipeline.serving.definitions import defs
 
     # As pipeline/definitions.py does: the shared resources come from the lib definitions.
     merged = dg.Definitions.merge(lib_defs, segments_defs, defs)
     asset = merged.resolve_assets_def(PUBLISHED_REFRESH_KEY)
     deps = set(asset.asset_deps[PUBLISHED_REFRESH_KEY])
-    assert deps == set(served_dbt_keys(segment_dbt_assets))
-    assert dbt_model_key(segment_dbt_assets, "customer_rfm") in deps
+    assert deps == set(served_dbt_keys(*DBT_ASSETS))
+    assert model_key("customer_rfm") in deps
+    assert model_key("segment_history") in deps
     assert not [key for key in deps if "stg_" in key.to_user_string()]

@@ -19,16 +19,19 @@ from dagster_dbt import build_dbt_asset_selection
 
 from pipeline.automation.schedules import TAG_AS_OF, TAG_TRIGGER
 from pipeline.lib.resources import RefreshSettings, Warehouse, refresh_run_config
-from pipeline.segments.assets import segment_dbt_assets
+from pipeline.segments.assets import segment_dbt_assets, segment_history_dbt_assets
 
 BACKFILL_JOB_NAME = "backfill_history"
 #: Marts and history plus everything upstream of them inside dbt (staging, intermediate, seeds):
 #: those depend on the as-of date too. Python assets (ingest, identity) are not dbt nodes.
-BACKFILL_DBT_SELECT = "+path:models/marts +path:models/history"
+BACKFILL_DBT_SELECT = "+path:models/marts"
 
 backfill_history_job = dg.define_asset_job(
     BACKFILL_JOB_NAME,
-    selection=build_dbt_asset_selection([segment_dbt_assets], dbt_select=BACKFILL_DBT_SELECT),
+    selection=(
+        build_dbt_asset_selection([segment_dbt_assets], dbt_select=BACKFILL_DBT_SELECT)
+        | build_dbt_asset_selection([segment_history_dbt_assets])
+    ),
     executor_def=dg.in_process_executor,
     description="Rebuild the marts and the segment history for one past as-of date (no ingest, "
     "no publication); `segments backfill` runs it once per date.",

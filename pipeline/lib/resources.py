@@ -101,6 +101,22 @@ class RefreshSettings(dg.ConfigurableResource):
     serial_returner_rate: float = Field(default=0.5, description="Return rate of serial returners.")
     support_heavy_ratio: float = Field(default=1.0, description="Tickets per order: support heavy.")
 
+    quality_min_date: str = Field(
+        default="2000-01-01", description="Earliest plausible date in clean tables."
+    )
+    quality_max_row_drop: float = Field(
+        default=0.9, description="Row drop against the previous load that blocks (0.9 = 90%)."
+    )
+    quality_quarantine_ceiling: float = Field(
+        default=0.1, description="Share of rejected rows per file above which the gate blocks."
+    )
+    quality_drift_warn_points: float = Field(
+        default=5.0, description="Segment share move (points) against the last publication: warn."
+    )
+    quality_drift_block_points: float = Field(
+        default=25.0, description="Segment share move (points) against the last publication: block."
+    )
+
     def as_of_date(self) -> dt.date:
         """The refresh's as-of date: the configured one, or today in the configured timezone."""
         if self.as_of:

@@ -11,7 +11,7 @@ check result and never block.
 # (context and resource types) at definition time and needs real classes, not strings.
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,8 +212,3 @@ def build_gate_check(
         return to_check_result(outcome)
 
     return _gate_check
-
-
-def gate_checks(bindings: Mapping[str, dict[str, Any]]) -> list[dg.AssetChecksDefinition]:
-    """Build one check per `gate name -> build_gate_check keyword arguments` entry."""
-    return [build_gate_check(name, **kwargs) for name, kwargs in bindings.items()]

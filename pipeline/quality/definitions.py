@@ -9,8 +9,7 @@ publication step is downstream of the marts, so nothing failing a gate gets publ
 import dagster as dg
 
 from pipeline.quality.checks import build_gate_check
-from pipeline.segments.assets import segment_dbt_assets
-from pipeline.segments.project import dbt_model_key
+from pipeline.segments.assets import model_key
 
 
 def _raw(entity: str) -> dg.AssetKey:
@@ -26,7 +25,7 @@ IDENTITY_MAP_KEY = dg.AssetKey(["identity", "customer_identity_map"])
 
 def _model(name: str) -> dg.AssetKey:
     # dbt keys come from the manifest (contract): never spelled out as strings here.
-    return dbt_model_key(segment_dbt_assets, name)
+    return model_key(name)
 
 
 quality_checks = [

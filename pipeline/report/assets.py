@@ -11,8 +11,7 @@ from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.report.data import report_as_of, segment_distribution_markdown
 from pipeline.report.i18n import DEFAULT_LANGUAGE, STRINGS
 from pipeline.report.render import build_report
-from pipeline.segments.assets import segment_dbt_assets
-from pipeline.segments.project import dbt_model_key
+from pipeline.segments.assets import model_key
 
 #: Every dbt model the report reads (the segments seed is read through customer_rfm's lineage).
 REPORT_MODELS = (
@@ -70,7 +69,7 @@ def published_as_of(state_path: Path) -> dt.date | None:
 
 @dg.asset(
     key=REPORT_KEY,
-    deps=[*(dbt_model_key(segment_dbt_assets, m) for m in REPORT_MODELS), PUBLISHED_REFRESH],
+    deps=[*(model_key(m) for m in REPORT_MODELS), PUBLISHED_REFRESH],
     pool=WAREHOUSE_POOL,
     group_name="report",
     kinds={"html", "duckdb"},

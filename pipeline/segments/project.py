@@ -63,9 +63,3 @@ class SegmentsDbtTranslator(DagsterDbtTranslator):
 
 translator = SegmentsDbtTranslator()
 
-
-def dbt_model_key(assets_def: dg.AssetsDefinition, model_name: str) -> dg.AssetKey:
-    """Asset key of a dbt model, looked up in the manifest (never spelled as a string key)."""
-    from dagster_dbt import get_asset_key_for_model
-
-    return get_asset_key_for_model([assets_def], model_name)

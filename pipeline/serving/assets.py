@@ -4,7 +4,7 @@ It depends on every dbt model and seed of the marts and history folders, looked 
 manifest when the definitions load (never spelled as string keys).
 """
 
-from pipeline.segments.assets import segment_dbt_assets
+from pipeline.segments.assets import DBT_ASSETS
 from pipeline.serving.wiring import build_published_refresh, served_dbt_keys
 
-published_refresh = build_published_refresh(served_dbt_keys(segment_dbt_assets))
+published_refresh = build_published_refresh(served_dbt_keys(*DBT_ASSETS))

@@ -18,7 +18,7 @@ SERVED_DBT_GROUPS = ("marts", "history")
 
 
 def served_dbt_keys(
-    assets_def: dg.AssetsDefinition, groups: Sequence[str] = SERVED_DBT_GROUPS
+    *assets_defs: dg.AssetsDefinition, groups: Sequence[str] = SERVED_DBT_GROUPS
 ) -> list[dg.AssetKey]:
     """Asset keys of the dbt models and seeds in `groups`, as the dbt manifest declares them.
 
@@ -26,7 +26,12 @@ def served_dbt_keys(
     touching the serving code.
     """
     return sorted(
-        (spec.key for spec in assets_def.specs if spec.group_name in groups),
+        (
+            spec.key
+            for assets_def in assets_defs
+            for spec in assets_def.specs
+            if spec.group_name in groups
+        ),
         key=lambda key: key.to_user_string(),
     )
 

@@ -5,9 +5,9 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key='as_of',
-        on_schema_change='append_new_columns'
+        on_schema_change='append_new_columns',
+        **history_incremental_config()
     )
 }}
 

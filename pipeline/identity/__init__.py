@@ -1,0 +1,1 @@
+"""Identity resolution: one customer, one identity (splink linkage, clusters, golden records)."""

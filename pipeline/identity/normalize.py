@@ -1,0 +1,110 @@
+"""Matching features derived from `clean.customers`.
+
+clean.customers is already validated (lower-case email, E.164 phone, NFC names), but matching
+needs a looser view of the same values: accents and case folded, punctuation removed, e-mail
+aliases collapsed. These features exist only for matching; golden records are built from the
+original clean values.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+#: Domains where dots in the local part are ignored by the provider (j.doe == jdoe).
+DOTLESS_DOMAINS = ("gmail.com", "googlemail.com")
+
+
+def _fold(expr: str) -> str:
+    """SQL folding a free-text value: accents stripped, lower case, punctuation to one space.
+
+    strip_accents runs on the lower-cased value so 'Hélène' and 'HELENE' fold to 'helene';
+    anything that is not a letter or a digit (hyphens, apostrophes, dots) becomes a space so
+    'Jean-Pierre' equals 'jean pierre'. Empty results become NULL: an empty name is no evidence.
+    """
+    return (
+        f"nullif(trim(regexp_replace(strip_accents(lower(trim({expr}))), "
+        f"'[^a-z0-9]+', ' ', 'g')), '')"
+    )
+
+
+_SAINT = (("st", "saint"), ("ste", "sainte"))
+
+
+def _expand(folded: str, abbreviations: tuple[tuple[str, str], ...]) -> str:
+    """Wrap folded SQL so whole-word abbreviations are replaced by their long form.
+
+    Expansion runs after folding so 'Bd.' and 'bd' both become 'boulevard'.
+    """
+    for short, long in abbreviations:
+        folded = f"regexp_replace({folded}, '\\b{short}\\b', '{long}', 'g')"
+    return folded
+
+
+def _address(expr: str) -> str:
+    """SQL folding an address line and expanding the usual French street abbreviations."""
+    return _expand(
+        _fold(expr),
+        (
+            ("bd", "boulevard"),
+            ("bld", "boulevard"),
+            ("av", "avenue"),
+            ("ave", "avenue"),
+            ("pl", "place"),
+            ("r", "rue"),
+            ("ch", "chemin"),
+            ("imp", "impasse"),
+            ("all", "allee"),
+            *_SAINT,
+        ),
+    )
+
+
+def features_sql(source: str) -> str:
+    """SELECT producing one feature row per source customer of the relation `source`.
+
+    Columns: unique_id (source customer_id), first_name_f, last_name_f, full_name_f
+    (NULL unless both names are known), email_canon (aliases
+    collapsed: '+tag' removed, gmail dots removed, googlemail = gmail), email_local (local part
+    without '+tag' and without . _ - separators, for 'same user, other provider'), phone,
+    birth_date, dob_key (YYYYMMDD text, for typo distance), gender, address_f, postal_code_f,
+    city_f.
+    """
+    dotless = ", ".join(f"'{d}'" for d in DOTLESS_DOMAINS)
+    return f"""
+    WITH base AS (
+        SELECT
+            customer_id AS unique_id,
+            first_name, last_name, phone, birth_date, gender, address_line, postal_code, city,
+            nullif(lower(trim(email)), '') AS email_l
+        FROM {source}
+    ), em AS (
+        SELECT *,
+            regexp_replace(split_part(email_l, '@', 1), '\\+.*$', '') AS local_nt,
+            CASE WHEN split_part(email_l, '@', 2) = 'googlemail.com' THEN 'gmail.com'
+                 ELSE split_part(email_l, '@', 2) END AS domain_c
+        FROM base
+    )
+    SELECT
+        unique_id,
+        {_fold("first_name")} AS first_name_f,
+        {_fold("last_name")} AS last_name_f,
+        {_fold("first_name")} || ' ' || {_fold("last_name")} AS full_name_f,
+        CASE WHEN email_l IS NULL OR local_nt = '' OR domain_c = '' THEN NULL
+             WHEN domain_c IN ({dotless}) THEN replace(local_nt, '.', '') || '@' || domain_c
+             ELSE local_nt || '@' || domain_c END AS email_canon,
+        nullif(regexp_replace(local_nt, '[._-]', '', 'g'), '') AS email_local,
+        nullif(trim(phone), '') AS phone,
+        birth_date,
+        strftime(birth_date, '%Y%m%d') AS dob_key,
+        nullif(trim(gender), '') AS gender,
+        {_address("address_line")} AS address_f,
+        nullif(upper(regexp_replace(postal_code, '\\s+', '', 'g')), '') AS postal_code_f,
+        {_expand(_fold("city"), _SAINT)} AS city_f
+    FROM em
+    """
+
+
+def build_features(con: duckdb.DuckDBPyConnection, source: str, target: str) -> int:
+    """Create table `target` with the matching features of `source`; returns its row count."""
+    con.execute(f"CREATE OR REPLACE TABLE {target} AS {features_sql(source)}")
+    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]

@@ -1,0 +1,57 @@
+"""Builders of clean.customers tables for identity tests and the quality benchmark."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+
+COLUMNS = {
+    "customer_id": "VARCHAR PRIMARY KEY",
+    "email": "VARCHAR",
+    "first_name": "VARCHAR",
+    "last_name": "VARCHAR",
+    "phone": "VARCHAR",
+    "birth_date": "DATE",
+    "gender": "VARCHAR",
+    "address_line": "VARCHAR",
+    "postal_code": "VARCHAR",
+    "city": "VARCHAR",
+    "region": "VARCHAR",
+    "country": "VARCHAR",
+    "created_at": "TIMESTAMP",
+    "updated_at": "TIMESTAMP",
+    "marketing_opt_in": "BOOLEAN",
+    "source_system": "VARCHAR",
+    "derived_from_orders": "BOOLEAN",
+}
+DEFAULT_TS = dt.datetime(2025, 1, 1)
+
+
+def customer(customer_id: str, **fields) -> dict:
+    """A clean.customers row: unspecified fields are NULL, timestamps default to 2025-01-01."""
+    row = dict.fromkeys(COLUMNS)
+    row.update(customer_id=customer_id, created_at=DEFAULT_TS, derived_from_orders=False)
+    row.update(fields)
+    if row["updated_at"] is None:
+        row["updated_at"] = row["created_at"]
+    return row
+
+
+def write_customers(path: Path, rows: list[dict]) -> None:
+    """(Re)create clean.customers in the DuckDB file `path` with exactly `rows`."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS clean")
+        ddl = ", ".join(f"{name} {dtype}" for name, dtype in COLUMNS.items())
+        con.execute("DROP TABLE IF EXISTS clean.customers")
+        con.execute(f"CREATE TABLE clean.customers ({ddl})")
+        if rows:
+            placeholders = ", ".join("?" for _ in COLUMNS)
+            con.executemany(
+                f"INSERT INTO clean.customers VALUES ({placeholders})",
+                [[row[c] for c in COLUMNS] for row in rows],
+            )
+    finally:
+        con.close()

@@ -1,0 +1,351 @@
+"""Unit tests of identity resolution: guards, survivorship, stable ids, overrides, edge cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipeline.identity.assets import identity_assets
+from pipeline.identity.guards import Profile, birth_dates_compatible, jaro_winkler
+from pipeline.identity.overrides import Overrides, load_overrides
+from pipeline.identity.registry import assign_master_ids
+from pipeline.identity.resolve import resolve_identities
+from pipeline.identity.testing import customer, write_customers
+from pipeline.lib.resources import RefreshSettings, Warehouse
+
+AS_OF = dt.date(2026, 10, 1)
+
+
+def resolve(db: Path, rows: list[dict], overrides: Overrides | None = None, as_of=AS_OF):
+    """Write clean.customers and run one resolution; returns (report, source id -> master id)."""
+    write_customers(db, rows)
+    con = duckdb.connect(str(db))
+    try:
+        report = resolve_identities(con, as_of, overrides)
+        mapping = dict(
+            con.execute(
+                "SELECT source_customer_id, customer_id FROM identity.customer_identity_map"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    return report, mapping
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    """Rows of a query on the test warehouse."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def helene(customer_id: str, **fields) -> dict:
+    """Hélène Dupont, the same person in several systems."""
+    base = dict(
+        first_name="Hélène", last_name="Dupont", phone="+33612345678",
+        birth_date=dt.date(1980, 2, 3), postal_code="75002", city="Paris",
+    )  # fmt: skip
+    return customer(customer_id, **(base | fields))
+
+
+# --- guards -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("martha", "marhta"), ("helene", "helen"), ("jean", "jeanne"), ("dixon", "dicksonx")],
+)
+def test_jaro_winkler_agrees_with_duckdb(a: str, b: str) -> None:
+    expected = duckdb.sql(f"SELECT jaro_winkler_similarity('{a}', '{b}')").fetchone()[0]
+    assert jaro_winkler(a, b) == pytest.approx(expected)
+
+
+def test_birth_date_guard_allows_typos_but_not_other_dates() -> None:
+    def p(d: dt.date | None) -> Profile:
+        return Profile("marie", "martin", d)
+
+    assert birth_dates_compatible(p(dt.date(1980, 2, 3)), p(dt.date(1980, 3, 2)))  # swap
+    assert birth_dates_compatible(p(dt.date(1980, 2, 3)), p(dt.date(1981, 2, 3)))  # 1 digit
+    assert birth_dates_compatible(p(None), p(dt.date(1981, 2, 3)))
+    assert not birth_dates_compatible(p(dt.date(1980, 2, 3)), p(dt.date(1975, 7, 21)))
+
+
+# --- matching ---------------------------------------------------------------------------------
+
+
+def test_accents_case_and_swapped_names_with_same_phone_merge(tmp_path: Path) -> None:
+    rows = [
+        customer("s1", first_name="Hélène", last_name="Dupont", phone="+33612345678"),
+        customer("s2", first_name="DUPONT", last_name="Helene", phone="+33612345678"),
+        customer("s3", first_name="Paul", last_name="Durand", phone="+33698765432"),
+    ]
+    report, mapping = resolve(tmp_path / "w.duckdb", rows)
+    assert mapping["s1"] == mapping["s2"] != mapping["s3"]
+    assert report.masters_out == 2 and report.records_merged == 1
+
+
+def test_gmail_dot_and_case_variant_is_email_exact(tmp_path: Path) -> None:
+    rows = [
+        customer("s1", email="jean.dupont@gmail.com", first_name="Jean", last_name="Dupont"),
+        customer("s2", email="jeandupont@googlemail.com", first_name="JEAN", last_name="Dupond"),
+    ]
+    db = tmp_path / "w.duckdb"
+    _, mapping = resolve(db, rows)
+    assert mapping["s1"] == mapping["s2"]
+    assert {r[0] for r in query(db, "SELECT rule FROM identity.identity_merges")} == {"email_exact"}
+
+
+def test_household_twins_and_homonyms_stay_apart(tmp_path: Path) -> None:
+    addr = dict(address_line="5 avenue Foch", postal_code="75016", city="Paris")
+    rows = [
+        # Household: same address and landline, different first names.
+        customer("h1", first_name="Paul", last_name="Durand", phone="+33140000000",
+                 birth_date=dt.date(1970, 1, 1), email="paul.durand@orange.fr", **addr),
+        customer("h2", first_name="Claire", last_name="Durand", phone="+33140000000",
+                 birth_date=dt.date(1972, 5, 1), email="claire.d@free.fr", **addr),
+        # Twins: same last name, birth date, address; different first names.
+        customer("t1", first_name="Lucas", last_name="Moreau", birth_date=dt.date(2001, 6, 9),
+                 address_line="8 rue Victor Hugo", postal_code="69003", city="Lyon",
+                 phone="+33611111111"),
+        customer("t2", first_name="Louis", last_name="Moreau", birth_date=dt.date(2001, 6, 9),
+                 address_line="8 rue Victor Hugo", postal_code="69003", city="Lyon",
+                 phone="+33622222222"),
+        # Homonyms: two Marie Martin in one town, different birth dates.
+        customer("m1", first_name="Marie", last_name="Martin", birth_date=dt.date(1990, 1, 1),
+                 postal_code="33000", city="Bordeaux", address_line="1 rue Sainte-Catherine"),
+        customer("m2", first_name="Marie", last_name="Martin", birth_date=dt.date(1962, 7, 12),
+                 postal_code="33000", city="Bordeaux", address_line="40 cours Victor Hugo"),
+        # Household sharing a family mailbox: the e-mail rule must not merge them either.
+        customer("f1", first_name="Anne", last_name="Petit", email="famille.petit@sfr.fr"),
+        customer("f2", first_name="Bernard", last_name="Petit", email="famille.petit@sfr.fr"),
+    ]  # fmt: skip
+    report, mapping = resolve(tmp_path / "w.duckdb", rows)
+    assert len(set(mapping.values())) == len(rows)
+    assert report.records_merged == 0
+    assert report.pairs_refused.get("first_name_conflict", 0) >= 1
+
+
+def test_chain_through_incomplete_record_does_not_join_twins(tmp_path: Path) -> None:
+    """t1~x and x~t2 are each plausible, but the cluster would hold two people: refused."""
+    common = dict(last_name="Moreau", birth_date=dt.date(2001, 6, 9), postal_code="69003",
+                  city="Lyon", address_line="8 rue Victor Hugo")  # fmt: skip
+    rows = [
+        customer("t1", first_name="Lucas", phone="+33611111111", **common),
+        customer("t2", first_name="Louis", phone="+33622222222", **common),
+        customer("x", first_name="Lucas", phone="+33622222222", **common),
+    ]
+    _, mapping = resolve(tmp_path / "w.duckdb", rows)
+    assert mapping["t1"] != mapping["t2"]
+
+
+def test_derived_from_orders_and_all_null_columns(tmp_path: Path) -> None:
+    rows = [customer(f"o{i}", derived_from_orders=True) for i in range(5)]
+    rows.append(customer("n1", first_name="Jean", last_name="Martin"))
+    rows.append(customer("n2", first_name="Jean", last_name="Martin"))
+    db = tmp_path / "w.duckdb"
+    report, mapping = resolve(db, rows)
+    # Names alone (no e-mail, phone, birth date or address) are not enough to merge.
+    assert len(set(mapping.values())) == 7
+    assert report.clusters_by_size == {1: 7}
+    golden = query(db, "SELECT count(*), bool_and(source_record_count = 1) FROM identity.customers")
+    assert golden == [(7, True)]
+    derived = query(
+        db,
+        "SELECT count(*) FROM identity.customers WHERE derived_from_orders "
+        "AND completeness_score = 0",
+    )
+    assert derived == [(5,)]
+
+
+def test_empty_input(tmp_path: Path) -> None:
+    report, mapping = resolve(tmp_path / "w.duckdb", [])
+    assert mapping == {} and report.masters_out == 0
+
+
+# --- survivorship -----------------------------------------------------------------------------
+
+
+def test_survivorship_most_recent_non_empty_and_consent(tmp_path: Path) -> None:
+    old, new = dt.datetime(2024, 1, 1), dt.datetime(2026, 9, 1)
+    rows = [
+        helene("a", email="helene@example.fr", gender="F", marketing_opt_in=True,
+               address_line="12 rue de la Paix", region="IDF", country="FR",
+               created_at=dt.datetime(2020, 5, 1), updated_at=old, source_system="crm"),
+        helene("b", email="h.dupont@example.com", phone=None, marketing_opt_in=False,
+               address_line="3 place Bellecour", postal_code="69002", city="Lyon",
+               created_at=dt.datetime(2022, 1, 1), updated_at=new, source_system="shop"),
+        # Most recent record but states no consent and no address: it must not win those.
+        helene("c", email="helene@example.fr", first_name="Helene", marketing_opt_in=None,
+               postal_code=None, city=None, created_at=dt.datetime(2026, 9, 20)),
+    ]  # fmt: skip
+    db = tmp_path / "w.duckdb"
+    _, mapping = resolve(db, rows)
+    assert len(set(mapping.values())) == 1
+    (golden,) = query(
+        db,
+        "SELECT first_name, email, phone, gender, address_line, postal_code, city, region, "
+        "marketing_opt_in, created_at, updated_at, source_record_count, freshness_days, "
+        "completeness_score, source_system, derived_from_orders FROM identity.customers",
+    )
+    assert golden[0] == "Helene"  # from c, the freshest record
+    assert golden[1] == "helene@example.fr"
+    assert golden[2] == "+33612345678"  # b has no phone: the next freshest value survives
+    assert golden[3] == "F"
+    # The address survives as a block from b (c has none): no Paris street with a Lyon town.
+    assert golden[4:8] == ("3 place Bellecour", "69002", "Lyon", None)
+    assert golden[8] is False  # the latest stated consent (b) is an opt-out
+    assert golden[9] == dt.datetime(2020, 5, 1)
+    assert golden[10] == dt.datetime(2026, 9, 20)
+    assert golden[11] == 3
+    assert golden[12] == (AS_OF - dt.date(2026, 9, 20)).days
+    assert golden[13] == pytest.approx(round(10 / 11, 3))  # region missing
+    assert golden[14] == "shop"
+    assert golden[15] is False
+
+
+def test_survivorship_tie_broken_by_most_complete_record(tmp_path: Path) -> None:
+    ts = dt.datetime(2025, 6, 1)
+    rows = [
+        helene("a", gender="M", created_at=ts),
+        helene("b", gender="F", email="helene@example.fr", address_line="1 rue X", created_at=ts),
+    ]
+    db = tmp_path / "w.duckdb"
+    resolve(db, rows)
+    assert query(db, "SELECT gender FROM identity.customers") == [("F",)]
+
+
+# --- stable ids -------------------------------------------------------------------------------
+
+
+def test_master_ids_stable_when_cluster_grows_and_merge_recorded(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    jean = dict(first_name="Jean", last_name="Dupont")
+    # Same name, but nothing else in common: not enough evidence to merge a and c yet.
+    a = customer("a", email="jean.dupont@laposte.net", city="Paris", **jean)
+    c = customer("c", phone="+33655555555", city="Lyon", **jean)
+    other = customer("z", first_name="Zoé", last_name="Blanc", phone="+33600000001")
+    _, first = resolve(db, [a, c, other], as_of=dt.date(2026, 1, 1))
+    assert len({first["a"], first["c"], first["z"]}) == 3
+
+    # A new record of Jean (same mailbox) joins a's cluster: a keeps its id.
+    b = customer("b", email="jean.dupont@laposte.net", city="Paris", **jean)
+    _, second = resolve(db, [a, b, c, other], as_of=dt.date(2026, 2, 1))
+    assert second["a"] == second["b"] == first["a"]
+    assert second["c"] == first["c"] and second["z"] == first["z"]
+
+    # A record with both the mailbox and the phone joins the two clusters: the oldest id wins.
+    bridge = customer("d", email="jean.dupont@laposte.net", phone="+33655555555", **jean)
+    report, third = resolve(db, [a, b, c, bridge, other], as_of=dt.date(2026, 3, 1))
+    survivor, retired = min(first["a"], first["c"]), max(first["a"], first["c"])
+    assert {third[k] for k in "abcd"} == {survivor}
+    assert report.retired_master_ids == 1 and report.new_master_ids == 0
+    assert query(db, "SELECT * FROM identity.master_id_merges") == [
+        (retired, survivor, dt.date(2026, 3, 1))
+    ]
+    assert query(
+        db, f"SELECT retired_into FROM identity.master_ids WHERE customer_id = '{retired}'"
+    ) == [(survivor,)]
+
+    # Re-running the same data changes nothing and records no new merge.
+    report, again = resolve(db, [a, b, c, bridge, other], as_of=dt.date(2026, 3, 1))
+    assert again == third and report.new_master_ids == 0 and report.retired_master_ids == 0
+    assert len(query(db, "SELECT * FROM identity.master_id_merges")) == 1
+
+
+def test_registry_split_keeps_id_with_majority_and_issues_new_one() -> None:
+    previous = {"a": "C0000000007", "b": "C0000000007", "c": "C0000000007"}
+    result = assign_master_ids([["a", "b"], ["c"], ["d"]], previous, ["C0000000007"])
+    assert result.master_of == {
+        "a": "C0000000007", "b": "C0000000007", "c": "C0000000008", "d": "C0000000009",
+    }  # fmt: skip
+    assert result.retired == [] and result.new_ids == ["C0000000008", "C0000000009"]
+
+
+# --- steward overrides ------------------------------------------------------------------------
+
+
+def test_never_merge_splits_a_chain_and_force_merge_joins(tmp_path: Path) -> None:
+    rows = [
+        helene("h1", email="helene@example.fr"),
+        helene("h2", email="helene@example.fr", phone=None),
+        helene("h3"),
+        customer("p1", first_name="Paul", last_name="Durand", phone="+33611110000"),
+        customer("p2", first_name="Pierre", last_name="Leroy", email="pl@example.fr"),
+    ]
+    db = tmp_path / "w.duckdb"
+    _, before = resolve(db, rows)
+    assert before["h1"] == before["h2"] == before["h3"]
+
+    overrides = Overrides(never_merge=[("h2", "h3")], force_merge=[("p1", "p2")])
+    report, after = resolve(db, rows, overrides)
+    assert after["h2"] != after["h3"]
+    assert after["p1"] == after["p2"]
+    assert report.pairs_by_rule.get("force_merge") == 1
+    # h3 also links to h1 (phone): it may follow h1 or stay alone, never with h2.
+    assert len({after["h1"], after["h2"], after["h3"]}) >= 2
+
+
+def test_load_overrides_file(tmp_path: Path) -> None:
+    assert load_overrides(tmp_path / "missing.yaml") == Overrides()
+    good = tmp_path / "o.yaml"
+    good.write_text("never_merge:\n  - [a, 1042]\nforce_merge: []\n")
+    assert load_overrides(good) == Overrides(never_merge=[("a", "1042")], force_merge=[])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("never_merge:\n  - [a]\n")
+    with pytest.raises(ValueError, match="pair"):
+        load_overrides(bad)
+    assert load_overrides(Path(__file__).parents[1] / "config/identity_overrides.yaml") == (
+        Overrides()
+    )
+
+
+# --- Dagster ----------------------------------------------------------------------------------
+
+
+def test_dagster_multi_asset_materializes_with_metadata(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    write_customers(
+        db,
+        [
+            helene("h1", email="helene@example.fr"),
+            helene("h2", first_name="DUPONT", last_name="Helene"),
+            customer("p1", first_name="Paul", last_name="Durand", phone="+33611110000"),
+            customer("p2", first_name="Pierre", last_name="Leroy", email="pl@example.fr"),
+        ],
+    )
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text("never_merge: []\nforce_merge:\n  - [p1, p2]\n")
+    result = dg.materialize(
+        [identity_assets],
+        resources={
+            "warehouse": Warehouse(path=str(db)),
+            "settings": RefreshSettings(
+                as_of=AS_OF.isoformat(),
+                identity_overrides_file=str(overrides),
+                state_dir=str(tmp_path / "state"),
+            ),
+        },
+    )
+    assert result.success
+    events = {
+        tuple(e.asset_key.path): e.step_materialization_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert set(events) == {
+        ("identity", t)
+        for t in ("customer_identity_map", "customers", "identity_merges", "master_id_merges")
+    }
+    meta = events[("identity", "customers")]
+    assert meta["records_in"].value == 4
+    assert meta["master_customers_out"].value == 2
+    assert meta["records_merged"].value == 2
+    assert meta["dagster/row_count"].value == 2
+    assert meta["clusters_by_size"].value == {"2": 2}
+    assert meta["pairs_by_rule"].value == {"force_merge": 1, "splink": 1}
+    assert events[("identity", "customer_identity_map")]["dagster/row_count"].value == 4
