@@ -5,12 +5,14 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+PYTHON_FOR_KEY := $(BIN)/python
 AS_OF ?= 2026-10-01
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
-# Pseudonymous keys in BI tables are an HMAC with this secret. The quickstart uses a local demo
-# key; set your own secret in production (see docs/serving.md).
-export SEGMENTS_PII_KEY ?= demo-only-key-change-me
+# Pseudonymous keys in BI tables are an HMAC keyed with $SEGMENTS_PII_KEY. When it is not set,
+# the quickstart generates a random local key once (data/.pii_key, mode 600); in production set
+# your own secret (see docs/serving.md).
+PII_KEY_FILE := data/.pii_key
 
 .PHONY: quickstart install demo refresh test test-fast lint bench dev clean
 
@@ -21,14 +23,17 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,spark]'
 	touch $@
 
 demo: install
 	$(BIN)/segments demo --out data/demo --as-of $(AS_OF)
 
-refresh: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/segments refresh --landing data/demo/landing --as-of $(AS_OF)
+$(PII_KEY_FILE):
+	mkdir -p $(dir $@) && (umask 077 && $(PYTHON_FOR_KEY) -c "import secrets; print(secrets.token_hex(32))" > $@)
+
+refresh: install $(DAGSTER_HOME)/dagster.yaml $(PII_KEY_FILE)
+	SEGMENTS_PII_KEY="$${SEGMENTS_PII_KEY:-$$(cat $(PII_KEY_FILE))}" $(BIN)/segments refresh --landing data/demo/landing --as-of $(AS_OF)
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadgroup
@@ -47,8 +52,8 @@ bench: install
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
 
-dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+dev: install $(DAGSTER_HOME)/dagster.yaml $(PII_KEY_FILE)
+	SEGMENTS_PII_KEY="$${SEGMENTS_PII_KEY:-$$(cat $(PII_KEY_FILE))}" $(BIN)/dagster dev -w workspace.yaml
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

@@ -46,12 +46,12 @@ def bench_scale(name: str, work: Path, driver_memory: str) -> list[dict[str, obj
                   file_format="parquet")
     generated = time.perf_counter() - started
     started = time.perf_counter()
-    clean = folder / "clean.duckdb"
+    clean = folder / "source_warehouse.duckdb"
     build_clean_warehouse(folder / "demo" / "landing", clean, AS_OF)
     prepared = time.perf_counter() - started
     print(f"[{name}] demo exports {generated:.1f} s, extract+clean+identity {prepared:.1f} s")
 
-    duck = folder / "duckdb.duckdb"
+    duck = folder / "duckdb_warehouse.duckdb"
     shutil.copy(clean, duck)
     dbt_vars = {"as_of": AS_OF.isoformat()}
     rows = []

@@ -83,7 +83,9 @@ def _step_seconds(instance, run_id: str) -> dict[str, float]:
             continue
         if event.event_type_value == "STEP_START":
             starts[event.step_key] = entry.timestamp
-        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
+        elif (
+            event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts
+        ):
             spent[event.step_key] += entry.timestamp - starts.pop(event.step_key)
     return dict(spent)
 
@@ -152,7 +154,9 @@ def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) 
     exports = state_dir / "exports" / "latest"
     if exports.exists():
         click.echo(f"  Parquet/CSV exports: {exports}")
-    reports = sorted((state_dir / "reports").glob("*.html")) if (state_dir / "reports").exists() else []
+    reports = (
+        sorted((state_dir / "reports").glob("*.html")) if (state_dir / "reports").exists() else []
+    )
     if reports:
         click.echo(f"  insight report: {reports[-1]}")
 
@@ -169,7 +173,9 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("data/demo"), show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("data/demo"), show_default=True
+)
 @click.option("--customers", type=int, default=5000, show_default=True)
 @click.option("--orders", type=int, default=25000, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
@@ -181,7 +187,11 @@ def demo(out: Path, customers: int, orders: int, seed: int, as_of, file_format: 
 
     started = time.perf_counter()
     summary = generate_demo(
-        out, customers=customers, orders=orders, seed=seed, as_of=as_of.date(),
+        out,
+        customers=customers,
+        orders=orders,
+        seed=seed,
+        as_of=as_of.date(),
         file_format=file_format,
     )
     click.echo(f"demo data written to {out / 'landing'} in {time.perf_counter() - started:.1f}s")

@@ -59,10 +59,14 @@ def refreshed(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> dict[
     }
     code, output = run_cli(
         "refresh",
-        "--landing", str(paths["landing"]),
-        "--as-of", DEMO_AS_OF.isoformat(),
-        "--warehouse", str(paths["warehouse"]),
-        "--state-dir", str(paths["state"]),
+        "--landing",
+        str(paths["landing"]),
+        "--as-of",
+        DEMO_AS_OF.isoformat(),
+        "--warehouse",
+        str(paths["warehouse"]),
+        "--state-dir",
+        str(paths["state"]),
     )
     assert code == 0, output
     paths["output"] = output

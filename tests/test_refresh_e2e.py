@@ -47,7 +47,9 @@ def test_cli_summary_reports_rows_quarantine_identities_segments_and_outputs(ref
 
 
 def test_every_injected_fault_is_quarantined_with_its_reason(refreshed):
-    faults = [f for f in _faults(refreshed["demo"]) if f["expected_reason_code"] != "unknown_customer"]
+    faults = [
+        f for f in _faults(refreshed["demo"]) if f["expected_reason_code"] != "unknown_customer"
+    ]
     with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
         found = {
             (file, int(row), reason)
@@ -82,7 +84,9 @@ def test_every_injected_fault_is_quarantined_with_its_reason(refreshed):
 
 
 def test_orders_of_unknown_customers_are_kept_and_create_the_customer(refreshed):
-    unknown = [f for f in _faults(refreshed["demo"]) if f["expected_reason_code"] == "unknown_customer"]
+    unknown = [
+        f for f in _faults(refreshed["demo"]) if f["expected_reason_code"] == "unknown_customer"
+    ]
     assert unknown
     with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
         for fault in unknown:
@@ -125,13 +129,15 @@ def test_customer_rfm_matches_an_independent_pandas_computation(refreshed):
             "select customer_id, recency_days, frequency, monetary, r_score, f_score, m_score "
             "from marts.customer_rfm"
         ).df()
-    merged = expected.merge(actual, on="customer_id", how="outer", suffixes=("_ref", ""),
-                            indicator=True)
+    merged = expected.merge(
+        actual, on="customer_id", how="outer", suffixes=("_ref", ""), indicator=True
+    )
     assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"].head()
     for column in ("recency_days", "frequency", "r_score", "f_score", "m_score"):
         assert (merged[f"{column}_ref"].astype(int) == merged[column].astype(int)).all(), column
-    assert ((merged["monetary_ref"].astype(float) - merged["monetary"].astype(float)).abs()
-            < 0.005).all()
+    assert (
+        (merged["monetary_ref"].astype(float) - merged["monetary"].astype(float)).abs() < 0.005
+    ).all()
     assert len(actual) > 1000
 
 
@@ -164,14 +170,26 @@ def test_serving_file_holds_the_refresh_without_personal_data(refreshed):
 
 
 def test_rerunning_the_same_as_of_gives_identical_tables(refreshed, tmp_path):
-    tables = ["marts.customer_rfm", "marts.segment_kpis", "marts.cohort_retention",
-              "history.segment_history", "identity.customer_identity_map"]
+    tables = [
+        "marts.customer_rfm",
+        "marts.segment_kpis",
+        "marts.cohort_retention",
+        "history.segment_history",
+        "identity.customer_identity_map",
+    ]
     with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
         before = {t: _table_digest(con, t) for t in tables}
         history_rows = con.execute("select count(*) from history.segment_history").fetchone()[0]
     code, output = run_cli(
-        "refresh", "--landing", str(refreshed["landing"]), "--as-of", DEMO_AS_OF.isoformat(),
-        "--warehouse", str(refreshed["warehouse"]), "--state-dir", str(refreshed["state"]),
+        "refresh",
+        "--landing",
+        str(refreshed["landing"]),
+        "--as-of",
+        DEMO_AS_OF.isoformat(),
+        "--warehouse",
+        str(refreshed["warehouse"]),
+        "--state-dir",
+        str(refreshed["state"]),
     )
     assert code == 0, output
     with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
@@ -191,8 +209,15 @@ def test_a_file_missing_a_required_column_fails_before_publishing(refreshed, tmp
     before = _file_digest(serving)
 
     code, output = run_cli(
-        "refresh", "--landing", str(landing), "--as-of", DEMO_AS_OF.isoformat(),
-        "--warehouse", str(tmp_path / "wh.duckdb"), "--state-dir", str(refreshed["state"]),
+        "refresh",
+        "--landing",
+        str(landing),
+        "--as-of",
+        DEMO_AS_OF.isoformat(),
+        "--warehouse",
+        str(tmp_path / "wh.duckdb"),
+        "--state-dir",
+        str(refreshed["state"]),
     )
     assert code == 1
     assert orders_file.name in output and "order_date" in output

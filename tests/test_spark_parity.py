@@ -98,9 +98,9 @@ def _snapshot(
 def engines(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> dict:
     """Both engines built from the same clean warehouse, with rank and then ntile scores."""
     root = tmp_path_factory.mktemp("spark_parity")
-    clean = root / "clean.duckdb"
+    clean = root / "source_warehouse.duckdb"
     build_clean_warehouse(demo_dir / "landing", clean, DEMO_AS_OF)
-    duck = root / "duckdb.duckdb"
+    duck = root / "duckdb_warehouse.duckdb"
     shutil.copy(clean, duck)
     spark_dir, parquet = root / "spark", root / "parquet"
     tables = {name: ("marts", keys) for name, keys in MART_KEYS.items()} | {

@@ -19,8 +19,12 @@ def _log(context: dg.AssetExecutionContext) -> logging.Logger:
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(key, group_name="ingest", description=f"Raw `{entity}` rows as exported "
-                     "(all text) with lineage: source file, row, checksum, load time.")
+        dg.AssetSpec(
+            key,
+            group_name="ingest",
+            description=f"Raw `{entity}` rows as exported "
+            "(all text) with lineage: source file, row, checksum, load time.",
+        )
         for entity, key in RAW_KEYS.items()
     ],
     pool=WAREHOUSE_POOL,
@@ -55,8 +59,12 @@ def extract_landing(
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(key, group_name="ingest", deps=[RAW_KEYS[entity]],
-                     description=f"Typed, validated `{entity}` (rejected rows are quarantined).")
+        dg.AssetSpec(
+            key,
+            group_name="ingest",
+            deps=[RAW_KEYS[entity]],
+            description=f"Typed, validated `{entity}` (rejected rows are quarantined).",
+        )
         for entity, key in CLEAN_KEYS.items()
     ]
     + [

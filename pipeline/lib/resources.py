@@ -37,11 +37,12 @@ def _from_env(value: str, env_name: str, default: str) -> Path:
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The private build warehouse: a DuckDB file that only the pipeline opens, and only as writer."""
+    """The private build warehouse: a DuckDB file only the pipeline opens, as its one writer."""
 
     path: str = Field(
         default="",
-        description=f"DuckDB file the pipeline builds; empty = $SEGMENTS_WAREHOUSE or {DEFAULT_WAREHOUSE}.",
+        description="DuckDB file the pipeline builds; "
+        f"empty = $SEGMENTS_WAREHOUSE or {DEFAULT_WAREHOUSE}.",
     )
     threads: int = Field(default=0, description="DuckDB threads (0 = DuckDB's default).")
     memory_limit: str = Field(default="", description="DuckDB memory_limit, e.g. '8GB'.")
@@ -75,7 +76,8 @@ class RefreshSettings(dg.ConfigurableResource):
     """
 
     landing_dir: str = Field(
-        default="", description=f"Landing directory; empty = $SEGMENTS_LANDING or {DEFAULT_LANDING}."
+        default="",
+        description=f"Landing directory; empty = $SEGMENTS_LANDING or {DEFAULT_LANDING}.",
     )
     as_of: str = Field(default="", description="As-of date YYYY-MM-DD; empty = today in timezone.")
     mapping_file: str = Field(default="", description="Optional column-mapping YAML.")
@@ -147,7 +149,9 @@ class RefreshSettings(dg.ConfigurableResource):
         if self.monetary_mode not in ("net", "gross"):
             raise ValueError(f"monetary_mode must be 'net' or 'gross', got {self.monetary_mode!r}")
         if self.cohort_grain not in ("month", "quarter"):
-            raise ValueError(f"cohort_grain must be 'month' or 'quarter', got {self.cohort_grain!r}")
+            raise ValueError(
+                f"cohort_grain must be 'month' or 'quarter', got {self.cohort_grain!r}"
+            )
         return {
             "as_of": self.as_of_date().isoformat(),
             "score_buckets": self.score_buckets,
