@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 PYTHON_FOR_KEY := $(BIN)/python
 AS_OF ?= 2026-10-01
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+# The environment's tools (dbt, dagster-daemon) first, without requiring an activated venv.
+export PATH := $(abspath $(BIN)):$(PATH)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # Pseudonymous keys in BI tables are an HMAC keyed with $SEGMENTS_PII_KEY. When it is not set,
 # the quickstart generates a random local key once (data/.pii_key, mode 600); in production set

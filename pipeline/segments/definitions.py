@@ -4,9 +4,9 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from pipeline.segments.assets import segment_dbt_assets, segment_history_dbt_assets
-from pipeline.segments.project import dbt_project
+from pipeline.segments.project import dbt_executable, dbt_project
 
 defs = dg.Definitions(
     assets=[segment_dbt_assets, segment_history_dbt_assets],
-    resources={"dbt": DbtCliResource(project_dir=dbt_project)},
+    resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())},
 )

@@ -2,30 +2,51 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+)
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+
+def dbt_executable() -> str:
+    """The dbt CLI of this Python environment, so a non-activated virtualenv works too."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    if beside_python.exists():
+        return str(beside_python)
+    return shutil.which("dbt") or "dbt"
+
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # `dagster dev` rebuilds the manifest on load; the CLI and tests call `ensure_manifest()` first.
 dbt_project.prepare_if_dev()
-if not dbt_project.manifest_path.exists():
-    # A fresh clone has no manifest (it is build output): parse once so the definitions can load.
-    dbt_project.preparer.prepare(dbt_project)
 
 
 def ensure_manifest() -> Path:
     """Parse the dbt project (writes target/manifest.json) and return the manifest path.
 
     The manifest is build output, never committed: every entry point that loads the definitions
-    outside `dagster dev` calls this first.
+    outside `dagster dev` calls this first. Uses this environment's dbt, so it works from a
+    virtualenv that is not activated (the stock preparer looks dbt up on $PATH).
     """
-    dbt_project.preparer.prepare(dbt_project)
+    DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(
+        ["parse", "--quiet"], target_path=dbt_project.target_path
+    ).wait()
     return dbt_project.manifest_path
+
+
+if not dbt_project.manifest_path.exists():
+    # A fresh clone has no manifest (it is build output): parse once so the definitions can load.
+    ensure_manifest()
 
 
 class SegmentsDbtTranslator(DagsterDbtTranslator):
