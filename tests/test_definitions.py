@@ -1,0 +1,93 @@
+"""Snapshot of the code location: asset keys, jobs, schedules, sensors and the graph's order."""
+
+import dagster as dg
+
+from pipeline.definitions import defs
+from pipeline.segments.assets import model_key
+
+ENTITIES = ("customers", "nps_responses", "order_lines", "orders", "refunds", "support_tickets")
+EXPECTED_ASSETS = {
+    *(f"raw/{e}" for e in ENTITIES),
+    *(f"clean/{e}" for e in ENTITIES),
+    "clean/quarantine",
+    "identity/customer_identity_map",
+    "identity/customers",
+    "identity/identity_merges",
+    "identity/master_id_merges",
+    "marts/campaign_exclusions",
+    "marts/cohort_retention",
+    "marts/cohort_season_comparison",
+    "marts/cohort_segment_retention",
+    "marts/customer_preferences",
+    "marts/customer_rfm",
+    "marts/rfm_cut_points",
+    "marts/segment_kpis",
+    "marts/segment_map",
+    "marts/segments",
+    "history/customer_segment_changes",
+    "history/kpi_history",
+    "history/segment_history",
+    "history/segment_transitions",
+    "serving/published_refresh",
+    "report/insight_report",
+}
+
+
+def _graph():
+    return defs.resolve_asset_graph()
+
+
+def test_the_code_location_loads_with_the_expected_assets():
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    business = {k for k in keys if not k.startswith(("staging/", "intermediate/"))}
+    assert business == EXPECTED_ASSETS
+
+
+def test_jobs_schedules_and_sensors_are_registered():
+    assert {job.name for job in defs.jobs} == {"refresh_segments", "backfill_history"}
+    assert {s.name for s in defs.schedules} == {"refresh_segments_schedule"}
+    assert {s.name for s in defs.sensors} == {
+        "kpi_drop_sensor",
+        "new_data_sensor",
+        "business_event_sensor",
+        "refresh_failure_sensor",
+    }
+
+
+def test_refresh_job_covers_every_asset_and_blocking_gate():
+    job = defs.resolve_job_def("refresh_segments")
+    assert job.asset_layer.asset_graph.get_all_asset_keys() == set(defs.resolve_all_asset_keys())
+    gates = {key.name: key for key in _graph().asset_check_keys if key.name.endswith("_gate")}
+    assert {
+        "raw_orders_gate",
+        "clean_orders_gate",
+        "identity_resolution_gate",
+        "customer_rfm_gate",
+        "segment_kpis_gate",
+        "cohort_retention_gate",
+        "segment_map_gate",
+    } <= set(gates)
+    for key in gates.values():
+        assert _graph().get_check_spec(key).blocking, key
+
+
+def test_history_and_publication_run_after_the_marts_they_are_gated_on():
+    graph = _graph()
+    rfm = model_key("customer_rfm")
+    history = model_key("segment_history")
+    published = dg.AssetKey(["serving", "published_refresh"])
+    assert rfm in graph.get(history).parent_keys
+    assert rfm in graph.get(published).parent_keys
+    assert history in graph.get(published).parent_keys
+    assert published in graph.get(dg.AssetKey(["report", "insight_report"])).parent_keys
+
+
+def test_every_asset_has_a_description():
+    graph = _graph()
+    missing = [
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if key.path[0] not in ("staging", "intermediate")
+        and not (graph.get(key).description or "").strip()
+    ]
+    assert not missing
