@@ -34,8 +34,15 @@ import pandas as pd
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
 #: Columns every yardstick returns, in order (a subset of marts.customer_rfm).
-RFM_COLUMNS = ["customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score",
-               "m_score"]
+RFM_COLUMNS = [
+    "customer_id",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "r_score",
+    "f_score",
+    "m_score",
+]
 
 
 def _score_sql(order_by: str, buckets: int) -> str:
@@ -290,9 +297,16 @@ def timed_dbt_rfm(
     shutil.copyfile(warehouse, copy)
     target, logs = work / "dbt_target", work / "dbt_logs"
     common = [
-        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(target), "--log-path", str(logs),
-        "--vars", json.dumps({**dbt_vars, "warehouse_path": str(copy)}),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(logs),
+        "--vars",
+        json.dumps({**dbt_vars, "warehouse_path": str(copy)}),
     ]
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
     dbt = _dbt_executable()

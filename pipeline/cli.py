@@ -90,6 +90,23 @@ def _step_seconds(instance, run_id: str) -> dict[str, float]:
     return dict(spent)
 
 
+def _failure_lines(result) -> list[str]:
+    """Failed steps with their error, and failed quality gates with the expectations that failed."""
+    lines = []
+    for event in result.all_events:
+        data = event.event_specific_data
+        if event.event_type_value == "STEP_FAILURE" and data is not None:
+            lines.append(f"step {event.step_key}: {data.error.message.strip()}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not data.passed:
+            detail = data.metadata.get("failed_expectations") or data.metadata.get("failed")
+            detail_text = f": {detail.value}" if detail is not None else ""
+            lines.append(
+                f"gate {data.asset_key.to_user_string()}:{data.check_name} "
+                f"({data.severity.value}){detail_text}"
+            )
+    return lines
+
+
 def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) -> None:
     """Rows per entity, quarantined per reason, identities, segments: read from the warehouse."""
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -221,13 +238,8 @@ def refresh(landing, as_of, warehouse, mapping, state_dir) -> None:
     wh = Warehouse(path=str(warehouse or "")).resolved_path()
     state = RefreshSettings(state_dir=str(state_dir or "")).state_path()
     if not result.success:
-        failures = [
-            f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
-            for e in result.all_events
-            if e.event_type_value == "STEP_FAILURE" and e.event_specific_data
-        ]
         click.echo("refresh FAILED; the previously published tables are unchanged.", err=True)
-        for line in failures:
+        for line in _failure_lines(result):
             click.echo(f"  {line}", err=True)
         sys.exit(1)
     _print_summary(wh, state, _step_seconds(instance, result.run_id))

@@ -222,3 +222,49 @@ def test_a_file_missing_a_required_column_fails_before_publishing(refreshed, tmp
     assert code == 1
     assert orders_file.name in output and "order_date" in output
     assert _file_digest(serving) == before
+
+
+def test_report_personas_equal_the_marts_of_the_demo_refresh(refreshed):
+    from test_report_html import _expected_personas, _tags
+
+    report = Path(refreshed["state"]) / "reports" / "latest.html"
+    html = report.read_text(encoding="utf-8")
+    sheets = {a["data-segment"]: a for tag, a in _tags(html) if tag == "article"}
+    expected = _expected_personas(refreshed["warehouse"])
+    assert set(expected.index) <= set(sheets)
+    for segment, row in expected.iterrows():
+        sheet = sheets[segment]
+        assert int(sheet["data-customers"]) == row["customers"], segment
+        assert float(sheet["data-revenue"]) == pytest.approx(row["revenue"], abs=0.01)
+        assert float(sheet["data-median-recency"]) == pytest.approx(row["median_recency"])
+    assert report.stat().st_size < 3_000_000
+
+
+def test_a_90_percent_drop_in_orders_blocks_publication(refreshed, tmp_path):
+    """A truncated export fails the landing gate: history and the served file stay as they were."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    state = tmp_path / "state"
+    shutil.copy(refreshed["warehouse"], warehouse)
+    shutil.copytree(refreshed["state"], state, symlinks=True)
+    landing = tmp_path / "landing"
+    shutil.copytree(refreshed["landing"], landing)
+    for orders_file in sorted(landing.glob("orders*.csv")):
+        frame = pd.read_csv(orders_file, dtype=str, keep_default_na=False)
+        frame.head(len(frame) // 20).to_csv(orders_file, index=False)
+    serving = state / "serving" / "segments.duckdb"
+    before = _file_digest(serving)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        history_before = _table_digest(con, "history.segment_history")
+
+    code, output = run_cli(
+        "refresh",
+        "--landing", str(landing),
+        "--as-of", DEMO_AS_OF.isoformat(),
+        "--warehouse", str(warehouse),
+        "--state-dir", str(state),
+    )  # fmt: skip
+    assert code == 1
+    assert "raw_orders_gate" in output
+    assert _file_digest(serving) == before
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert _table_digest(con, "history.segment_history") == history_before

@@ -112,3 +112,24 @@
         '{{ value | string | replace("\\", "\\\\") | replace("'", "\\'") }}'
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- `amount / divisor` rounded to cents, half away from zero, as decimal(18, 2): the same on every
+    engine. round() of a double is not: for 154.73 / 2 (= 77.365, stored as 77.36499...) DuckDB
+    rounds the binary value down to 77.36 while Spark rounds its decimal string up to 77.37. Here
+    the rounding happens on whole cents (integers, exact in a double below 2^53): cents =
+    floor((2 * |amount| * 100 + divisor) / (2 * divisor)), sign restored, then scaled by 0.01 in
+    decimal arithmetic. `amount` is a decimal with at most 2 places, `divisor` a positive integer. -#}
+{% macro divide_to_cents(amount, divisor) -%}
+    cast(
+        cast(
+            sign(cast({{ amount }} as double))
+            * floor(
+                (2 * cast(abs({{ amount }}) * 100 as double) + cast({{ divisor }} as double))
+                / (2 * cast({{ divisor }} as double))
+            )
+            as decimal(18, 0)
+        ) * 0.01
+        as decimal(18, 2)
+    )
+{%- endmacro %}

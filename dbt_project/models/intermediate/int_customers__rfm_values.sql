@@ -92,10 +92,7 @@ with_monetary as (
         gross_amount,
         refund_amount,
         cast(gross_amount - refund_amount as decimal(18, 2)) as monetary,
-        cast(
-            round(cast(gross_amount - refund_amount as double) / cast(frequency as double), 2)
-            as decimal(18, 2)
-        ) as avg_basket,
+        {{ divide_to_cents('gross_amount - refund_amount', 'frequency') }} as avg_basket,
         first_order_date,
         last_order_date,
         {{ period_start('first_order_date', cohort_grain()) }} as cohort,

@@ -1,0 +1,623 @@
+"""Benchmark the full refresh at scale, side by side with bare DuckDB and pandas.
+
+For each scale (number of orders):
+
+1. write deterministic demo exports in Parquet (`segments demo`, in a child process so its
+   memory does not count against the refresh), `--customers-ratio` customer records per order;
+2. run the whole `refresh_segments` job through `pipeline.cli.execute_refresh` (ingest, gates,
+   identity, dbt, publication, report) on a fresh warehouse, timing every Dagster step from the
+   run's STEP_START / STEP_SUCCESS events and sampling the resident memory of this process and
+   its children (dbt runs as a subprocess) in a background thread;
+3. run it again with nothing changed: the no-op refresh;
+4. time the yardsticks on the refreshed warehouse (bench/yardsticks.py): the bare DuckDB floor
+   query, the pandas approach, and `dbt build --select +customer_rfm` on a copy of the warehouse;
+   every yardstick is checked against marts.customer_rfm customer by customer.
+
+    .venv/bin/python bench/run_benchmark.py --scales 1000000 10000000 --out docs/benchmarks.md
+
+Results go to stdout, to `<work>/results.json` and, with `--out`, between the result markers of
+the Markdown file (the text around them is kept). Never run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `python bench/run_benchmark.py` from anywhere
+    sys.path.insert(0, str(REPO))
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+import yardsticks  # noqa: E402  (bench/ is not a package)
+
+AS_OF = dt.date(2026, 10, 1)
+SEED = 7
+GB = 1024**3
+MARK_START = "<!-- bench:results:start -->"
+MARK_END = "<!-- bench:results:end -->"
+
+#: Stages of the refresh, in job order: (name, predicate on the Dagster step key).
+STAGES: tuple[tuple[str, object], ...] = (
+    ("ingest", lambda key: key in ("extract_landing", "clean_entities")),
+    ("identity", lambda key: key == "identity_assets"),
+    ("dbt marts", lambda key: key == "segment_dbt_assets"),
+    ("gates", lambda key: key.endswith("_gate")),
+    ("dbt history", lambda key: key == "segment_history_dbt_assets"),
+    ("publication", lambda key: key.startswith("serving__")),
+    ("report", lambda key: key.startswith("report__")),
+)
+#: Every stage a complete refresh must show (the smoke test checks this).
+STAGE_NAMES = tuple(name for name, _ in STAGES)
+
+#: Targets of the issue, on 2 cores / 24 GB.
+TARGETS = {
+    "refresh_10m_s": 90.0,
+    "peak_rss_10m_gb": 6.0,
+    "noop_s": 15.0,
+    "marts_over_floor": 2.0,
+    "pandas_over_marts": 10.0,
+    "scaling_10m_over_1m": 12.0,
+}
+
+log = logging.getLogger("bench")
+
+
+# ---------------------------------------------------------------------------------------------
+# memory: resident set of this process and all its descendants, sampled in a thread
+
+
+def _children_map() -> dict[int, list[int]]:
+    """Parent pid -> child pids, read from /proc/<pid>/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    return children
+
+
+def _rss_bytes(pid: int) -> int:
+    """Resident set size of one process (0 once it has exited)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_rss_bytes(root: int | None = None) -> int:
+    """RSS of `root` (default: this process) plus every descendant, in bytes."""
+    root = root or os.getpid()
+    children = _children_map()
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += _rss_bytes(pid)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+class MemorySampler:
+    """Background thread recording (epoch seconds, process-tree RSS bytes) every `interval`."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        """Prepare the sampler; `start()` begins sampling."""
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), tree_rss_bytes()))
+            self._stop.wait(self.interval)
+
+    def start(self) -> MemorySampler:
+        """Start sampling in the background."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sampling (takes one last sample)."""
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.time(), tree_rss_bytes()))
+
+    def peak(self, start: float = 0.0, end: float = float("inf")) -> int:
+        """Highest sampled RSS between two epoch timestamps (0 when no sample falls inside)."""
+        return max((rss for ts, rss in self.samples if start <= ts <= end), default=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# one refresh, measured
+
+
+def step_intervals(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """(start, end) epoch timestamps per step, from the run's STEP_START / STEP_SUCCESS events.
+
+    The same reading of the event log as `pipeline.cli._step_seconds`, keeping the timestamps so
+    memory samples can be attributed to steps.
+    """
+    starts: dict[str, float] = {}
+    spans: dict[str, tuple[float, float]] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or not event.step_key:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = entry.timestamp
+        elif (
+            event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts
+        ):
+            spans[event.step_key] = (starts.pop(event.step_key), entry.timestamp)
+    return spans
+
+
+def stage_of(step_key: str) -> str:
+    """The benchmark stage a Dagster step belongs to ('other' if none)."""
+    for name, matches in STAGES:
+        if matches(step_key):  # type: ignore[operator]
+            return name
+    return "other"
+
+
+@dataclass
+class RefreshMeasure:
+    """One refresh: wall time, per-step and per-stage seconds and peak RSS (bytes)."""
+
+    success: bool
+    seconds: float
+    peak_rss: int
+    baseline_rss: int
+    steps: dict[str, dict[str, float]] = field(default_factory=dict)
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    outside_steps_s: float = 0.0
+    max_child_rss: int = 0
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+def measure_refresh(landing: Path, warehouse: Path, state: Path, as_of: dt.date = AS_OF):
+    """Run the refresh job once through `execute_refresh` and measure it.
+
+    Returns the `RefreshMeasure`; stage peaks are the highest process-tree RSS sampled while
+    one of the stage's steps ran. `outside_steps_s` is the wall time not spent in any step
+    (manifest preparation, definitions, run setup).
+    """
+    import dagster as dg
+
+    from pipeline.cli import execute_refresh
+
+    instance = dg.DagsterInstance.ephemeral()
+    load_before = os.getloadavg()
+    baseline = tree_rss_bytes()
+    sampler = MemorySampler().start()
+    started_wall, started = time.time(), time.perf_counter()
+    try:
+        result = execute_refresh(
+            instance=instance,
+            landing=landing,
+            as_of=as_of,
+            warehouse=warehouse,
+            state_dir=state,
+            trigger="bench",
+        )
+    finally:
+        seconds = time.perf_counter() - started
+        sampler.stop()
+    spans = step_intervals(instance, result.run_id)
+    steps = {
+        key: {"seconds": end - start, "peak_rss": sampler.peak(start, end), "start": start}
+        for key, (start, end) in sorted(spans.items(), key=lambda item: item[1][0])
+    }
+    stages: dict[str, dict[str, float]] = {}
+    for key, (start, end) in spans.items():
+        stage = stages.setdefault(stage_of(key), {"seconds": 0.0, "peak_rss": 0, "steps": 0})
+        stage["seconds"] += end - start
+        stage["peak_rss"] = max(stage["peak_rss"], sampler.peak(start, end))
+        stage["steps"] += 1
+    ordered = {name: stages[name] for name in (*STAGE_NAMES, "other") if name in stages}
+    return RefreshMeasure(
+        success=result.success,
+        seconds=seconds,
+        peak_rss=sampler.peak(started_wall),
+        baseline_rss=baseline,
+        steps=steps,
+        stages=ordered,
+        outside_steps_s=seconds - sum(s["seconds"] for s in steps.values()),
+        max_child_rss=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+        load_before=load_before,
+        load_after=os.getloadavg(),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# one scale
+
+
+def generate(orders: int, customers: int, out: Path) -> float:
+    """Write the demo exports (Parquet) with the `segments demo` CLI in a child process."""
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "demo",
+            "--out",
+            str(out),
+            "--customers",
+            str(customers),
+            "--orders",
+            str(orders),
+            "--seed",
+            str(SEED),
+            "--as-of",
+            AS_OF.isoformat(),
+            "--format",
+            "parquet",
+        ],
+        check=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def warehouse_counts(warehouse: Path) -> dict[str, int]:
+    """Rows in the tables the figures are per: clean orders, customer records, masters, scored."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        one = lambda sql: int(con.execute(sql).fetchone()[0])  # noqa: E731
+        return {
+            "clean_orders": one("select count(*) from clean.orders"),
+            "customer_records": one("select count(*) from identity.customer_identity_map"),
+            "master_customers": one(
+                "select count(distinct customer_id) from identity.customer_identity_map"
+            ),
+            "scored_customers": one("select count(*) from marts.customer_rfm"),
+        }
+    finally:
+        con.close()
+
+
+def run_yardsticks(warehouse: Path, work: Path, dbt: bool = True) -> dict[str, object]:
+    """Floor, pandas and (optionally) the timed dbt build; each checked against the marts."""
+    from pipeline.lib.resources import RefreshSettings
+
+    marts = yardsticks.marts_rfm(warehouse)
+    out: dict[str, object] = {"load": os.getloadavg()}
+    floor = yardsticks.floor_rfm(warehouse, AS_OF)
+    out["floor_s"] = floor.seconds
+    out["floor_diffs"] = yardsticks.rfm_differences(marts, floor.rfm)
+    panda = yardsticks.pandas_rfm(warehouse, AS_OF)
+    out["pandas_load_s"] = panda.load_seconds
+    out["pandas_compute_s"] = panda.compute_seconds
+    out["pandas_diffs"] = yardsticks.rfm_differences(marts, panda.rfm)
+    if dbt:
+        dbt_vars = RefreshSettings(as_of=AS_OF.isoformat()).dbt_vars()
+        built = yardsticks.timed_dbt_rfm(warehouse, work / "dbt_rfm", dbt_vars)
+        out["dbt_rfm_wall_s"] = built.wall_seconds
+        out["dbt_rfm_models_s"] = built.model_seconds
+        out["dbt_rfm_nodes"] = built.node_seconds
+        out["dbt_rfm_statuses"] = built.statuses
+    out["load_after"] = os.getloadavg()
+    return out
+
+
+def bench_scale(
+    orders: int, customers_ratio: float, work: Path, reuse: bool = False, dbt: bool = True
+) -> dict[str, object]:
+    """Everything measured at one scale, as a JSON-ready dict."""
+    customers = max(100, round(orders * customers_ratio))
+    folder = work / f"orders_{orders}"
+    demo = folder / "demo"
+    result: dict[str, object] = {"orders": orders, "customers": customers}
+    if reuse and (demo / "landing").is_dir():
+        result["generate_s"] = None
+    else:
+        shutil.rmtree(demo, ignore_errors=True)
+        result["generate_s"] = generate(orders, customers, demo)
+    warehouse, state = folder / "warehouse.duckdb", folder / "state"
+    for path in (warehouse, warehouse.with_suffix(".duckdb.wal")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(state, ignore_errors=True)
+
+    log.info("[%d] full refresh", orders)
+    first = measure_refresh(demo / "landing", warehouse, state)
+    result["refresh"] = asdict(first)
+    if not first.success:
+        raise RuntimeError(f"refresh failed at {orders} orders; see the Dagster log above")
+    log.info("[%d] full refresh %.1f s; no-op refresh", orders, first.seconds)
+    second = measure_refresh(demo / "landing", warehouse, state)
+    result["noop"] = asdict(second)
+    result["counts"] = warehouse_counts(warehouse)
+    result["rows_per_s"] = orders / first.seconds
+    log.info("[%d] yardsticks", orders)
+    result["yardsticks"] = run_yardsticks(warehouse, folder, dbt=dbt)
+    result["warehouse_bytes"] = warehouse.stat().st_size
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def machine() -> dict[str, object]:
+    """nproc, memory, CPU model, load average, Python and OS: where the figures come from."""
+    model = ""
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as meminfo:
+        total_kb = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gb": round(total_kb / 1024**2, 1),
+        "cpu": model,
+        "load": os.getloadavg(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _gb(value: float) -> str:
+    return f"{value / GB:.2f}"
+
+
+def _load(values: Iterable[float]) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _fmt(value: float | None, spec: str = ".1f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def render(results: list[dict[str, object]], host: dict[str, object]) -> str:
+    """Markdown tables: per-stage time and memory, the summary with targets, the yardsticks."""
+    lines = [
+        f"Measured {host['date']} on {host['nproc']} cores ({host['cpu']}), "
+        f"{host['memory_gb']} GB RAM, Python {host['python']}, Linux {host['kernel']}; "
+        f"load average (1/5/15 min) at the start: {_load(host['load'])}.",
+        "",
+    ]
+    for res in results:
+        ref, noop = res["refresh"], res["noop"]
+        counts = res["counts"]
+        lines += [
+            f"### {res['orders']:,} orders ({res['customers']:,} customer records)",
+            "",
+            f"{counts['clean_orders']:,} clean orders, {counts['customer_records']:,} customer "
+            f"records resolved into {counts['master_customers']:,} customers, "
+            f"{counts['scored_customers']:,} scored. Load average before/after the full "
+            f"refresh: {_load(ref['load_before'])} -> {_load(ref['load_after'])}; "
+            f"no-op refresh: {_load(noop['load_before'])} -> {_load(noop['load_after'])}.",
+            "",
+            "| stage | steps | full refresh (s) | peak RSS (GB) | no-op refresh (s) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, stage in ref["stages"].items():
+            again = noop["stages"].get(name, {}).get("seconds")
+            lines.append(
+                f"| {name} | {stage['steps']} | {stage['seconds']:.1f} | "
+                f"{_gb(stage['peak_rss'])} | {_fmt(again)} |"
+            )
+        lines += [
+            f"| outside steps (manifest, job setup) | | {ref['outside_steps_s']:.1f} | | "
+            f"{noop['outside_steps_s']:.1f} |",
+            f"| **total** | {len(ref['steps'])} | **{ref['seconds']:.1f}** | "
+            f"**{_gb(ref['peak_rss'])}** | **{noop['seconds']:.1f}** |",
+            "",
+            f"Rows per second (orders / full refresh): {res['rows_per_s']:,.0f}. RSS of the "
+            f"benchmark process before the refresh: {_gb(ref['baseline_rss'])} GB (included in "
+            f"the peaks). Warehouse file: {_gb(res['warehouse_bytes'])} GB.",
+            "",
+            "<details><summary>Every Dagster step</summary>",
+            "",
+            "| step | stage | full (s) | peak RSS (GB) | no-op (s) |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for key, step in ref["steps"].items():
+            again = noop["steps"].get(key, {}).get("seconds")
+            lines.append(
+                f"| {key} | {stage_of(key)} | {step['seconds']:.2f} | {_gb(step['peak_rss'])} | "
+                f"{_fmt(again, '.2f')} |"
+            )
+        lines += ["", "</details>", ""]
+        yard = res["yardsticks"]
+        pandas_s = yard["pandas_load_s"] + yard["pandas_compute_s"]
+        lines += [
+            f"Yardsticks (load average {_load(yard['load'])} -> {_load(yard['load_after'])}); "
+            "customers differing from marts.customer_rfm on R/F/M/scores: "
+            f"floor {sum(yard['floor_diffs'].values())}, "
+            f"pandas {sum(yard['pandas_diffs'].values())}.",
+            "",
+            "| RFM computed by | seconds |",
+            "|---|---:|",
+            f"| bare DuckDB floor (one query, in memory) | {yard['floor_s']:.2f} |",
+        ]
+        if "dbt_rfm_wall_s" in yard:
+            lines += [
+                f"| `dbt build --select +customer_rfm`, wall (start-up, seeds, tests included) | "
+                f"{yard['dbt_rfm_wall_s']:.2f} |",
+                f"| the same, model nodes only (sum of run_results execution times) | "
+                f"{yard['dbt_rfm_models_s']:.2f} |",
+            ]
+        lines += [
+            f"| Dagster dbt step (every staging/intermediate/mart model + 100 tests) | "
+            f"{ref['steps'].get('segment_dbt_assets', {}).get('seconds', 0.0):.2f} |",
+            f"| pandas: load from DuckDB + compute | {yard['pandas_load_s']:.2f} + "
+            f"{yard['pandas_compute_s']:.2f} = {pandas_s:.2f} |",
+            "",
+        ]
+    lines += summary_table(results)
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(results: list[dict[str, object]]) -> list[str]:
+    """The targets of the issue against the measured figures."""
+    by_orders = {res["orders"]: res for res in results}
+    lines = ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
+
+    def row(label: str, value: float | None, limit: float, unit: str, higher: bool = False):
+        if value is None:
+            lines.append(f"| {label} | not measured | |")
+            return
+        met = value >= limit if higher else value <= limit
+        lines.append(f"| {label} | {value:.2f}{unit} | {'yes' if met else '**no**'} |")
+
+    big = by_orders.get(10_000_000)
+    row("10M orders end to end <= 90 s", big and big["refresh"]["seconds"], 90, " s")
+    row("10M peak RSS <= 6 GB", big and big["refresh"]["peak_rss"] / GB, 6, " GB")
+    for res in results:
+        tag = f"{res['orders'] / 1e6:g}M"
+        yard = res["yardsticks"]
+        row(f"{tag}: no-op refresh <= 15 s", res["noop"]["seconds"], 15, " s")
+        marts_wall = yard.get("dbt_rfm_wall_s")
+        marts_models = yard.get("dbt_rfm_models_s")
+        pandas_s = yard["pandas_load_s"] + yard["pandas_compute_s"]
+        row(
+            f"{tag}: RFM marts (dbt build wall) / floor <= 2",
+            _ratio(marts_wall, yard["floor_s"]),
+            2,
+            "x",
+        )
+        row(
+            f"{tag}: RFM marts (model SQL only) / floor <= 2",
+            _ratio(marts_models, yard["floor_s"]),
+            2,
+            "x",
+        )
+        row(
+            f"{tag}: pandas / RFM marts (dbt build wall) >= 10",
+            _ratio(pandas_s, marts_wall),
+            10,
+            "x",
+            higher=True,
+        )
+        row(
+            f"{tag}: pandas / RFM marts (model SQL only) >= 10",
+            _ratio(pandas_s, marts_models),
+            10,
+            "x",
+            higher=True,
+        )
+    small = by_orders.get(1_000_000)
+    if small and big:
+        row(
+            "10M time / 1M time <= 12",
+            big["refresh"]["seconds"] / small["refresh"]["seconds"],
+            12,
+            "x",
+        )
+    return lines + [""]
+
+
+def write_markdown(path: Path, body: str) -> None:
+    """Replace the text between the result markers of `path` (create the file if needed)."""
+    block = f"{MARK_START}\n{body}{MARK_END}"
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{MARK_START}\n{MARK_END}\n"
+    if MARK_START in text and MARK_END in text:
+        head, rest = text.split(MARK_START, 1)
+        text = head + block + rest.split(MARK_END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, run every scale, print and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scales", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument(
+        "--customers-ratio",
+        type=float,
+        default=0.1,
+        help="customer records per order (0.1: 10M orders, 1M records)",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/bench_refresh"),
+        help="folder for demo data, warehouses and state",
+    )
+    parser.add_argument("--out", type=Path, help="Markdown file to write the results into")
+    parser.add_argument(
+        "--reuse-data",
+        action="store_true",
+        help="keep demo exports already in --work (same scale and ratio)",
+    )
+    parser.add_argument(
+        "--no-dbt-yardstick",
+        action="store_true",
+        help="skip the timed dbt build --select +customer_rfm",
+    )
+    parser.add_argument("--from-json", type=Path, help="only render a previous results.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+    os.environ.pop("DAGSTER_HOME", None)  # ephemeral instances: no developer run history touched
+    if not os.environ.get("SEGMENTS_PII_KEY"):
+        os.environ["SEGMENTS_PII_KEY"] = "benchmark-only-key-not-a-secret"
+        log.warning("SEGMENTS_PII_KEY not set: using a benchmark-only key")
+
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        host, results = saved["machine"], saved["results"]
+    else:
+        host = machine()
+        args.work.mkdir(parents=True, exist_ok=True)
+        results = []
+        for orders in args.scales:
+            results.append(
+                bench_scale(
+                    orders,
+                    args.customers_ratio,
+                    args.work,
+                    reuse=args.reuse_data,
+                    dbt=not args.no_dbt_yardstick,
+                )
+            )
+            (args.work / "results.json").write_text(
+                json.dumps({"machine": host, "results": results}, indent=1, default=str)
+            )
+    body = render(results, host)
+    print(body)
+    if args.out:
+        write_markdown(args.out, body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Smoke run of bench/run_benchmark.py at a tiny scale (2,000 orders).
+
+Checks the benchmark's own machinery, not the pipeline's speed: the stage table covers every
+stage of the refresh, and both yardsticks (the bare DuckDB floor query and the pandas approach)
+give the same recency, frequency, monetary and scores as marts.customer_rfm for every customer.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import run_benchmark  # noqa: E402
+import yardsticks  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One benchmark scale of 2,000 orders, without the (slow) timed dbt yardstick."""
+    work = tmp_path_factory.mktemp("bench")
+    result = run_benchmark.bench_scale(2_000, 0.2, work, dbt=False)
+    result["warehouse"] = work / "orders_2000" / "warehouse.duckdb"
+    return result
+
+
+def test_table_has_every_stage(smoke: dict[str, object]) -> None:
+    """Both refreshes succeed and the stage table and the rendered Markdown show every stage."""
+    for run in ("refresh", "noop"):
+        assert smoke[run]["success"]
+        assert list(smoke[run]["stages"]) == list(run_benchmark.STAGE_NAMES)
+        assert all(stage["seconds"] > 0 for stage in smoke[run]["stages"].values())
+    full = smoke["refresh"]
+    assert full["peak_rss"] >= full["baseline_rss"] > 0
+    assert sum(step["seconds"] for step in full["steps"].values()) <= full["seconds"]
+    host = run_benchmark.machine()
+    text = run_benchmark.render([smoke], host)
+    for name in run_benchmark.STAGE_NAMES:
+        assert f"| {name} |" in text
+    assert "| **total** |" in text and "bare DuckDB floor" in text
+
+
+def test_yardsticks_agree_with_marts(smoke: dict[str, object]) -> None:
+    """The floor query and pandas compute the marts' R, F, M and scores for every customer."""
+    yard = smoke["yardsticks"]
+    zero = {
+        "missing": 0,
+        "extra": 0,
+        "recency_days": 0,
+        "frequency": 0,
+        "monetary": 0,
+        "r_score": 0,
+        "f_score": 0,
+        "m_score": 0,
+    }
+    assert yard["floor_diffs"] == zero
+    assert yard["pandas_diffs"] == zero
+    marts = yardsticks.marts_rfm(smoke["warehouse"])
+    assert len(marts) == smoke["counts"]["scored_customers"] > 100
+    floor = yardsticks.floor_rfm(smoke["warehouse"], run_benchmark.AS_OF).rfm
+    assert floor["customer_id"].tolist() == marts["customer_id"].tolist()
+    assert (floor["monetary"] == marts["monetary"]).all()  # decimals, to the cent
+
+
+def test_markdown_keeps_text_around_results(tmp_path: Path) -> None:
+    """Re-writing docs/benchmarks.md replaces only the block between the result markers."""
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(
+        f"# B\n\nintro\n\n{run_benchmark.MARK_START}\nold\n{run_benchmark.MARK_END}\n\nanalysis\n"
+    )
+    run_benchmark.write_markdown(doc, "new table\n")
+    text = doc.read_text()
+    assert "intro" in text and "analysis" in text and "new table" in text
+    assert "old" not in text
