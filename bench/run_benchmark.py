@@ -330,9 +330,19 @@ def run_yardsticks(warehouse: Path, work: Path, dbt: bool = True) -> dict[str, o
 
 
 def bench_scale(
-    orders: int, customers_ratio: float, work: Path, reuse: bool = False, dbt: bool = True
+    orders: int,
+    customers_ratio: float,
+    work: Path,
+    reuse: bool = False,
+    dbt: bool = True,
+    on_progress=None,
 ) -> dict[str, object]:
-    """Everything measured at one scale, as a JSON-ready dict."""
+    """Everything measured at one scale, as a JSON-ready dict.
+
+    `on_progress(result)` is called after each phase with the partial result, so a long run
+    that is stopped keeps what it measured.
+    """
+    on_progress = on_progress or (lambda partial: None)
     customers = max(100, round(orders * customers_ratio))
     folder = work / f"orders_{orders}"
     demo = folder / "demo"
@@ -350,6 +360,7 @@ def bench_scale(
     log.info("[%d] full refresh", orders)
     first = measure_refresh(demo / "landing", warehouse, state)
     result["refresh"] = asdict(first)
+    on_progress(result)
     if not first.success:
         raise RuntimeError(f"refresh failed at {orders} orders; see the Dagster log above")
     log.info("[%d] full refresh %.1f s; no-op refresh", orders, first.seconds)
@@ -357,6 +368,7 @@ def bench_scale(
     result["noop"] = asdict(second)
     result["counts"] = warehouse_counts(warehouse)
     result["rows_per_s"] = orders / first.seconds
+    on_progress(result)
     log.info("[%d] yardsticks", orders)
     result["yardsticks"] = run_yardsticks(warehouse, folder, dbt=dbt)
     result["warehouse_bytes"] = warehouse.stat().st_size
@@ -413,8 +425,21 @@ def render(results: list[dict[str, object]], host: dict[str, object]) -> str:
         "",
     ]
     for res in results:
-        ref, noop = res["refresh"], res["noop"]
-        counts = res["counts"]
+        ref = res["refresh"]
+        noop = res.get("noop") or {
+            "stages": {},
+            "steps": {},
+            "seconds": None,
+            "outside_steps_s": None,
+            "load_before": (),
+            "load_after": (),
+        }
+        counts = res.get("counts") or {
+            "clean_orders": 0,
+            "customer_records": 0,
+            "master_customers": 0,
+            "scored_customers": 0,
+        }
         lines += [
             f"### {res['orders']:,} orders ({res['customers']:,} customer records)",
             "",
@@ -435,13 +460,13 @@ def render(results: list[dict[str, object]], host: dict[str, object]) -> str:
             )
         lines += [
             f"| outside steps (manifest, job setup) | | {ref['outside_steps_s']:.1f} | | "
-            f"{noop['outside_steps_s']:.1f} |",
+            f"{_fmt(noop['outside_steps_s'])} |",
             f"| **total** | {len(ref['steps'])} | **{ref['seconds']:.1f}** | "
-            f"**{_gb(ref['peak_rss'])}** | **{noop['seconds']:.1f}** |",
+            f"**{_gb(ref['peak_rss'])}** | **{_fmt(noop['seconds'])}** |",
             "",
-            f"Rows per second (orders / full refresh): {res['rows_per_s']:,.0f}. RSS of the "
-            f"benchmark process before the refresh: {_gb(ref['baseline_rss'])} GB (included in "
-            f"the peaks). Warehouse file: {_gb(res['warehouse_bytes'])} GB.",
+            f"Rows per second (orders / full refresh): {res['orders'] / ref['seconds']:,.0f}. "
+            f"RSS of the benchmark process before the refresh: {_gb(ref['baseline_rss'])} GB "
+            f"(included in the peaks). Warehouse file: {_gb(res.get('warehouse_bytes', 0))} GB.",
             "",
             "<details><summary>Every Dagster step</summary>",
             "",
@@ -455,6 +480,9 @@ def render(results: list[dict[str, object]], host: dict[str, object]) -> str:
                 f"{_fmt(again, '.2f')} |"
             )
         lines += ["", "</details>", ""]
+        if "yardsticks" not in res:
+            lines += ["(Run stopped before the yardsticks.)", ""]
+            continue
         yard = res["yardsticks"]
         pandas_s = yard["pandas_load_s"] + yard["pandas_compute_s"]
         lines += [
@@ -502,8 +530,11 @@ def summary_table(results: list[dict[str, object]]) -> list[str]:
     row("10M peak RSS <= 6 GB", big and big["refresh"]["peak_rss"] / GB, 6, " GB")
     for res in results:
         tag = f"{res['orders'] / 1e6:g}M"
+        if "noop" in res:
+            row(f"{tag}: no-op refresh <= 15 s", res["noop"]["seconds"], 15, " s")
+        if "yardsticks" not in res:
+            continue
         yard = res["yardsticks"]
-        row(f"{tag}: no-op refresh <= 15 s", res["noop"]["seconds"], 15, " s")
         marts_wall = yard.get("dbt_rfm_wall_s")
         marts_models = yard.get("dbt_rfm_models_s")
         pandas_s = yard["pandas_load_s"] + yard["pandas_compute_s"]
@@ -583,6 +614,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the timed dbt build --select +customer_rfm",
     )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the other scales already in <work>/results.json (render them together)",
+    )
     parser.add_argument("--from-json", type=Path, help="only render a previous results.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -598,7 +634,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         host = machine()
         args.work.mkdir(parents=True, exist_ok=True)
-        results = []
+        results: list[dict[str, object]] = []
+        saved_path = args.work / "results.json"
+        if args.append and saved_path.exists():
+            results = [
+                r
+                for r in json.loads(saved_path.read_text())["results"]
+                if r["orders"] not in args.scales and "yardsticks" in r
+            ]
+
+        def save(partial: dict[str, object] | None = None) -> None:
+            done = results + ([partial] if partial else [])
+            saved_path.write_text(
+                json.dumps({"machine": host, "results": done}, indent=1, default=str)
+            )
+
         for orders in args.scales:
             results.append(
                 bench_scale(
@@ -607,11 +657,11 @@ def main(argv: list[str] | None = None) -> int:
                     args.work,
                     reuse=args.reuse_data,
                     dbt=not args.no_dbt_yardstick,
+                    on_progress=save,
                 )
             )
-            (args.work / "results.json").write_text(
-                json.dumps({"machine": host, "results": results}, indent=1, default=str)
-            )
+            save()
+        results.sort(key=lambda r: r["orders"])
     body = render(results, host)
     print(body)
     if args.out:

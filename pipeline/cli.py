@@ -162,7 +162,7 @@ def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) 
     if seconds:
         click.echo("\nTime per step (s):")
         for step, secs in seconds.items():
-            click.echo(f"  {step:<40}{secs:>8.1f}")
+            click.echo(f"  {step:<64}{secs:>8.1f}")
     click.echo("\nOutput tables:")
     click.echo(f"  build warehouse (pipeline only): {warehouse}")
     serving = state_dir / "serving" / "segments.duckdb"
@@ -221,7 +221,15 @@ def demo(out: Path, customers: int, orders: int, seed: int, as_of, file_format: 
 @click.option("--warehouse", type=click.Path(path_type=Path), help=f"Default: {DEFAULT_WAREHOUSE}")
 @click.option("--mapping", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--state-dir", type=click.Path(path_type=Path), help=f"Default: {DEFAULT_STATE_DIR}")
-def refresh(landing, as_of, warehouse, mapping, state_dir) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Engine of the dbt models (docs/spark.md).",
+)
+@click.option("--spark-dir", type=click.Path(path_type=Path), help="Default: <warehouse dir>/spark")
+def refresh(landing, as_of, warehouse, mapping, state_dir, engine, spark_dir) -> None:
     """Run the refresh_segments job in-process and print what it did, in numbers."""
     started = time.perf_counter()
     instance = _instance()
@@ -232,6 +240,7 @@ def refresh(landing, as_of, warehouse, mapping, state_dir) -> None:
         warehouse=warehouse,
         mapping=mapping,
         state_dir=state_dir,
+        extra_settings={"engine": engine, "spark_dir": str(spark_dir or "")},
     )
     from pipeline.lib.resources import RefreshSettings, Warehouse
 

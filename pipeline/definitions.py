@@ -1,23 +1,26 @@
-"""The Dagster code location: merges the per-domain definitions, nothing else."""
+"""The Dagster code location: merges the per-domain definitions, nothing else.
+
+Domains are imported as modules: Dagster allows a single `Definitions` object at module scope.
+"""
 
 import dagster as dg
 
-from pipeline.automation.definitions import defs as automation_defs
-from pipeline.identity.definitions import defs as identity_defs
-from pipeline.ingest.definitions import defs as ingest_defs
-from pipeline.lib.definitions import defs as shared_defs
-from pipeline.quality.definitions import defs as quality_defs
-from pipeline.report.definitions import defs as report_defs
-from pipeline.segments.definitions import defs as segments_defs
-from pipeline.serving.definitions import defs as serving_defs
+from pipeline.automation import definitions as automation
+from pipeline.identity import definitions as identity
+from pipeline.ingest import definitions as ingest
+from pipeline.lib import definitions as shared
+from pipeline.quality import definitions as quality
+from pipeline.report import definitions as report
+from pipeline.segments import definitions as segments
+from pipeline.serving import definitions as serving
 
 defs = dg.Definitions.merge(
-    shared_defs,
-    ingest_defs,
-    identity_defs,
-    segments_defs,
-    quality_defs,
-    serving_defs,
-    report_defs,
-    automation_defs,
+    shared.defs,
+    ingest.defs,
+    identity.defs,
+    segments.defs,
+    quality.defs,
+    serving.defs,
+    report.defs,
+    automation.defs,
 )

@@ -91,3 +91,24 @@ def test_every_asset_has_a_description():
         and not (graph.get(key).description or "").strip()
     ]
     assert not missing
+
+
+def test_the_workspace_loads_as_dagster_dev_loads_it(tmp_path):
+    """`dagster dev -w workspace.yaml` must show the graph: validate the same workspace."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    dagster_cli = Path(sys.executable).parent / "dagster"
+    result = subprocess.run(
+        [str(dagster_cli), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=root,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -92,6 +92,15 @@ class RefreshSettings(dg.ConfigurableResource):
         default="config/identity_overrides.yaml",
         description="Data stewards' never_merge / force_merge pairs (missing file = none).",
     )
+    engine: str = Field(
+        default="duckdb",
+        description="Engine of the dbt models: 'duckdb' (default) or 'spark' (docs/spark.md).",
+    )
+    spark_dir: str = Field(
+        default="",
+        description="Spark warehouse/metastore folder; empty = <warehouse dir>/spark. Keep it: "
+        "the history tables are incremental.",
+    )
     report_language: str = Field(default="fr", description="Insight report language: fr | en.")
     score_buckets: int = Field(default=5, ge=3, le=10, description="Score scale 1..N (3..10).")
     score_method: str = Field(default="rank", description="'rank' (tie-consistent) or 'ntile'.")

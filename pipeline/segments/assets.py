@@ -6,6 +6,8 @@ gate therefore never reaches the history tables, not only the published ones.
 """
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -13,6 +15,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.segments.project import dbt_project, translator
+from pipeline.segments.spark import export_clean_parquet, load_spark_tables, spark_environment
 
 HISTORY_SELECT = "path:models/history"
 
@@ -40,6 +43,34 @@ def _table_metadata(con, key: dg.AssetKey) -> dict[str, Any]:
     return metadata
 
 
+def _spark_dir(warehouse: Warehouse, settings: RefreshSettings) -> Path:
+    """Where the Spark session keeps its warehouse and metastore (kept between runs)."""
+    if settings.spark_dir:
+        return Path(settings.spark_dir).expanduser().resolve()
+    return warehouse.resolved_path().parent / "spark"
+
+
+def _prepare_spark(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    settings: RefreshSettings,
+    dbt_vars: dict[str, Any],
+) -> list[str]:
+    """Hand the clean tables to Spark as Parquet and point dbt at the `spark` target.
+
+    Cleaning and identity stay in Python/DuckDB; only the modelling moves. The dbt process
+    inherits the environment, which is how the `spark` profile output finds its folders.
+    """
+    spark_dir = _spark_dir(warehouse, settings)
+    spark_dir.mkdir(parents=True, exist_ok=True)
+    exported = export_clean_parquet(warehouse.resolved_path(), spark_dir / "parquet")
+    context.log.info(f"exported {len(exported)} clean tables to Parquet for Spark")
+    os.environ.update(spark_environment(spark_dir))
+    dbt_vars["spark_parquet_root"] = str(spark_dir / "parquet")
+    dbt_vars["spark_parquet_tables"] = sorted(exported)
+    return ["--target", "spark"]
+
+
 def _build(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
@@ -52,8 +83,17 @@ def _build(
     and the segment distribution can only be read once its write lock is released.
     """
     dbt_vars = settings.dbt_vars() | {"warehouse_path": str(warehouse.resolved_path())}
+    args = ["build"]
+    if settings.engine == "spark":
+        args += _prepare_spark(context, warehouse, settings, dbt_vars)
+    elif settings.engine != "duckdb":
+        raise ValueError(f"engine must be 'duckdb' or 'spark', got {settings.engine!r}")
     context.log.info(f"dbt vars: {json.dumps(dbt_vars)}")
-    events = list(dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream())
+    events = list(dbt.cli([*args, "--vars", json.dumps(dbt_vars)], context=context).stream())
+    if settings.engine == "spark":
+        # Gates, publication and the report read the DuckDB warehouse whatever the engine.
+        loaded = load_spark_tables(_spark_dir(warehouse, settings), warehouse.resolved_path())
+        context.log.info(f"loaded back from Spark: {loaded}")
     with warehouse.connect(read_only=True) as con:
         for event in events:
             if isinstance(event, dg.Output):

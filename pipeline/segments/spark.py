@@ -20,7 +20,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from pipeline.segments.project import DBT_PROJECT_DIR
+from pipeline.segments.project import DBT_PROJECT_DIR, dbt_executable
 
 log = logging.getLogger(__name__)
 
@@ -133,17 +132,6 @@ def build_clean_warehouse(
         resolve_identities(con, as_of)
 
 
-def _dbt_executable() -> str:
-    """The dbt CLI of this Python environment (the one with dbt-duckdb and dbt-spark)."""
-    candidate = Path(sys.executable).parent / "dbt"
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which("dbt")
-    if not found:
-        raise DbtBuildError("dbt executable not found next to Python nor on PATH")
-    return found
-
-
 def spark_environment(spark_dir: Path, driver_memory: str = "1g") -> dict[str, str]:
     """Environment variables the `spark` profile output reads (see dbt_project/profiles.yml)."""
     spark_dir = Path(spark_dir).resolve()
@@ -216,14 +204,20 @@ def run_dbt_build(
         dbt_vars["spark_parquet_tables"] = sorted(result.exported)
 
     args = [
-        _dbt_executable(),
+        dbt_executable(),
         command,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target", engine,
-        "--target-path", str(target_dir),
-        "--log-path", str(target_dir / "logs"),
-        "--vars", json.dumps(dbt_vars),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target",
+        engine,
+        "--target-path",
+        str(target_dir),
+        "--log-path",
+        str(target_dir / "logs"),
+        "--vars",
+        json.dumps(dbt_vars),
     ]
     if select:
         args += ["--select", select]
@@ -259,9 +253,7 @@ def read_spark_table(spark_dir: Path, schema: str, table: str) -> pd.DataFrame:
     if not files:
         raise FileNotFoundError(f"no Parquet files for {schema}.{table} under {folder}")
     with duckdb.connect() as con:
-        return con.execute(
-            "select * from read_parquet(?, hive_partitioning = true)", [files]
-        ).df()
+        return con.execute("select * from read_parquet(?, hive_partitioning = true)", [files]).df()
 
 
 def load_spark_tables(
