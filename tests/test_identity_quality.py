@@ -37,4 +37,3 @@ def test_pairwise_precision_and_recall_on_seeded_demo_sample() -> None:
     assert quality.recall >= 0.98
     # Look-alikes (households, twins, homonyms) are built to fool matchers: none may merge.
     assert {k: v for k, v in quality.false_merges_by_kind.items() if k != "other"} == {}
-    assert quality.seconds_resolve < 60
