@@ -226,7 +226,8 @@ def measure_refresh(landing: Path, warehouse: Path, state: Path, as_of: dt.date 
     finally:
         seconds = time.perf_counter() - started
         sampler.stop()
-    spans = step_intervals(instance, result.run_id)
+    # A no-op refresh (nothing changed since the last one) is skipped without running the job.
+    spans = {} if getattr(result, "skipped", False) else step_intervals(instance, result.run_id)
     steps = {
         key: {"seconds": end - start, "peak_rss": sampler.peak(start, end), "start": start}
         for key, (start, end) in sorted(spans.items(), key=lambda item: item[1][0])

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +34,17 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
-def execute_refresh(
+def build_run_config(
     *,
     landing: Path | None = None,
     as_of: dt.date | None = None,
     warehouse: Path | None = None,
     mapping: Path | None = None,
     state_dir: Path | None = None,
-    trigger: str = "cli",
     extra_settings: dict[str, Any] | None = None,
-    raise_on_error: bool = False,
-    instance=None,
-):
-    """Run the `refresh_segments` job in this process and return its execution result."""
+) -> dict[str, Any]:
+    """The full run config of one refresh (every setting explicit, the as-of date resolved)."""
     from pipeline.lib.resources import RefreshSettings, refresh_run_config
-    from pipeline.segments.project import ensure_manifest
-
-    ensure_manifest()
-    from pipeline.definitions import defs  # after the manifest exists
 
     overrides: dict[str, Any] = dict(extra_settings or {})
     if landing:
@@ -63,14 +57,80 @@ def execute_refresh(
         overrides["warehouse_path"] = str(warehouse)
     settings = RefreshSettings(**{k: v for k, v in overrides.items() if k != "warehouse_path"})
     overrides["as_of"] = (as_of or settings.as_of_date()).isoformat()
-    run_config = refresh_run_config(**overrides)
+    return refresh_run_config(**overrides)
+
+
+@dataclass(frozen=True)
+class SkippedRefresh:
+    """A refresh not run because nothing it reads changed since the last successful one."""
+
+    run_id: str
+    as_of: str
+    served: Path
+    seconds: float
+    success: bool = True
+    skipped: bool = True
+
+
+def _paths(run_config: dict[str, Any]) -> tuple[Any, Path, Path]:
+    """Settings, warehouse path and state dir of a run config."""
+    from pipeline.lib.resources import RefreshSettings, Warehouse
+
+    settings = RefreshSettings(**run_config["resources"]["settings"]["config"])
+    warehouse = Warehouse(**run_config["resources"]["warehouse"]["config"]).resolved_path()
+    return settings, warehouse, settings.state_path()
+
+
+def execute_refresh(
+    *,
+    trigger: str = "cli",
+    raise_on_error: bool = False,
+    instance=None,
+    run_config: dict[str, Any] | None = None,
+    force: bool = False,
+    **options: Any,
+):
+    """Run the `refresh_segments` job in this process and return its execution result.
+
+    `options` are those of `build_run_config` (landing, as_of, warehouse, mapping, state_dir,
+    extra_settings), unless a ready `run_config` is given. Unless `force`, a refresh whose inputs
+    (exports, settings, as-of date, mapping, steward overrides, dbt project) are those of the last
+    successful one is not run: a `SkippedRefresh` is returned, since the published tables are
+    already exactly what it would build.
+    """
+    from pipeline.lib.fingerprint import last_fingerprint, record_fingerprint, refresh_fingerprint
+
+    started = time.perf_counter()
+    run_config = run_config or build_run_config(**options)
+    settings, warehouse, state = _paths(run_config)
+    settings_config = run_config["resources"]["settings"]["config"]
+    fingerprint = refresh_fingerprint(settings_config, settings.landing_path(), warehouse)
+    last = last_fingerprint(state)
+    served = state / "serving" / "segments.duckdb"
+    if (
+        not force
+        and last
+        and last["fingerprint"] == fingerprint
+        and served.exists()
+        and warehouse.exists()
+    ):
+        return SkippedRefresh(last["run_id"], last["as_of"], served, time.perf_counter() - started)
+
+    from pipeline.segments.project import ensure_manifest
+
+    ensure_manifest()
+    from pipeline.definitions import defs  # after the manifest exists
+
     job = defs.resolve_job_def("refresh_segments")
-    return job.execute_in_process(
+    result = job.execute_in_process(
         run_config=run_config,
         instance=instance or _instance(),
-        tags={"segments/as_of": overrides["as_of"], "segments/trigger": trigger},
+        tags={"segments/as_of": settings_config["as_of"], "segments/trigger": trigger},
         raise_on_error=raise_on_error,
     )
+    if result.success:
+        record_fingerprint(state, fingerprint, result.run_id, settings_config["as_of"])
+    return result
 
 
 def _step_seconds(instance, run_id: str) -> dict[str, float]:
@@ -229,12 +289,16 @@ def demo(out: Path, customers: int, orders: int, seed: int, as_of, file_format: 
     help="Engine of the dbt models (docs/spark.md).",
 )
 @click.option("--spark-dir", type=click.Path(path_type=Path), help="Default: <warehouse dir>/spark")
-def refresh(landing, as_of, warehouse, mapping, state_dir, engine, spark_dir) -> None:
-    """Run the refresh_segments job in-process and print what it did, in numbers."""
+@click.option("--force", is_flag=True, help="Rebuild even when nothing changed since the last run.")
+def refresh(landing, as_of, warehouse, mapping, state_dir, engine, spark_dir, force) -> None:
+    """Run the refresh_segments job in-process and print what it did, in numbers.
+
+    When nothing it reads changed since the last successful refresh (same exports, settings,
+    as-of date, mapping, steward overrides and dbt project), the run is skipped: the published
+    tables are already exactly what it would build.
+    """
     started = time.perf_counter()
-    instance = _instance()
-    result = execute_refresh(
-        instance=instance,
+    run_config = build_run_config(
         landing=landing,
         as_of=as_of.date() if as_of else None,
         warehouse=warehouse,
@@ -242,10 +306,16 @@ def refresh(landing, as_of, warehouse, mapping, state_dir, engine, spark_dir) ->
         state_dir=state_dir,
         extra_settings={"engine": engine, "spark_dir": str(spark_dir or "")},
     )
-    from pipeline.lib.resources import RefreshSettings, Warehouse
-
-    wh = Warehouse(path=str(warehouse or "")).resolved_path()
-    state = RefreshSettings(state_dir=str(state_dir or "")).state_path()
+    _, wh, state = _paths(run_config)
+    instance = _instance()
+    result = execute_refresh(instance=instance, run_config=run_config, force=force)
+    if isinstance(result, SkippedRefresh):
+        click.echo(
+            f"nothing changed since the refresh as of {result.as_of} (run {result.run_id}): "
+            f"skipped in {result.seconds:.1f}s; use --force to rebuild.\n"
+            f"  BI serving file (open read-only): {result.served}"
+        )
+        return
     if not result.success:
         click.echo("refresh FAILED; the previously published tables are unchanged.", err=True)
         for line in _failure_lines(result):

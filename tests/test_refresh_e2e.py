@@ -180,18 +180,18 @@ def test_rerunning_the_same_as_of_gives_identical_tables(refreshed, tmp_path):
     with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
         before = {t: _table_digest(con, t) for t in tables}
         history_rows = con.execute("select count(*) from history.segment_history").fetchone()[0]
-    code, output = run_cli(
-        "refresh",
-        "--landing",
-        str(refreshed["landing"]),
-        "--as-of",
-        DEMO_AS_OF.isoformat(),
-        "--warehouse",
-        str(refreshed["warehouse"]),
-        "--state-dir",
-        str(refreshed["state"]),
-    )
+    args = [
+        "refresh", "--landing", str(refreshed["landing"]), "--as-of", DEMO_AS_OF.isoformat(),
+        "--warehouse", str(refreshed["warehouse"]), "--state-dir", str(refreshed["state"]),
+    ]  # fmt: skip
+    # Nothing changed: the refresh is skipped, and says so.
+    code, output = run_cli(*args)
     assert code == 0, output
+    assert "nothing changed since the refresh as of 2026-10-01" in output
+    # Forced, it really runs again and rebuilds the same tables.
+    code, output = run_cli(*args, "--force")
+    assert code == 0, output
+    assert "refresh succeeded" in output
     with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
         after = {t: _table_digest(con, t) for t in tables}
         history_after = con.execute("select count(*) from history.segment_history").fetchone()[0]

@@ -31,13 +31,28 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 dbt_project.prepare_if_dev()
 
 
-def ensure_manifest() -> Path:
-    """Parse the dbt project (writes target/manifest.json) and return the manifest path.
+def _manifest_is_current() -> bool:
+    """True when target/manifest.json is newer than every file of the dbt project."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        return False
+    built = manifest.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "seeds", "tests"):
+        sources.extend(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
+    return all(p.stat().st_mtime < built for p in sources if p.exists())
+
+
+def ensure_manifest(force: bool = False) -> Path:
+    """Parse the dbt project (writes target/manifest.json) unless it is current; return its path.
 
     The manifest is build output, never committed: every entry point that loads the definitions
-    outside `dagster dev` calls this first. Uses this environment's dbt, so it works from a
-    virtualenv that is not activated (the stock preparer looks dbt up on $PATH).
+    outside `dagster dev` calls this first. A parse costs seconds, so it is skipped when no file
+    of the project changed since. Uses this environment's dbt, so it works from a virtualenv that
+    is not activated (the stock preparer looks dbt up on $PATH).
     """
+    if not force and _manifest_is_current():
+        return dbt_project.manifest_path
     DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()).cli(
         ["parse", "--quiet"], target_path=dbt_project.target_path
     ).wait()
