@@ -7,7 +7,7 @@ Builds the synthetic warehouse of `bench/quality_validation.py` (its `build`, im
 validates the `clean.orders` suite of `expectations/clean_orders.yml` with the gate parameters:
 
 * pandas: `QualityRunner.fetch` (DuckDB -> pandas) + `QualityRunner.validate_frame` (GX pandas
-  engine, file context, JSON result written), exactly what the Dagster check runs;
+  engine, file context, JSON result written), the gates' `pandas` engine;
 * sql: `pipeline.quality.duckdb_sql.validate_query_sql` on the same query (GX SQL engine, the
   metrics computed by DuckDB), with the same SUMMARY result format and sample-key column.
 
@@ -94,7 +94,7 @@ def sql_verdicts(suite: SuiteSpec, results: list[Any]) -> Verdicts:
 def run_pandas(
     runner: QualityRunner, warehouse: Warehouse, suite: SuiteSpec, params: dict[str, Any]
 ) -> tuple[Verdicts, str]:
-    """The production path (fetch + validate_frame); returns verdicts and a timing line."""
+    """The `pandas` engine (fetch + validate_frame); returns verdicts and a timing line."""
     before = load()
     started = time.perf_counter()
     with warehouse.connect(read_only=True) as con:

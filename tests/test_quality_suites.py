@@ -1,5 +1,9 @@
 """Quality gates on small DuckDB warehouses built here: a clean batch passes, each bad batch fails
-with the expectation that names the problem."""
+with the expectation that names the problem.
+
+Every test runs once per validation engine (`sql`, the default, and `pandas`): both must give the
+same verdicts; `test_engines_agree_on_every_gate` compares their full metadata on one bad batch.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import pipeline.quality.checks
 from pipeline.ingest.entities import ENTITIES
 from pipeline.lib.resources import RefreshSettings, Warehouse
 from pipeline.quality.checks import (
@@ -17,7 +22,13 @@ from pipeline.quality.checks import (
     published_serving_file,
     to_check_result,
 )
-from pipeline.quality.runner import GateOutcome
+from pipeline.quality.runner import (
+    ENGINES,
+    GateOutcome,
+    QualityRunner,
+    inline_parameters,
+    sql_literal,
+)
 from pipeline.quality.suites import SuiteDefinitionError, gate_names, load_gate, parse_gate
 
 AS_OF = "2026-10-01"
@@ -134,6 +145,13 @@ SELECT a.cohort, a.period_index, s.cohort_size, count(*) AS active_customers,
 FROM activity a JOIN sizes s USING (cohort)
 GROUP BY a.cohort, a.period_index, s.cohort_size;
 """
+
+
+@pytest.fixture(autouse=True, params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with each validation engine as the gates' default."""
+    monkeypatch.setattr(pipeline.quality.checks, "DEFAULT_ENGINE", request.param)
+    return request.param
 
 
 @pytest.fixture
@@ -510,3 +528,98 @@ def test_malformed_gate_files_are_rejected():
         parse_gate(base + "      - {type: expect_column_to_be_purple, kwargs: {column: x}}")
     with pytest.raises(SuiteDefinitionError, match="no expectations"):
         parse_gate(base + "      []")
+
+
+#: Faults touching every SQL-engine gate at once, for the engine comparison.
+FAULTS = """
+INSERT INTO clean.orders SELECT * FROM clean.orders WHERE order_id = 'O0005';
+UPDATE clean.orders SET amount = -3.50 WHERE order_id = 'O0042';
+UPDATE clean.orders SET order_date = '2026-10-02' WHERE order_id = 'O0001';
+UPDATE clean.orders SET order_date = '1999-12-31' WHERE order_id = 'O0002';
+UPDATE clean.customers SET email = 'Jane.Doe@@mail' WHERE customer_id = 'C007';
+UPDATE clean.customers SET country = 'xx' WHERE customer_id = 'C003';
+DELETE FROM identity.customer_identity_map WHERE source_customer_id = 'C008';
+DELETE FROM marts.segment_map WHERE rfm_code IN (111, 345);
+UPDATE marts.customer_rfm SET r_score = 6, monetary = monetary + 1 WHERE customer_id = 'M005';
+UPDATE marts.customer_rfm SET segment = NULL WHERE customer_id = 'M006';
+UPDATE marts.cohort_retention SET retention_rate = 1.5 WHERE period_index = 1;
+INSERT INTO clean.load_log VALUES ('refunds', 'refunds_bad.csv', 100, 70, 30);
+"""
+
+
+@pytest.mark.parametrize("engine", ["sql"], indirect=True)
+def test_engines_agree_on_every_gate(warehouse, settings):
+    """Both engines give the same verdicts, counts, observations and sample keys on every gate."""
+    sql(warehouse, FAULTS)
+    seen: dict[str, dict[str, dict]] = {}
+    for engine in ENGINES:
+        for name in gate_names():
+            outcome = evaluate_gate(
+                load_gate(name),
+                warehouse,
+                settings,
+                f"run-{engine}",
+                build_docs=False,
+                engine=engine,
+            )
+            meta = outcome.metadata()
+            for key in ("suite_seconds", "results_dir", "data_docs"):
+                meta.pop(key)
+            meta["observed"] = {e.name: e.observed_value for e in outcome.expectations}
+            seen.setdefault(engine, {})[name] = meta
+    assert seen["sql"] == seen["pandas"]
+    failed = {f for meta in seen["sql"].values() for f in meta["failed_expectations"]}
+    assert "identity.unresolved_orders: expect_table_row_count_to_equal()" in failed
+    assert "marts.customer_rfm.revenue_mismatches: expect_table_row_count_to_equal()" in failed
+
+
+def test_engine_choice_per_suite():
+    """`sql` is the default; drift (ATTACH) and regex suites stay on pandas."""
+    runner = QualityRunner(Path("/nonexistent"), "run")
+    assert runner.engine == "sql"
+    on_pandas = {
+        suite.name
+        for name in gate_names()
+        for suite in load_gate(name).suites
+        if runner.engine_for(suite) == "pandas"
+    }
+    assert on_pandas == {
+        "marts.segment_kpis.drift",
+        "clean.customers",
+        "clean.customers.emails",
+    }
+    pandas = QualityRunner(Path("/nonexistent"), "run", engine="pandas")
+    assert all(pandas.engine_for(s) == "pandas" for s in load_gate("clean_orders").suites)
+    with pytest.raises(ValueError, match="engine"):
+        QualityRunner(Path("/nonexistent"), "run", engine="spark")
+
+
+def test_sql_parameters_are_inlined_as_safe_literals():
+    assert sql_literal(365) == "365"
+    assert sql_literal(0.9) == "0.9"
+    assert sql_literal(True) == "TRUE"
+    assert sql_literal(None) == "NULL"
+    assert sql_literal("it's") == "'it''s'"
+    assert sql_literal("x'; DROP TABLE t; --") == "'x''; DROP TABLE t; --'"
+    with pytest.raises(ValueError):
+        sql_literal(float("nan"))
+    query = "SELECT $as_of_end, $as_of, $lookback_days WHERE m = $monetary_mode"
+    params = {"as_of": "2026-10-01", "as_of_end": "2026-10-02T00:00:00"}
+    params |= {"lookback_days": 0, "monetary_mode": "net"}
+    assert inline_parameters(query, params) == (
+        "SELECT '2026-10-02T00:00:00', '2026-10-01', 0 WHERE m = 'net'"
+    )
+    # The inlined query gives what DuckDB's own parameter binding gives.
+    with duckdb.connect() as con:
+        bound = con.execute(
+            "SELECT CAST($as_of AS DATE) - CAST($n AS INTEGER)", {"as_of": "2026-10-01", "n": 30}
+        ).fetchone()
+        inlined = con.execute(
+            inline_parameters(
+                "SELECT CAST($as_of AS DATE) - CAST($n AS INTEGER)",
+                {"as_of": "2026-10-01", "n": 30},
+            )
+        ).fetchone()
+    assert bound == inlined
+    with pytest.raises(KeyError):
+        inline_parameters("SELECT $missing", {})

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
-from pipeline.quality.runner import GateOutcome, QualityRunner
+from pipeline.quality.runner import DEFAULT_ENGINE, GateOutcome, QualityRunner
 from pipeline.quality.suites import GateSpec, load_gate
 
 LOAD_HISTORY_TABLE = "quality.load_history"
@@ -128,20 +128,28 @@ def evaluate_gate(
     volume_entity: str | None = None,
     thresholds: QualityThresholds | None = None,
     build_docs: bool = True,
+    engine: str | None = None,
 ) -> GateOutcome:
     """Run one gate against the warehouse and keep its results under `<state>/quality`.
 
-    Gates with a `volume_entity` (the landing gates) read and append `quality.load_history`, so
-    they open the warehouse as writer; every other gate opens it read-only and cannot modify it.
+    The suites read the warehouse read-only. Gates with a `volume_entity` (the landing gates)
+    also open it as writer, before the suites (create `quality.load_history`) and after them
+    (append this load): never while a suite runs, as DuckDB refuses a second connection with
+    another configuration (the SQL engine's) to the same file in one process.
+
+    `engine` is `sql` or `pandas` (see `pipeline.quality.runner`); unset, the settings field
+    `quality_engine` applies when it exists, else `DEFAULT_ENGINE` (`sql`).
     """
-    runner = QualityRunner(settings.state_path(), run_id, build_docs=build_docs)
+    engine = engine or getattr(settings, "quality_engine", None) or DEFAULT_ENGINE
+    runner = QualityRunner(settings.state_path(), run_id, build_docs=build_docs, engine=engine)
     parameters = gate_parameters(settings, run_id, thresholds)
     attachments = {PUBLISHED_ATTACHMENT: published_serving_file(settings)}
-    with warehouse.connect(read_only=volume_entity is None) as con:
-        if volume_entity:
+    if volume_entity:
+        with warehouse.connect() as con:
             ensure_load_history(con)
-        outcome = runner.run_gate(gate, con, parameters, attachments)
-        if volume_entity:
+    outcome = runner.run_gate(gate, warehouse, parameters, attachments)
+    if volume_entity:
+        with warehouse.connect() as con:
             record_load(con, run_id, volume_entity, settings.as_of_date(), outcome.passed)
     return outcome
 

@@ -18,16 +18,19 @@ module registers DuckDB the same way without patching GX: `DuckDBExecutionEngine
 method (and `close`, to close the kept connection), and `DuckDBDatasource` is a fluent SQL
 datasource of type `duckdb` that uses it (importing this module adds
 `context.data_sources.add_duckdb`). Every metric query of one validation then runs on one DuckDB
-connection, inside one read transaction: one consistent snapshot. `validate_table_sql` and
-`validate_query_sql` wrap it for the quality gates' needs.
+connection, inside one read transaction: one consistent snapshot. `duckdb_datasource` adds such
+a datasource to a GX context and releases the file afterwards; `validate_table_sql` and
+`validate_query_sql` wrap it for one-off validations.
 
 Measured against the pandas path in `bench/quality_sql_shim.py`; see docs/quality.md,
-"SQL shim vs pandas (measured)". The production gates (`pipeline.quality.runner`) do not use it.
+"SQL shim vs pandas (measured)". The production gates (`pipeline.quality.runner`) use it by
+default (engine `sql`). A file-mode GX context that saved a `type: duckdb` datasource can only be
+loaded after this module was imported (the runner imports it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +50,7 @@ from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 
 __all__ = [
     "DuckDBDatasource",
+    "duckdb_datasource",
     "DuckDBExecutionEngine",
     "validate_query_sql",
     "validate_table_sql",
@@ -104,6 +108,59 @@ def _ephemeral_context() -> Any:
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
+def release(source: Any) -> None:
+    """Close a DuckDB datasource's persisted connection and engine, releasing the file.
+
+    GX keeps no public handle on the execution engine (whose persisted connection holds the read
+    transaction) nor on the datasource's own engine, hence the private attributes.
+    """
+    if source._execution_engine is not None:
+        source._execution_engine.close()
+        source._execution_engine = None
+    if source._engine is not None:
+        source._engine.dispose()
+
+
+@contextmanager
+def duckdb_datasource(
+    context: Any,
+    db_path: str | Path,
+    *,
+    name: str = DATASOURCE,
+    read_only: bool = True,
+    config: Mapping[str, Any] | None = None,
+) -> Iterator[DuckDBDatasource]:
+    """Add (or update) the `type: duckdb` datasource `name` on `db_path`; release it on exit.
+
+    `config` is DuckDB's connection configuration (e.g. `threads`, `memory_limit`). An existing
+    datasource `name` is reused, its assets kept (updated only when the file or configuration
+    changed). It stays registered in `context`; only its connection is closed on exit, so another
+    connection to the file with a different configuration may be opened afterwards.
+    """
+    connect_args: dict[str, Any] = {"read_only": read_only}
+    if config:
+        connect_args["config"] = dict(config)
+    url = f"duckdb:///{Path(db_path).resolve()}"
+    kwargs = {"connect_args": connect_args}
+    try:
+        source = context.data_sources.get(name)
+    except (KeyError, ValueError):
+        source = None
+    if not isinstance(source, DuckDBDatasource):
+        source = context.data_sources.add_or_update_duckdb(
+            name, connection_string=url, kwargs=kwargs
+        )
+    elif str(source.connection_string) != url or source.kwargs != kwargs:
+        # Keep the assets: saved validation definitions refer to them by name.
+        source = context.data_sources.add_or_update_duckdb(
+            name, connection_string=url, kwargs=kwargs, assets=source.assets
+        )
+    try:
+        yield source
+    finally:
+        release(source)
+
+
 def _quote_table(table: str) -> str:
     """`schema.table` as a quoted DuckDB identifier (each dotted part double-quoted)."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
@@ -124,38 +181,30 @@ def validate_query_sql(
 
     `parameters` fill `{$PARAMETER: name}` in the expectations (GX expectation parameters); the
     query itself takes no parameters. `result_format` is GX's (e.g. the quality runner's
-    SUMMARY dict). The DuckDB file is opened `read_only` by default (the same configuration as
-    the gates' `warehouse.connect(read_only=True)`, so both can be open in one process). A fresh
-    in-memory GX context is used unless `context` is given. The connection is closed on return.
+    SUMMARY dict). The DuckDB file is opened `read_only` by default. No other connection to the
+    file may be open in this process meanwhile, not even a read-only `duckdb.connect`: DuckDB
+    refuses duckdb-engine's connection ("different configuration"). A fresh in-memory GX context
+    is used unless `context` is given. The connection is closed on return.
     """
     ctx = context if context is not None else _ephemeral_context()
-    url = f"duckdb:///{Path(db_path).resolve()}"
-    source = ctx.data_sources.add_or_update_duckdb(
-        DATASOURCE, connection_string=url, kwargs={"connect_args": {"read_only": read_only}}
-    )
     try:
-        batch = source.add_query_asset(name, query=query).add_batch_definition_whole_table(
-            BATCH_DEFINITION
-        )
-        suite = ctx.suites.add_or_update(
-            gx.ExpectationSuite(name=name, expectations=[e.copy() for e in expectations])
-        )
-        definition = ctx.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=name, data=batch, suite=suite)
-        )
-        return definition.run(
-            expectation_parameters=dict(parameters or {}),
-            result_format=dict(result_format)
-            if isinstance(result_format, Mapping)
-            else result_format,
-        )
+        with duckdb_datasource(ctx, db_path, read_only=read_only) as source:
+            batch = source.add_query_asset(name, query=query).add_batch_definition_whole_table(
+                BATCH_DEFINITION
+            )
+            suite = ctx.suites.add_or_update(
+                gx.ExpectationSuite(name=name, expectations=[e.copy() for e in expectations])
+            )
+            definition = ctx.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=name, data=batch, suite=suite)
+            )
+            return definition.run(
+                expectation_parameters=dict(parameters or {}),
+                result_format=dict(result_format)
+                if isinstance(result_format, Mapping)
+                else result_format,
+            )
     finally:
-        # Release the DuckDB file: GX keeps no public handle on the execution engine (whose
-        # persisted connection holds the read transaction) nor on the datasource's own engine.
-        if source._execution_engine is not None:
-            source._execution_engine.close()
-        if source._engine is not None:
-            source._engine.dispose()
         ctx.data_sources.delete(DATASOURCE)
 
 
