@@ -153,27 +153,6 @@ class MemorySampler:
 # one refresh, measured
 
 
-def step_intervals(instance, run_id: str) -> dict[str, tuple[float, float]]:
-    """(start, end) epoch timestamps per step, from the run's STEP_START / STEP_SUCCESS events.
-
-    The same reading of the event log as `pipeline.cli._step_seconds`, keeping the timestamps so
-    memory samples can be attributed to steps.
-    """
-    starts: dict[str, float] = {}
-    spans: dict[str, tuple[float, float]] = {}
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or not event.step_key:
-            continue
-        if event.event_type_value == "STEP_START":
-            starts[event.step_key] = entry.timestamp
-        elif (
-            event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts
-        ):
-            spans[event.step_key] = (starts.pop(event.step_key), entry.timestamp)
-    return spans
-
-
 def stage_of(step_key: str) -> str:
     """The benchmark stage a Dagster step belongs to ('other' if none)."""
     for name, matches in STAGES:
@@ -207,7 +186,7 @@ def measure_refresh(landing: Path, warehouse: Path, state: Path, as_of: dt.date 
     """
     import dagster as dg
 
-    from pipeline.cli import execute_refresh
+    from pipeline.cli import execute_refresh, step_intervals
 
     instance = dg.DagsterInstance.ephemeral()
     load_before = os.getloadavg()

@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,10 +132,10 @@ def execute_refresh(
     return result
 
 
-def _step_seconds(instance, run_id: str) -> dict[str, float]:
-    """Wall time per step, read from the run's event log."""
+def step_intervals(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """(start, end) epoch timestamps per step, from the run's STEP_START / STEP_SUCCESS events."""
     starts: dict[str, float] = {}
-    spent: dict[str, float] = defaultdict(float)
+    spans: dict[str, tuple[float, float]] = {}
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is None or not event.step_key:
@@ -146,8 +145,13 @@ def _step_seconds(instance, run_id: str) -> dict[str, float]:
         elif (
             event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts
         ):
-            spent[event.step_key] += entry.timestamp - starts.pop(event.step_key)
-    return dict(spent)
+            spans[event.step_key] = (starts.pop(event.step_key), entry.timestamp)
+    return spans
+
+
+def _step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Wall time per step, read from the run's event log."""
+    return {key: end - start for key, (start, end) in step_intervals(instance, run_id).items()}
 
 
 def _failure_lines(result) -> list[str]:
