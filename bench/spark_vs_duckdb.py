@@ -42,8 +42,14 @@ def bench_scale(name: str, work: Path, driver_memory: str) -> list[dict[str, obj
     customers, orders = SCALES[name]
     folder = work / name
     started = time.perf_counter()
-    generate_demo(folder / "demo", customers=customers, orders=orders, seed=7, as_of=AS_OF,
-                  file_format="parquet")
+    generate_demo(
+        folder / "demo",
+        customers=customers,
+        orders=orders,
+        seed=7,
+        as_of=AS_OF,
+        file_format="parquet",
+    )
     generated = time.perf_counter() - started
     started = time.perf_counter()
     clean = folder / "source_warehouse.duckdb"
@@ -65,16 +71,20 @@ def bench_scale(name: str, work: Path, driver_memory: str) -> list[dict[str, obj
             spark_dir=folder / "spark",
             driver_memory=driver_memory,
         )
-        rows.append({
-            "scale": name,
-            "orders": orders,
-            "engine": engine,
-            "export_s": result.export_seconds,
-            "build_s": result.seconds,
-            "nodes": sum(result.statuses.values()),
-        })
-        print(f"[{name}] {engine}: export {result.export_seconds:.1f} s, "
-              f"dbt build {result.seconds:.1f} s, {result.statuses}")
+        rows.append(
+            {
+                "scale": name,
+                "orders": orders,
+                "engine": engine,
+                "export_s": result.export_seconds,
+                "build_s": result.seconds,
+                "nodes": sum(result.statuses.values()),
+            }
+        )
+        print(
+            f"[{name}] {engine}: export {result.export_seconds:.1f} s, "
+            f"dbt build {result.seconds:.1f} s, {result.statuses}"
+        )
     with duckdb.connect(str(duck), read_only=True) as con:
         scored = con.execute("select count(*) from marts.customer_rfm").fetchone()[0]
     for row in rows:
@@ -103,12 +113,16 @@ def main() -> None:
         if temp:
             temp.cleanup()
     print()
-    print("| scale | orders | scored customers | engine | parquet export (s) | dbt build (s) |"
-          " nodes |")
+    print(
+        "| scale | orders | scored customers | engine | parquet export (s) | dbt build (s) |"
+        " nodes |"
+    )
     print("|---|---:|---:|---|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['scale']} | {row['orders']:,} | {row['scored_customers']:,} | "
-              f"{row['engine']} | {row['export_s']:.1f} | {row['build_s']:.1f} | {row['nodes']} |")
+        print(
+            f"| {row['scale']} | {row['orders']:,} | {row['scored_customers']:,} | "
+            f"{row['engine']} | {row['export_s']:.1f} | {row['build_s']:.1f} | {row['nodes']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -116,10 +116,19 @@ def engines(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> dict:
         ),
     }
     rank = {"duckdb": _snapshot(duck, None, tables), "spark": _snapshot(None, spark_dir, tables)}
-    run_dbt_build("duckdb", duck, None, ntile_vars, root / "target_duckdb", command="run",
-                  select=NTILE_SELECT)
-    run_dbt_build("spark", clean, parquet, ntile_vars, root / "target_spark", command="run",
-                  select=NTILE_SELECT, spark_dir=spark_dir)
+    run_dbt_build(
+        "duckdb", duck, None, ntile_vars, root / "target_duckdb", command="run", select=NTILE_SELECT
+    )
+    run_dbt_build(
+        "spark",
+        clean,
+        parquet,
+        ntile_vars,
+        root / "target_spark",
+        command="run",
+        select=NTILE_SELECT,
+        spark_dir=spark_dir,
+    )
     ntile = {
         "duckdb": _snapshot(duck, None, ntile_tables),
         "spark": _snapshot(None, spark_dir, ntile_tables),
