@@ -8,20 +8,8 @@ segment_history as (
     select * from {{ ref('segment_history') }}
 ),
 
-refreshes as (
-    select distinct as_of from segment_history
-),
-
-refresh_pairs as (
-    select
-        as_of as from_as_of,
-        lead(as_of) over (order by as_of) as to_as_of
-    from refreshes
-),
-
 consecutive_pairs as (
-    select * from refresh_pairs
-    where to_as_of is not null
+    {{ consecutive_refresh_pairs('segment_history') }}
 ),
 
 changes as (
