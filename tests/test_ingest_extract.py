@@ -121,6 +121,61 @@ def test_parquet_file(tmp_path: Path) -> None:
     ]
 
 
+def test_large_parquet_rows_keep_their_file_row_numbers(tmp_path: Path) -> None:
+    """Parquet is read in place (no staging copy): row numbers, detection and dedupe still hold.
+
+    Three row groups of text columns (as the demo exports them), decimal commas, one invalid
+    amount, one exact copy and one order id delivered twice with different content.
+    """
+    gen = duckdb.connect()
+    gen.execute(
+        f"""COPY (
+            SELECT CASE WHEN i = 250001 THEN 'O10' WHEN i = 250002 THEN 'O20' ELSE 'O' || i END
+                       AS order_id,
+                   'C' || (CASE WHEN i = 250002 THEN 20 ELSE i END % 1000) AS customer_id,
+                   '2024-03-01' AS order_date,
+                   CASE WHEN i = 123457 THEN 'abc' WHEN i = 250002 THEN '20,50'
+                        ELSE CAST(i AS VARCHAR) || ',50' END AS amount
+            FROM range(1, 300001) t(i) ORDER BY i
+        ) TO '{tmp_path / "orders.parquet"}' (FORMAT parquet, ROW_GROUP_SIZE 100000)"""
+    )
+    con, extracted, cleaned = run(tmp_path)
+    report = extracted.files[0]
+    assert (report.rows_read, report.decimal_separator) == (300_000, ",")
+    assert con.execute(
+        "SELECT min(_source_row), max(_source_row), count(DISTINCT _source_row) FROM raw.orders"
+    ).fetchone() == (1, 300_000, 300_000)
+    assert con.execute("SELECT amount FROM raw.orders WHERE _source_row = 123457").fetchone() == (
+        "abc",
+    )
+    assert con.execute(
+        "SELECT source_row, reason_code, message FROM clean.quarantine ORDER BY source_row"
+    ).fetchall() == [
+        (
+            10,
+            "duplicate_order_id",
+            "orders.parquet row 10: column order_id: 'O10' also in orders.parquet row 250001 "
+            "with different content; that more recent version is kept",
+        ),
+        (
+            20,
+            "duplicate_row",
+            "orders.parquet row 20: exact copy of orders.parquet row 250002, which is kept",
+        ),
+        (
+            123457,
+            "invalid_amount",
+            "orders.parquet row 123457: column amount: 'abc' is not a valid amount "
+            "(decimal separator ,)",
+        ),
+    ]
+    assert cleaned.entities["orders"].accepted == 299_997
+    assert con.execute(
+        "SELECT amount, _source_row FROM clean.orders WHERE order_id = 'O10'"
+    ).fetchone() == (Decimal("250001.50"), 250001)
+    assert_invariant(con)
+
+
 def test_reload_same_file_is_idempotent(tmp_path: Path) -> None:
     write(tmp_path / "orders.csv", ORDERS)
     con, _, first = run(tmp_path)
