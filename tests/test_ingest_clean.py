@@ -231,3 +231,38 @@ def test_clean_is_deterministic(tmp_path: Path) -> None:
     clean_entities(con, AS_OF, "EUR", LOG)
     assert con.execute("SELECT * FROM clean.quarantine ORDER BY ALL").fetchall() == first
     assert con.execute("SELECT * FROM clean.orders ORDER BY ALL").fetchall() == orders
+
+
+def test_line_numbers_skip_exact_copies_and_follow_explicit_ones(tmp_path: Path) -> None:
+    """Lines without a number are numbered in file order among the distinct valid lines.
+
+    An exact copy (quarantined as duplicate_row, the later copy is kept) takes no number; an
+    explicitly numbered line of another file counts; an invalid line takes none.
+    """
+    write(tmp_path / "orders.csv", "order_id,customer_id,order_date,amount\nA1,C1,2024-01-05,9\n")
+    write(
+        tmp_path / "order_lines_1.csv",
+        "order_id,line_number,product_id,quantity,unit_price\nA1,7,P0,1,1\n",
+    )
+    write(
+        tmp_path / "order_lines_2.csv",
+        "order_id,product_id,quantity,unit_price\n"
+        "A1,P1,1,5\n"  # row 1: exact copy of row 2, which is kept
+        "A1,P1,1,5\n"
+        "A1,P2,x,5\n"  # row 3: invalid quantity
+        "A1,P3,2,5\n",
+    )
+    con, _, _ = run(tmp_path)
+    assert con.execute(
+        "SELECT line_number, product_id, _source_file, _source_row FROM clean.order_lines "
+        "ORDER BY line_number"
+    ).fetchall() == [
+        (2, "P1", "order_lines_2.csv", 2),
+        (3, "P3", "order_lines_2.csv", 4),
+        (7, "P0", "order_lines_1.csv", 1),
+    ]
+    assert [q for q in quarantine(con) if q[0] == "order_lines"] == [
+        ("order_lines", "order_lines_2.csv", 1, None, "duplicate_row", "rejected"),
+        ("order_lines", "order_lines_2.csv", 3, "quantity", "invalid_value", "rejected"),
+    ]
+    assert_invariant(con)

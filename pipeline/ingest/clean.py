@@ -585,14 +585,23 @@ def _classify(
         )
         content += ", _id_generated"
     source = "_cl_customers" if entity == "customers" else f"({parsed_sql})"
-    v, dc, dk = f"_v_{entity}", f"_dc_{entity}", f"_dk_{entity}"
+    v, dc, dk, ln = (f"{w}{entity}" for w in ("_v_", "_dc_", "_dk_", "_ln_"))
+    # Order lines without a number are numbered in file order within their order, among the
+    # distinct valid lines (numbered ones count too): `_seq` numbers the valid lines here, the
+    # exact copies set apart later are subtracted through `_ln_` (a small table).
+    seq = (
+        "CASE WHEN _err IS NULL THEN row_number() OVER (PARTITION BY _err IS NULL, order_id "
+        "ORDER BY _source_file, _source_row) END AS _seq,"
+        if entity == "order_lines"
+        else ""
+    )
     # `hash` below reads the columns of `checked`, before an id is generated.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {v} AS
             WITH checked AS (
                 SELECT {select}, _err, {nulled}_source_file, _source_row FROM {source}
             )
-            SELECT * {generated or ","}
+            SELECT * {generated or ","} {seq}
                    CASE WHEN _err IS NULL THEN hash({", ".join(_q(c) for c in outputs)}) END
                    AS _hc
             FROM checked"""
@@ -608,27 +617,45 @@ def _classify(
                           GROUP BY _hc HAVING count(*) > 1)
             WINDOW w AS (PARTITION BY {content} ORDER BY {recent})"""
     )
-    in_running = "v._err IS NULL AND coalesce(c._rn_content, 1) = 1"
-    running = f"{v} v LEFT JOIN {dc} c USING (_source_file, _source_row)"
-    if entity == "order_lines":
-        # Lines without a number are numbered in file order within their order, among the
-        # distinct valid lines (numbered ones count too).
+    numbered, join_ln = "", ""
+    if (
+        entity == "order_lines"
+        and con.execute(f"SELECT count(*) FROM {dc} WHERE _rn_content > 1").fetchone()[0]
+    ):
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {v} AS
-                SELECT v.* REPLACE (CASE WHEN v.line_number IS NULL AND {in_running}
-                    THEN row_number() OVER (PARTITION BY {in_running}, v.order_id
-                                            ORDER BY v._source_file, v._source_row)
-                    ELSE v.line_number END AS line_number)
-                FROM {running}"""
+            f"""CREATE OR REPLACE TEMP TABLE {ln} AS
+                WITH copies AS (
+                    SELECT v.order_id, v._source_file, v._source_row
+                    FROM {dc} c JOIN {v} v USING (_source_file, _source_row)
+                    WHERE c._rn_content > 1
+                )
+                SELECT v._source_file, v._source_row, count(*) AS _copies_before
+                FROM {v} v JOIN copies y ON y.order_id = v.order_id
+                 AND (y._source_file < v._source_file
+                      OR (y._source_file = v._source_file AND y._source_row < v._source_row))
+                WHERE v._err IS NULL
+                GROUP BY ALL"""
         )
+        numbered = "- coalesce(l._copies_before, 0)"
+        join_ln = f"LEFT JOIN {ln} l USING (_source_file, _source_row)"
+    if entity == "order_lines":
+        numbered = f"REPLACE (coalesce(v.line_number, v._seq {numbered}) AS line_number)"
+    # Views, not tables: they are read twice (keys, then publication and quarantine) and cost
+    # a hash join against small tables each time, where a copy would write every row again.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW _r_{entity} AS
+            SELECT v.* {numbered}, coalesce(c._rn_content, 1) AS _rn_content,
+                   c._win_file, c._win_row
+            FROM {v} v LEFT JOIN {dc} c USING (_source_file, _source_row) {join_ln}"""
+    )
     keys = ", ".join(_q(k) for k in KEYS[entity])
     key_col = KEYS[entity][0] if len(KEYS[entity]) == 1 else "line_number"
     order = f"updated_at DESC NULLS LAST, {recent}" if entity == "customers" else recent
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {dk} AS
             WITH running AS (
-                SELECT v.*, hash({", ".join(f"v.{_q(k)}" for k in KEYS[entity])}) AS _hk
-                FROM {running} WHERE {in_running}
+                SELECT *, hash({keys}) AS _hk FROM _r_{entity}
+                WHERE _err IS NULL AND _rn_content = 1
             )
             SELECT _source_file, _source_row, CAST({_q(key_col)} AS VARCHAR) AS _key_value,
                    row_number() OVER w AS _rn_key,
@@ -640,9 +667,9 @@ def _classify(
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _f_{entity} AS
-            SELECT v.*, coalesce(c._rn_content, 1) AS _rn_content, c._win_file, c._win_row,
-                   coalesce(k._rn_key, 1) AS _rn_key, k._key_file, k._key_row, k._key_value
-            FROM {running} LEFT JOIN {dk} k USING (_source_file, _source_row)"""
+            SELECT r.*, coalesce(k._rn_key, 1) AS _rn_key, k._key_file, k._key_row,
+                   k._key_value
+            FROM _r_{entity} r LEFT JOIN {dk} k USING (_source_file, _source_row)"""
     )
 
 
@@ -843,7 +870,8 @@ def clean_entities(
         con.execute("DROP TABLE IF EXISTS _cl_customers")
         for entity in ENTITIES:
             con.execute(f"DROP VIEW IF EXISTS _f_{entity}")
-            for work in ("_v_", "_dc_", "_dk_"):
+            con.execute(f"DROP VIEW IF EXISTS _r_{entity}")
+            for work in ("_v_", "_dc_", "_dk_", "_ln_"):
                 con.execute(f"DROP TABLE IF EXISTS {work}{entity}")
         con.execute("DROP TABLE IF EXISTS _quarantine")
         con.execute("DROP TABLE IF EXISTS _unknown_refs")
