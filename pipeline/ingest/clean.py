@@ -768,13 +768,17 @@ def _derived_customers_sql(
         f"SELECT customer_id, {_lit(e)} AS entity, CAST({d} AS TIMESTAMP) AS seen_at FROM clean.{e}"
         for e, d in refs.items()
     )
+    # The accepted ids are copied out of the `_f_customers` view first: an anti-join of 11M
+    # references against the view took 10 s at 10M orders, against a table 1 s.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _kept_customers AS "
+        f"SELECT customer_id FROM _f_customers WHERE {_KEPT}"
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _unknown_refs AS
             SELECT r.* FROM ({union}) r
             WHERE NOT EXISTS (
-                SELECT 1 FROM _f_customers c
-                WHERE c._err IS NULL AND c._rn_content = 1 AND c._rn_key = 1
-                  AND c.customer_id = r.customer_id)"""
+                SELECT 1 FROM _kept_customers c WHERE c.customer_id = r.customer_id)"""
     )
     for entity, customers, rows in con.execute(
         "SELECT entity, count(DISTINCT customer_id), count(*) FROM _unknown_refs "
@@ -875,6 +879,7 @@ def clean_entities(
                 con.execute(f"DROP TABLE IF EXISTS {work}{entity}")
         con.execute("DROP TABLE IF EXISTS _quarantine")
         con.execute("DROP TABLE IF EXISTS _unknown_refs")
+        con.execute("DROP TABLE IF EXISTS _kept_customers")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
