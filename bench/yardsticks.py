@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+
+from pipeline.segments.project import dbt_executable
 
 #: The dbt project the pipeline runs (this file lives in <repo>/bench/).
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
@@ -276,12 +277,6 @@ class DbtRfmResult:
     statuses: dict[str, int] = field(default_factory=dict)
 
 
-def _dbt_executable() -> str:
-    """The dbt next to this interpreter (the venv), else the one on PATH."""
-    local = Path(sys.executable).with_name("dbt")
-    return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
-
-
 def timed_dbt_rfm(
     warehouse: Path, work: Path, dbt_vars: dict[str, object], select: str = "+customer_rfm"
 ) -> DbtRfmResult:
@@ -309,7 +304,7 @@ def timed_dbt_rfm(
         json.dumps({**dbt_vars, "warehouse_path": str(copy)}),
     ]
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
-    dbt = _dbt_executable()
+    dbt = dbt_executable()
     subprocess.run([dbt, "parse", *common], check=True, env=env, capture_output=True)
     started = time.perf_counter()
     done = subprocess.run(
