@@ -18,6 +18,8 @@ attributed_refunds as (
 order_events as (
     select
         qualifying_orders.customer_id,
+        cohorts.cohort,
+        cohorts.cohort_month,
         {{ periods_between_dates('cohorts.first_order_date', 'qualifying_orders.order_date',
             cohort_grain()) }} as period_index,
         {{ months_between_dates('cohorts.first_order_date', 'qualifying_orders.order_date') }}
@@ -33,6 +35,8 @@ order_events as (
 refund_events as (
     select
         attributed_refunds.customer_id,
+        cohorts.cohort,
+        cohorts.cohort_month,
         greatest(0, {{ periods_between_dates('cohorts.first_order_date',
             'attributed_refunds.refunded_at', cohort_grain()) }}) as period_index,
         greatest(0, {{ months_between_dates('cohorts.first_order_date',
@@ -52,26 +56,26 @@ events as (
     select * from refund_events
 ),
 
+{#- The events carry their cohort from the joins above: joining every event to the cohorts a
+    second time only to read these two columns cost a second hash join over all of them. -#}
 customer_months as (
     select
-        events.customer_id,
-        cohorts.cohort,
-        cohorts.cohort_month,
-        events.period_index,
-        events.month_index,
-        cast(sum(events.orders) as integer) as orders,
-        cast(sum(events.gross_amount) as decimal(18, 2)) as gross_amount,
-        cast(sum(events.refund_amount) as decimal(18, 2)) as refund_amount,
-        cast(sum(events.gross_amount) - sum(events.refund_amount) as decimal(18, 2)) as revenue
+        customer_id,
+        cohort,
+        cohort_month,
+        period_index,
+        month_index,
+        cast(sum(orders) as integer) as orders,
+        cast(sum(gross_amount) as decimal(18, 2)) as gross_amount,
+        cast(sum(refund_amount) as decimal(18, 2)) as refund_amount,
+        cast(sum(gross_amount) - sum(refund_amount) as decimal(18, 2)) as revenue
     from events
-    inner join cohorts
-        on events.customer_id = cohorts.customer_id
     group by
-        events.customer_id,
-        cohorts.cohort,
-        cohorts.cohort_month,
-        events.period_index,
-        events.month_index
+        customer_id,
+        cohort,
+        cohort_month,
+        period_index,
+        month_index
 )
 
 select * from customer_months

@@ -12,20 +12,32 @@ orders as (
     select * from {{ ref('stg_orders') }}
 ),
 
+{#- Only the orders that have a refund (about one in ten): filtering on the refunds' order ids
+    before the join lets the engine re-key just those orders (the identity join inside
+    stg_orders) instead of all of them. Same result: the orders left out could not match. -#}
+refunded_orders as (
+    select
+        order_id,
+        customer_id,
+        is_qualifying
+    from orders
+    where order_id in (select refunds.order_id from refunds)
+),
+
 attributed_refunds as (
     select
         refunds.refund_id,
         refunds.order_id,
-        coalesce(orders.customer_id, refunds.customer_id) as customer_id,
+        coalesce(refunded_orders.customer_id, refunds.customer_id) as customer_id,
         refunds.refunded_at,
         refunds.amount,
         {{ in_scoring_window('refunds.refunded_at') }} as is_in_scoring_window
     from refunds
-    left join orders
-        on refunds.order_id = orders.order_id
+    left join refunded_orders
+        on refunds.order_id = refunded_orders.order_id
     where
         refunds.refunded_at <= {{ as_of_date() }}
-        and (orders.order_id is null or orders.is_qualifying)
+        and (refunded_orders.order_id is null or refunded_orders.is_qualifying)
 )
 
 select * from attributed_refunds
