@@ -27,7 +27,7 @@ from pipeline.ingest.entities import (
     LINEAGE_COLUMNS,
     TIMESTAMP,
 )
-from pipeline.ingest.phones import DEFAULT_REGION, normalize_many
+from pipeline.ingest.phones import DEFAULT_REGION, fr_plain_e164_sql, normalize_many
 
 REASONS = (
     "missing_required",
@@ -494,23 +494,33 @@ def _output_value(entity: str, col: str, checks: list[_Check], currency: str) ->
 
 
 def _attach_phones(con: duckdb.DuckDBPyConnection, log: logging.Logger) -> int:
-    """Add `_phone_e164` to the staged customers, computing E.164 once per distinct value."""
+    """Add `_phone_e164` to the staged customers, computing E.164 once per distinct value.
+
+    Plainly written French numbers are converted in SQL (`fr_plain_e164_sql`); the other
+    distinct values go through `phonenumbers` in Python.
+    """
+    region = f"coalesce(p_country, '{DEFAULT_REGION}')"
+    fast = fr_plain_e164_sql("t_phone", region)
     pairs = con.execute(
-        f"SELECT DISTINCT t_phone, coalesce(p_country, '{DEFAULT_REGION}') FROM _cl_customers "
-        "WHERE t_phone IS NOT NULL AND _err IS NULL"
+        f"SELECT DISTINCT t_phone, {region} FROM _cl_customers "
+        f"WHERE t_phone IS NOT NULL AND _err IS NULL AND ({fast}) IS NULL"
     ).fetchall()
     phones = pd.DataFrame(normalize_many(pairs), columns=["raw", "region", "e164"], dtype=object)
     con.register("_phones_df", phones)
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _cl_customers AS
-                SELECT c.*, p.e164::VARCHAR AS _phone_e164 FROM _cl_customers c
-                LEFT JOIN _phones_df p ON p.raw = c.t_phone
-                 AND p.region = coalesce(c.p_country, '{DEFAULT_REGION}')"""
+                SELECT c.*, coalesce({fast}, p.e164::VARCHAR) AS _phone_e164
+                FROM _cl_customers c
+                LEFT JOIN _phones_df p ON p.raw = c.t_phone AND p.region = {region}"""
         )
     finally:
         con.unregister("_phones_df")
-    log.info("customers: %d distinct phone value(s) normalised to E.164", len(pairs))
+    log.info(
+        "customers: %d distinct phone value(s) normalised to E.164 by phonenumbers, the plain "
+        "French ones in SQL",
+        len(pairs),
+    )
     return len(pairs)
 
 
