@@ -7,9 +7,12 @@ give the same recency, frequency, monetary and scores as marts.customer_rfm for 
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -80,3 +83,25 @@ def test_markdown_keeps_text_around_results(tmp_path: Path) -> None:
     text = doc.read_text()
     assert "intro" in text and "analysis" in text and "new table" in text
     assert "old" not in text
+
+
+def test_profile_ingest_times_every_statement(smoke: dict[str, object], tmp_path: Path) -> None:
+    """bench/profile_ingest.py runs extract + clean and lists the statements it timed."""
+    landing = Path(str(smoke["warehouse"])).parent / "demo" / "landing"
+    warehouse = tmp_path / "profiled.duckdb"
+    script = Path(__file__).resolve().parents[1] / "bench" / "profile_ingest.py"
+    out = subprocess.run(
+        [sys.executable, str(script), str(landing), str(warehouse), "--top", "500"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    phases = re.findall(r"^(extract|clean): .* in (\d+) SQL statements", out, re.MULTILINE)
+    assert [name for name, _ in phases] == ["extract", "clean"]
+    assert all(int(n) > 10 for _, n in phases)
+    assert "INSERT INTO raw.orders" in out and "peak RSS" in out
+    con = duckdb.connect(str(warehouse), read_only=True)
+    assert (
+        con.execute("SELECT count(*) FROM clean.orders").fetchone()[0]
+        == (smoke["counts"]["clean_orders"])
+    )
