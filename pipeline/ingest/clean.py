@@ -1,10 +1,10 @@
 """Cleaning: `raw.*` -> typed `clean.*` tables, `clean.quarantine` and `clean.load_log`.
 
 Everything is rebuilt from raw on each run (deterministic, idempotent) in DuckDB SQL; only phone
-numbers go through Python, over their distinct values. Each raw row ends either accepted in its
-clean table or rejected in the quarantine with exactly one reason (the first failing check), so
-per file: rows read = rows accepted + rows rejected. Values removed from accepted rows
-(`field_nulled`) are quarantined too, as extra entries.
+numbers that are not plainly written French ones go through Python, over their distinct values.
+Each raw row ends either accepted in its clean table or rejected in the quarantine with exactly
+one reason (the first failing check), so per file: rows read = rows accepted + rows rejected.
+Values removed from accepted rows (`field_nulled`) are quarantined too, as extra entries.
 """
 
 from __future__ import annotations
