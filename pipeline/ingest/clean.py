@@ -524,6 +524,11 @@ def _attach_phones(con: duckdb.DuckDBPyConnection, log: logging.Logger) -> int:
     return len(pairs)
 
 
+def _reported_key(entity: str) -> str:
+    """The key column named in duplicate_key messages (order lines: their line number)."""
+    return KEYS[entity][0] if len(KEYS[entity]) == 1 else "line_number"
+
+
 #: A row ends in its clean table: valid, the most recent of its exact copies, then of its key.
 _KEPT = "_err IS NULL AND _rn_content = 1 AND _rn_key = 1"
 
@@ -580,7 +585,8 @@ def _classify(
         f"CASE WHEN {c.condition} THEN {c.message} END AS _nulled_{i}, "
         for i, c in enumerate(_nulling_checks(entity, checks))
     )
-    content = ", ".join(_q(c) for c in outputs)
+    output_columns = ", ".join(_q(c) for c in outputs)
+    content = output_columns
     generated = ""
     if entity in GENERATED_ID:
         col, prefix = GENERATED_ID[entity]
@@ -612,7 +618,7 @@ def _classify(
                 SELECT {select}, _err, {nulled}_source_file, _source_row FROM {source}
             )
             SELECT * {generated or ","} {seq}
-                   CASE WHEN _err IS NULL THEN hash({", ".join(_q(c) for c in outputs)}) END
+                   CASE WHEN _err IS NULL THEN hash({output_columns}) END
                    AS _hc
             FROM checked"""
     )
@@ -659,7 +665,7 @@ def _classify(
             FROM {v} v LEFT JOIN {dc} c USING (_source_file, _source_row) {join_ln}"""
     )
     keys = ", ".join(_q(k) for k in KEYS[entity])
-    key_col = KEYS[entity][0] if len(KEYS[entity]) == 1 else "line_number"
+    key_col = _reported_key(entity)
     order = f"updated_at DESC NULLS LAST, {recent}" if entity == "customers" else recent
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {dk} AS
@@ -696,7 +702,7 @@ def _quarantine(
         "_win_file || ' row ' || CAST(_win_row AS VARCHAR) || ', which is kept'"
     )
     reason = "duplicate_order_id" if entity == "orders" else "duplicate_key"
-    key_col = KEYS[entity][0] if len(KEYS[entity]) == 1 else "line_number"
+    key_col = _reported_key(entity)
     key_msg = (
         f"_source_file || ' row ' || CAST(_source_row AS VARCHAR) || ': column {key_col}: ' || "
         "'''' || _key_value || ''' also in ' || _key_file || ' row ' || "
