@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_cli
+from conftest import run_cli, run_refresh
 
 from pipeline.demo.generator import MESSY_ENCODING, MESSY_FILE
 from pipeline.ingest.entities import AS_OF_COLUMNS, ENTITIES_BY_PREFIX
@@ -83,14 +83,7 @@ def _customers(warehouse: Path) -> dict[str, tuple]:
 
 
 def _refresh(landing: Path, root: Path, as_of: dt.date) -> tuple[Path, str]:
-    warehouse = root / "warehouse.duckdb"
-    code, output = run_cli(
-        "refresh",
-        "--landing", str(landing),
-        "--as-of", as_of.isoformat(),
-        "--warehouse", str(warehouse),
-        "--state-dir", str(root / "state"),
-    )  # fmt: skip
+    code, output, warehouse = run_refresh(landing, root, as_of)
     assert code == 0, output
     return warehouse, output
 

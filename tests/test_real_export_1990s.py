@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import run_refresh
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
 
@@ -33,33 +33,30 @@ def cdnow_log() -> pd.DataFrame:
     return frame
 
 
-def test_cdnow_1997_1998_refreshes_as_of_1998_07_01(tmp_path: Path) -> None:
-    log = cdnow_log()
-    assert len(log) == 69_659
+def _landing(tmp_path: Path, log: pd.DataFrame, dates: pd.Series) -> Path:
+    """A landing folder with the log as one orders file (one order per purchase line)."""
     landing = tmp_path / "landing"
     landing.mkdir()
-    # The log has no order id: each line is one purchase. Dates stay as CDNOW writes them
-    # (19970101), read through the mapping's date_format.
-    orders = pd.DataFrame(
+    pd.DataFrame(
         {
             "order_id": [f"CD{i:06d}" for i in range(1, len(log) + 1)],
             "customer_id": log["customer_id"],
-            "order_date": log["date"],
+            "order_date": dates,
             "amount": log["dollar_value"],
         }
-    )
-    orders.to_csv(landing / "orders_cdnow.csv", index=False)
+    ).to_csv(landing / "orders_cdnow.csv", index=False)
+    return landing
+
+
+def test_cdnow_1997_1998_refreshes_as_of_1998_07_01(tmp_path: Path) -> None:
+    log = cdnow_log()
+    assert len(log) == 69_659
+    # The log has no order id: each line is one purchase. Dates stay as CDNOW writes them
+    # (19970101), read through the mapping's date_format.
+    landing = _landing(tmp_path, log, log["date"])
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text("entities:\n  orders:\n    date_format: '%Y%m%d'\n")
-    warehouse = tmp_path / "warehouse.duckdb"
-    code, output = run_cli(
-        "refresh",
-        "--landing", str(landing),
-        "--as-of", AS_OF.isoformat(),
-        "--mapping", str(mapping),
-        "--warehouse", str(warehouse),
-        "--state-dir", str(tmp_path / "state"),
-    )  # fmt: skip
+    code, output, warehouse = run_refresh(landing, tmp_path, AS_OF, "--mapping", str(mapping))
     assert code == 0, output
 
     # Independent expectation from the log itself (pandas).
@@ -92,26 +89,10 @@ def test_cdnow_1997_1998_refreshes_as_of_1998_07_01(tmp_path: Path) -> None:
 def test_cdnow_as_of_inside_the_log_defers_the_rest(tmp_path: Path) -> None:
     """As of 1997-12-31, the 1998 purchases are deferred, not rejected: the gates pass."""
     log = cdnow_log()
-    landing = tmp_path / "landing"
-    landing.mkdir()
     day = pd.to_datetime(log["date"], format="%Y%m%d")
-    pd.DataFrame(
-        {
-            "order_id": [f"CD{i:06d}" for i in range(1, len(log) + 1)],
-            "customer_id": log["customer_id"],
-            # ISO dates this time: no mapping needed.
-            "order_date": day.dt.strftime("%Y-%m-%d"),
-            "amount": log["dollar_value"],
-        }
-    ).to_csv(landing / "orders.csv", index=False)
-    warehouse = tmp_path / "warehouse.duckdb"
-    code, output = run_cli(
-        "refresh",
-        "--landing", str(landing),
-        "--as-of", "1997-12-31",
-        "--warehouse", str(warehouse),
-        "--state-dir", str(tmp_path / "state"),
-    )  # fmt: skip
+    # ISO dates this time: no mapping needed.
+    landing = _landing(tmp_path, log, day.dt.strftime("%Y-%m-%d"))
+    code, output, warehouse = run_refresh(landing, tmp_path, dt.date(1997, 12, 31))
     assert code == 0, output
     later = int((day > pd.Timestamp("1997-12-31")).sum())
     with duckdb.connect(str(warehouse), read_only=True) as con:

@@ -391,20 +391,22 @@ def _min_fields(plan: _Plan) -> int:
     Rows may stop early only inside optional trailing columns (exports that omit trailing
     empty fields); a row shorter than this is quarantined as missing_fields, never shifted.
     """
-    spec = ENTITIES[plan.entity]
-    needed: set[str] = set()
-    for canonical in spec.required:
-        col = plan.columns.get(canonical)
-        if col is None:
-            continue
-        if col.kind == "source":
-            needed.add(col.source or "")
-        elif col.kind == "expr":
-            needed.update(
-                _find_source(plan.header, c.name) or "" for c in _expr_columns(col.expr or "")
-            )
+    needed = {
+        name
+        for canonical in ENTITIES[plan.entity].required
+        for name in _feeding_columns(plan, plan.columns.get(canonical))
+    }
     positions = [plan.header.index(n) for n in needed if n in plan.header]
     return max(positions, default=-1) + 1
+
+
+def _feeding_columns(plan: _Plan, col: ColumnSpec | None) -> list[str]:
+    """The source columns one resolved canonical column is read from (none for a constant)."""
+    if col is None or col.kind == "const":
+        return []
+    if col.kind == "source":
+        return [col.source or ""]
+    return [_find_source(plan.header, c.name) or "" for c in _expr_columns(col.expr or "")]
 
 
 def _q(name: str) -> str:
@@ -419,16 +421,12 @@ def _lit(value: str) -> str:
 def _source_cols(plan: _Plan, kinds: tuple[str, ...]) -> list[str]:
     """Stage columns feeding canonical columns of the given kinds (plain renames and exprs)."""
     spec = ENTITIES[plan.entity]
-    cols: list[str] = []
-    for canonical, col in plan.columns.items():
-        if col is None or spec.columns[canonical] not in kinds:
-            continue
-        if col.kind == "source":
-            cols.append(col.source or "")
-        elif col.kind == "expr":
-            cols.extend(
-                _find_source(plan.header, c.name) or "" for c in _expr_columns(col.expr or "")
-            )
+    cols = [
+        name
+        for canonical, col in plan.columns.items()
+        if spec.columns[canonical] in kinds
+        for name in _feeding_columns(plan, col)
+    ]
     return list(dict.fromkeys(c for c in cols if c))
 
 
