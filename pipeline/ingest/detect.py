@@ -169,10 +169,14 @@ def scan_file(path: Path, name: str | None = None) -> FileScan:
     while chunk:
         following = next(chunks, b"")
         # Line-end counts are C-speed byte counts; a CRLF split across two chunks counts once.
-        crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
-        cr += chunk.count(b"\r")
+        has_cr = b"\r" in chunk
+        if has_cr:
+            crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
+            cr += chunk.count(b"\r")
         lf += chunk.count(b"\n")
-        if not blank and (b"\n\n" in chunk or b"\n\r\n" in chunk or b"\r\r" in chunk):
+        if not blank and (
+            b"\n\n" in chunk or (has_cr and (b"\n\r\n" in chunk or b"\r\r" in chunk))
+        ):
             blank = _has_inner_blank_line(chunk, last=not following)
         previous = chunk
         if b"\x00" in chunk:

@@ -518,8 +518,12 @@ def _repeated_header_sql(plan: _Plan) -> str:
     """
     if plan.report.encoding == "parquet" or not plan.header:
         return "NULL"
+    first, *others = plan.header
+    # The first test is an exact comparison (no string built per row): the others only run on
+    # the rare rows that pass it.
     same = " AND ".join(
-        f"trim(replace({_q(h)}, '\ufeff', '')) = {_lit(h.strip())}" for h in plan.header
+        [f"{_q(first)} IN ({_lit(first.strip())}, {_lit(chr(0xFEFF) + first.strip())})"]
+        + [f"trim({_q(h)}) = {_lit(h.strip())}" for h in others]
     )
     return f"CASE WHEN {same} THEN '{REPEATED_HEADER}: the header line again' END"
 
