@@ -497,6 +497,7 @@ CASES: list[Case] = [
                 "A2,C1,2024-01-06,1 234.50,,",
                 'A3,C1,2024-01-07,"12,50",,',
                 "A4,C1,2024-01-08,12 50,,",
+                "A5,C1,2024-01-09,1'234.50,,",
             )
         },
         "quarantined",
@@ -506,9 +507,27 @@ CASES: list[Case] = [
         values=(
             (
                 "SELECT order_id, CAST(amount AS VARCHAR) FROM clean.orders ORDER BY 1",
-                [("A1", "1234.50"), ("A2", "1234.50")],
+                [("A1", "1234.50"), ("A2", "1234.50"), ("A5", "1234.50")],
             ),
         ),
+    ),
+    Case(
+        "accounting brackets and a trailing minus",
+        {
+            "orders.csv": _orders(
+                OK.strip(), "A2,C1,2024-01-06,(12.50),,", "A3,C1,2024-01-07,12.50-,,"
+            )
+        },
+        "quarantined",
+        quarantine=frozenset(
+            {("orders.csv", 2, "invalid_amount"), ("orders.csv", 3, "invalid_amount")}
+        ),
+    ),
+    Case(
+        "a leading decimal point",
+        {"orders.csv": _orders("A1,C1,2024-01-05,.5,,")},
+        "accepted",
+        values=(("SELECT CAST(amount AS VARCHAR) FROM clean.orders", [("0.50",)]),),
     ),
     Case(
         "decimal-comma file with dot and space thousands",
