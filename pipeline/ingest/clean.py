@@ -2,8 +2,9 @@
 
 Everything is rebuilt from raw on each run (deterministic, idempotent) in DuckDB SQL; only phone
 numbers that are not plainly written French ones go through Python, over their distinct values.
-Each raw row ends either accepted in its clean table or rejected in the quarantine with exactly
-one reason (the first failing check), so per file: rows read = rows accepted + rows rejected.
+Each raw row ends accepted in its clean table, deferred (dated after the as-of date: left for a
+later refresh, not quarantined) or rejected in the quarantine with exactly one reason (the first
+failing check), so per file: rows read = rows accepted + rows deferred + rows rejected.
 Values removed from accepted rows (`field_nulled`) are quarantined too, as extra entries.
 """
 
