@@ -186,14 +186,23 @@ def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) 
             )
 
         if table_exists("clean", "load_log"):
-            click.echo("\nRows per entity (read = accepted + rejected):")
+            click.echo(
+                "\nRows per entity (read = accepted + deferred + rejected; deferred: dated "
+                "after the as-of date, left for a later refresh):"
+            )
             rows = con.execute(
                 "select entity, count(*) files, sum(rows_read), sum(rows_accepted), "
-                "sum(rows_rejected) from clean.load_log group by entity order by entity"
+                "sum(rows_deferred), sum(rows_rejected) from clean.load_log "
+                "group by entity order by entity"
             ).fetchall()
-            click.echo(f"  {'entity':<16}{'files':>6}{'read':>10}{'accepted':>10}{'rejected':>10}")
-            for entity, files, read, accepted, rejected in rows:
-                click.echo(f"  {entity:<16}{files:>6}{read:>10}{accepted:>10}{rejected:>10}")
+            click.echo(
+                f"  {'entity':<16}{'files':>6}{'read':>10}{'accepted':>10}{'deferred':>10}"
+                f"{'rejected':>10}"
+            )
+            for entity, files, read, accepted, deferred, rejected in rows:
+                click.echo(
+                    f"  {entity:<16}{files:>6}{read:>10}{accepted:>10}{deferred:>10}{rejected:>10}"
+                )
         if table_exists("clean", "quarantine"):
             rows = con.execute(
                 "select reason_code, action, count(*) from clean.quarantine "
@@ -294,7 +303,16 @@ def demo(out: Path, customers: int, orders: int, seed: int, as_of, file_format: 
 )
 @click.option("--spark-dir", type=click.Path(path_type=Path), help="Default: <warehouse dir>/spark")
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed since the last run.")
-def refresh(landing, as_of, warehouse, mapping, state_dir, engine, spark_dir, force) -> None:
+@click.option(
+    "--date-floor",
+    "date_floor",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Plausibility floor: older dates are quarantined (implausible_date). "
+    "Default: the setting date_floor (1900-01-01).",
+)
+def refresh(
+    landing, as_of, warehouse, mapping, state_dir, engine, spark_dir, force, date_floor
+) -> None:
     """Run the refresh_segments job in-process and print what it did, in numbers.
 
     When nothing it reads changed since the last successful refresh (same exports, settings,
@@ -308,7 +326,11 @@ def refresh(landing, as_of, warehouse, mapping, state_dir, engine, spark_dir, fo
         warehouse=warehouse,
         mapping=mapping,
         state_dir=state_dir,
-        extra_settings={"engine": engine, "spark_dir": str(spark_dir or "")},
+        extra_settings={
+            "engine": engine,
+            "spark_dir": str(spark_dir or ""),
+            **({"date_floor": date_floor.date().isoformat()} if date_floor else {}),
+        },
     )
     _, wh, state = _paths(run_config)
     instance = _instance()

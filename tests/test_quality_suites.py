@@ -66,10 +66,10 @@ SELECT printf('R%03d', row_number() OVER (ORDER BY order_id)) AS refund_id, cust
 FROM clean.orders WHERE status = 'returned';
 
 CREATE TABLE clean.load_log AS
-SELECT * FROM (VALUES ('orders', 'orders.csv', 100, 96, 4),
-                      ('customers', 'customers.csv', 24, 24, 0),
-                      ('refunds', 'refunds.csv', 7, 7, 0))
-    t(entity, source_file, rows_read, rows_accepted, rows_rejected);
+SELECT * FROM (VALUES ('orders', 'orders.csv', 100, 96, 0, 4),
+                      ('customers', 'customers.csv', 24, 24, 0, 0),
+                      ('refunds', 'refunds.csv', 7, 7, 0, 0))
+    t(entity, source_file, rows_read, rows_accepted, rows_deferred, rows_rejected);
 
 CREATE TABLE raw.orders AS
 SELECT order_id, customer_id, CAST(order_date AS VARCHAR) AS order_date,
@@ -258,7 +258,7 @@ def test_order_dated_after_as_of_blocks(warehouse, settings):
 
 
 def test_quarantine_rate_above_ceiling_blocks(warehouse, settings):
-    sql(warehouse, "INSERT INTO clean.load_log VALUES ('orders', 'orders_bad.csv', 100, 70, 30)")
+    sql(warehouse, "INSERT INTO clean.load_log VALUES ('orders', 'orders_bad.csv', 100, 70, 0, 30)")
     outcome = run("clean_orders", warehouse, settings)
     assert error_names(outcome) == [
         "clean.orders.quarantine_rate: expect_column_values_to_be_between(rejected_rate)"
@@ -267,6 +267,27 @@ def test_quarantine_rate_above_ceiling_blocks(warehouse, settings):
     # A looser ceiling accepts the same file.
     loose = QualityThresholds(quarantine_ceiling=0.5)
     assert run("clean_orders", warehouse, settings, thresholds=loose).passed
+
+
+def test_deferred_rows_do_not_count_in_the_quarantine_rate(warehouse, settings):
+    # 900 of 1,000 rows are dated after the as-of: 10 rejected of the 100 in this refresh.
+    sql(
+        warehouse,
+        "INSERT INTO clean.load_log VALUES ('orders', 'orders_all.csv', 1000, 90, 900, 10)",
+    )
+    assert run("clean_orders", warehouse, settings).passed
+    sql(warehouse, "UPDATE clean.load_log SET rows_accepted = 89, rows_rejected = 11 "
+                   "WHERE source_file = 'orders_all.csv'")  # fmt: skip
+    assert error_names(run("clean_orders", warehouse, settings)) == [
+        "clean.orders.quarantine_rate: expect_column_values_to_be_between(rejected_rate)"
+    ]
+
+
+def test_a_date_floor_after_the_as_of_fails_with_one_line(warehouse, settings):
+    late = settings.model_copy(update={"date_floor": "2027-01-01"})
+    with pytest.raises(ValueError, match=r"date_floor 2027-01-01 is after the as-of date") as err:
+        run("clean_orders", warehouse, late)
+    assert len(str(err.value).splitlines()) == 1
 
 
 def test_invalid_email_blocks_without_copying_it_anywhere(warehouse, settings, tmp_path):
@@ -543,7 +564,7 @@ DELETE FROM marts.segment_map WHERE rfm_code IN (111, 345);
 UPDATE marts.customer_rfm SET r_score = 6, monetary = monetary + 1 WHERE customer_id = 'M005';
 UPDATE marts.customer_rfm SET segment = NULL WHERE customer_id = 'M006';
 UPDATE marts.cohort_retention SET retention_rate = 1.5 WHERE period_index = 1;
-INSERT INTO clean.load_log VALUES ('refunds', 'refunds_bad.csv', 100, 70, 30);
+INSERT INTO clean.load_log VALUES ('refunds', 'refunds_bad.csv', 100, 70, 0, 30);
 """
 
 

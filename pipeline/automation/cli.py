@@ -69,12 +69,19 @@ def trigger(kind: str, note: str, as_of: dt.date | None, state_dir: str) -> None
 )
 @click.option("--warehouse", "warehouse_path", default="", help="Warehouse DuckDB file.")
 @click.option("--dry-run", is_flag=True, help="Only list the as-of dates.")
+@click.option(
+    "--date-floor",
+    "date_floor",
+    callback=_parse_date,
+    help="Plausibility floor of the gates' date bounds; default: the setting date_floor.",
+)
 def backfill(
     start: dt.date,
     end: dt.date | None,
     every_months: int,
     warehouse_path: str,
     dry_run: bool,
+    date_floor: dt.date | None,
 ) -> None:
     """Compute past refreshes (marts + history) from the order history, oldest first.
 
@@ -83,7 +90,7 @@ def backfill(
     """
     from pipeline.automation.backfill import BackfillStep, backfill_as_of_dates, run_backfill
 
-    settings = RefreshSettings()
+    settings = RefreshSettings(**({"date_floor": date_floor.isoformat()} if date_floor else {}))
     end = end or settings.as_of_date()
     try:
         dates = backfill_as_of_dates(start, end, every_months)

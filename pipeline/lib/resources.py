@@ -87,6 +87,11 @@ class RefreshSettings(dg.ConfigurableResource):
         description=f"Landing directory; empty = $SEGMENTS_LANDING or {DEFAULT_LANDING}.",
     )
     as_of: str = Field(default="", description="As-of date YYYY-MM-DD; empty = today in timezone.")
+    date_floor: str = Field(
+        default="1900-01-01",
+        description="Plausibility floor YYYY-MM-DD: older dates are quarantined row by row "
+        "(implausible_date), and the quality gates accept dates from it to the as-of date.",
+    )
     mapping_file: str = Field(default="", description="Optional column-mapping YAML.")
     currency: str = Field(default="EUR", description="Currency of amounts without one.")
     timezone: str = Field(default="Europe/Paris", description="Timezone of 'today' and schedules.")
@@ -119,9 +124,6 @@ class RefreshSettings(dg.ConfigurableResource):
     serial_returner_rate: float = Field(default=0.5, description="Return rate of serial returners.")
     support_heavy_ratio: float = Field(default=1.0, description="Tickets per order: support heavy.")
 
-    quality_min_date: str = Field(
-        default="2000-01-01", description="Earliest plausible date in clean tables."
-    )
     quality_max_row_drop: float = Field(
         default=0.9, description="Row drop against the previous load that blocks (0.9 = 90%)."
     )
@@ -143,6 +145,20 @@ class RefreshSettings(dg.ConfigurableResource):
             except ValueError as exc:
                 raise ValueError(f"as_of must be YYYY-MM-DD, got {self.as_of!r}") from exc
         return dt.datetime.now(ZoneInfo(self.timezone)).date()
+
+    def date_floor_date(self) -> dt.date:
+        """The plausibility floor; an error when it is not a date on or before the as-of date."""
+        try:
+            floor = dt.date.fromisoformat(self.date_floor)
+        except ValueError as exc:
+            raise ValueError(f"date_floor must be YYYY-MM-DD, got {self.date_floor!r}") from exc
+        as_of = self.as_of_date()
+        if floor > as_of:
+            raise ValueError(
+                f"date_floor {floor} is after the as-of date {as_of}: no date could pass; "
+                "set a floor on or before the as-of date (--date-floor)"
+            )
+        return floor
 
     def landing_path(self) -> Path:
         """Absolute landing directory."""

@@ -31,8 +31,8 @@ _ENTITY = re.compile(r"^[a-z_]+$")
 class QualityThresholds:
     """The gate knobs a deployment may tune (defaults are the documented policy)."""
 
-    #: Earliest plausible business date; older order/refund dates are errors.
-    min_date: str = "2000-01-01"
+    #: Earliest plausible business date; empty: the settings' `date_floor` (one default).
+    min_date: str = ""
     #: A raw row count falling by this share or more versus the last accepted load blocks.
     max_row_drop: float = 0.9
     #: Highest accepted share of rejected rows per landing file.
@@ -67,7 +67,15 @@ def gate_parameters(
     # timestamps, and a bare "YYYY-MM-DD" bound would be parsed as a `date`, which pandas refuses
     # to compare. Dates of the as-of day are valid: they are compared with the next midnight.
     as_of_end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    min_date = dt.datetime.combine(dt.date.fromisoformat(limits.min_date), dt.time())
+    floor = dt.date.fromisoformat(limits.min_date) if limits.min_date else None
+    floor = floor or settings.date_floor_date()
+    if floor > as_of:
+        # GX would fail with "min_value cannot be greater than max_value" deep in a stack.
+        raise ValueError(
+            f"inconsistent gate date bounds: the date floor {floor} is after the as-of date "
+            f"{as_of}; set date_floor (--date-floor) on or before the as-of date"
+        )
+    min_date = dt.datetime.combine(floor, dt.time())
     return {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
