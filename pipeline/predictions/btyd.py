@@ -106,7 +106,7 @@ class FittedBgNbd:
         return np.maximum(np.nan_to_num(np.asarray(out, dtype=float).reshape(-1), nan=0.0), 0)
 
     def probability_alive(self, summary: pd.DataFrame) -> np.ndarray:
-        """P(alive) at the cutoff (pymc-marketing's formula; 1.0 without repeat purchase)."""
+        """P(alive) at the cutoff (pymc-marketing's formula; BG/NBD: 1.0 without repeat)."""
         if len(summary) == 0:
             return np.zeros(0)
         with _quiet():
@@ -120,7 +120,8 @@ class FittedBgNbd:
 
         A customer who dropped out never buys; one who is alive has, given the history, a
         purchase rate distributed Gamma(r + x, alpha + T) and drops out only right after a
-        purchase, so P(no purchase | alive) = ((alpha + T) / (alpha + T + t)) ** (r + x).
+        purchase (BG/NBD and MBG/NBD alike), so
+        P(no purchase | alive) = ((alpha + T) / (alpha + T + t)) ** (r + x).
         Closed form, defined for x = 0 too (pymc-marketing's `expected_probability_no_purchase`
         is not when b < 1); the tests check that both agree where the library's is defined.
         """
@@ -167,12 +168,17 @@ class FittedGammaGamma:
         return np.maximum(gross, 0.0) * net_ratio(summary)
 
 
-def fit_bgnbd(summary: pd.DataFrame) -> FittedBgNbd:
-    """MAP estimate of BG/NBD on `summary` (columns x, t_x, T in days)."""
-    from pymc_marketing.clv import BetaGeoModel
+def fit_bgnbd(summary: pd.DataFrame, modified: bool = False) -> FittedBgNbd:
+    """MAP estimate of BG/NBD on `summary` (columns x, t_x, T in days).
+
+    `modified`: MBG/NBD (Batislam et al. 2007), where a customer may also drop out right after
+    the first purchase, so a one-time buyer silent for years is not "alive for sure" (plain
+    BG/NBD gives every one-time buyer P(alive) = 1).
+    """
+    from pymc_marketing.clv import BetaGeoModel, ModifiedBetaGeoModel
 
     with _quiet():
-        model = BetaGeoModel()
+        model = ModifiedBetaGeoModel() if modified else BetaGeoModel()
         model.fit(bgnbd_frame(summary), method="map", progressbar=False)
     return FittedBgNbd(model)
 

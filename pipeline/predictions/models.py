@@ -3,7 +3,9 @@
 Candidates (each predicts, from the history up to a cutoff, the purchases in the next
 `horizon` days and the probability of no purchase in the next `churn window` days):
 
-* `bg_nbd`: BG/NBD (pymc-marketing, MAP) on the customers' own (x, t_x, T);
+* `bg_nbd`: BG/NBD (pymc-marketing, MAP) on the customers' own (x, t_x, T), the baseline the
+  targets are stated against;
+* `mbg_nbd`: modified BG/NBD (same library): one-time buyers may have dropped out too;
 * `gradient_boosting`: scikit-learn gradient boosting (Poisson loss for counts, a classifier for
   churn) on RFM, inter-purchase time, returns, promo share, support and NPS features. It learns
   from an *earlier* cutoff (features at c - horizon, purchases in (c - horizon, c]) and is
@@ -39,10 +41,12 @@ from pipeline.predictions.features import (
 logger = logging.getLogger(__name__)
 
 BG_NBD = "bg_nbd"
+MBG_NBD = "mbg_nbd"
+BTYD = (BG_NBD, MBG_NBD)
 GRADIENT_BOOSTING = "gradient_boosting"
 NAIVE_RATE = "naive_rate"
 #: Candidates the holdout chooses between (the naive rate is the yardstick, not a contender).
-CONTENDERS = (BG_NBD, GRADIENT_BOOSTING)
+CONTENDERS = (BG_NBD, MBG_NBD, GRADIENT_BOOSTING)
 #: The challenger needs this many customers known at its training cutoff.
 MIN_TRAINING_CUSTOMERS = 200
 #: Predicted/actual total purchases within this relative distance counts as "on total".
@@ -77,7 +81,9 @@ def sample_customers(frame: pd.DataFrame, n: int) -> pd.DataFrame:
 
 def model_version(name: str) -> str:
     """`name (library version)`: the `model` column of customer_predictions."""
-    library = {BG_NBD: "pymc-marketing", GRADIENT_BOOSTING: "scikit-learn"}.get(name)
+    library = {BG_NBD: "pymc-marketing", MBG_NBD: "pymc-marketing"}.get(
+        name, "scikit-learn" if name == GRADIENT_BOOSTING else None
+    )
     if library is None:
         return name
     return f"{name} ({library} {metadata.version(library)})"
@@ -325,13 +331,15 @@ def evaluate_candidates(
         _purchases_for(con, src, features, cutoff, cutoff + dt.timedelta(days=window)) == 0
     ).astype(float)
     scores = [score(NAIVE_RATE, naive_forecast(features, horizon, window), actual, churned)]
-    try:
-        fitted = btyd.fit_bgnbd(sample_customers(features, sample))
-        forecast, _ = bgnbd_forecast(fitted, features, horizon, window)
-        scores.append(score(BG_NBD, forecast, actual, churned))
-    except Exception as exc:  # noqa: BLE001 - any fit failure: recorded, the others still run
-        logger.warning("BG/NBD not evaluated: %s", exc)
-        scores.append(Score(BG_NBD, status=f"not fitted: {exc}"[:200]))
+    fit_rows = sample_customers(features, sample)
+    for name in BTYD:
+        try:
+            fitted = btyd.fit_bgnbd(fit_rows, modified=name == MBG_NBD)
+            forecast, _ = bgnbd_forecast(fitted, features, horizon, window)
+            scores.append(score(name, forecast, actual, churned))
+        except Exception as exc:  # noqa: BLE001 - a fit failure is recorded, others still run
+            logger.warning("%s not evaluated: %s", name, exc)
+            scores.append(Score(name, status=f"not fitted: {exc}"[:200]))
     try:
         model = GradientBoosting().fit(con, src, cutoff, horizon, window, sample)
         scores.append(score(GRADIENT_BOOSTING, model.forecast(features), actual, churned))
@@ -344,10 +352,12 @@ def evaluate_candidates(
 def choose_winner(scores: list[Score]) -> str:
     """Lowest MAE among the contenders whose predicted total is within 10% of the actual one
     (a model that gets customers right but the total wrong misleads revenue planning); when
-    none is, the lowest MAE. The naive rate only wins when no contender could be fitted."""
+    none is, the lowest MAE."""
     contenders = [s for s in scores if s.model in CONTENDERS and s.mae_orders is not None]
     if not contenders:
-        return NAIVE_RATE
+        # Nothing could be scored (history shorter than the horizon): MBG/NBD, untested;
+        # `predict` falls back to the naive rate if it cannot even be fitted.
+        return MBG_NBD
     on_total = [
         s for s in contenders if s.ratio is not None and abs(s.ratio - 1) <= TOTAL_TOLERANCE
     ]
@@ -378,20 +388,27 @@ def predict(
 ) -> Predictions:
     """Predictions at `as_of` for `customers` (the scored customers), with `model`'s counts.
 
-    P(alive) always comes from BG/NBD (the only candidate that models it; 1.0 when BG/NBD
-    cannot be fitted), the order value from Gamma-Gamma, purchases and churn from `model`.
+    P(alive) always comes from MBG/NBD (BG/NBD calls every one-time buyer alive; 1.0 when no
+    BTYD model can be fitted), the order value from Gamma-Gamma, purchases and churn from
+    `model` (falling back to MBG/NBD, BG/NBD, then the naive rate when it cannot be fitted).
     """
     features = challenger_features(con, src, as_of)
     features = features[features["customer_id"].isin(set(customers))].reset_index(drop=True)
-    fitted: btyd.FittedBgNbd | None = None
-    try:
-        fitted = btyd.fit_bgnbd(sample_customers(purchase_summary(con, src, as_of), sample))
-    except Exception as exc:  # noqa: BLE001 - falls back to the naive rate below
-        logger.warning("BG/NBD could not be fitted at %s: %s", as_of, exc)
-    if fitted is not None:
-        bg_forecast, p_alive = bgnbd_forecast(fitted, features, horizon, churn_days)
-    else:
-        bg_forecast, p_alive = None, np.ones(len(features))
+    fit_rows = sample_customers(purchase_summary(con, src, as_of), sample)
+    fitted: dict[str, btyd.FittedBgNbd] = {}
+    # MBG/NBD always (it gives P(alive)), the winner too when it is another BTYD model.
+    for name in dict.fromkeys([MBG_NBD, *([model] if model in BTYD else [])]):
+        try:
+            fitted[name] = btyd.fit_bgnbd(fit_rows, modified=name == MBG_NBD)
+        except Exception as exc:  # noqa: BLE001 - falls back below
+            logger.warning("%s could not be fitted at %s: %s", name, as_of, exc)
+    alive_model = fitted.get(MBG_NBD) or fitted.get(BG_NBD)
+    p_alive = (
+        alive_model.probability_alive(features)
+        if alive_model is not None
+        else np.ones(len(features))
+    )
+    forecast: Forecast | None = None
     used = model
     if model == GRADIENT_BOOSTING:
         try:
@@ -399,13 +416,12 @@ def predict(
             forecast = gb.forecast(features)
         except NotEnoughHistory as exc:
             logger.warning("gradient boosting not usable at %s: %s", as_of, exc)
-            used = BG_NBD
-    if used == BG_NBD and bg_forecast is None:
-        used = NAIVE_RATE
-    if used == BG_NBD:
-        forecast = bg_forecast
-    elif used == NAIVE_RATE:
-        forecast = naive_forecast(features, horizon, churn_days)
+    if forecast is None:
+        used = next((m for m in (model, MBG_NBD, BG_NBD) if m in fitted), NAIVE_RATE)
+        if used == NAIVE_RATE:
+            forecast = naive_forecast(features, horizon, churn_days)
+        else:
+            forecast, _ = bgnbd_forecast(fitted[used], features, horizon, churn_days)
 
     gg: btyd.FittedGammaGamma | None = None
     try:
@@ -418,8 +434,8 @@ def predict(
         )
     expected = forecast.expected_purchases
     discount = (
-        discount_factor(fitted, features, horizon, discount_rate)
-        if fitted is not None
+        discount_factor(alive_model, features, horizon, discount_rate)
+        if alive_model is not None
         else uniform_discount_factor(horizon, discount_rate)
     )
     value_name = "gamma_gamma" if gg is not None else "own average"
@@ -438,7 +454,7 @@ def predict(
     return Predictions(
         frame=frame,
         model=used,
-        bgnbd=fitted.params if fitted is not None else None,
+        bgnbd=alive_model.params if alive_model is not None else None,
         gamma_gamma=gg.params if gg is not None else None,
     )
 
