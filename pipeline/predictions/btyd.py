@@ -175,12 +175,22 @@ def fit_bgnbd(summary: pd.DataFrame, modified: bool = False) -> FittedBgNbd:
     the first purchase, so a one-time buyer silent for years is not "alive for sure" (plain
     BG/NBD gives every one-time buyer P(alive) = 1).
     """
+    from pymc_extras.prior import Prior
     from pymc_marketing.clv import BetaGeoModel, ModifiedBetaGeoModel
 
+    # Flat priors: the MAP is the maximum likelihood estimate, the estimator of the published
+    # BG/NBD results (pymc-marketing's default priors shift a and b by ~15% on CDNOW's 2,357
+    # customers).
+    flat = {name: Prior("HalfFlat") for name in ("r", "alpha", "a", "b")}
     with _quiet():
-        model = ModifiedBetaGeoModel() if modified else BetaGeoModel()
+        cls = ModifiedBetaGeoModel if modified else BetaGeoModel
+        model = cls(model_config=flat)
         model.fit(bgnbd_frame(summary), method="map", progressbar=False)
-    return FittedBgNbd(model)
+    fitted = FittedBgNbd(model)
+    values = np.array(list(fitted.params.__dict__.values()))
+    if not np.all(np.isfinite(values)) or np.any(values <= 0) or np.any(values > 1e6):
+        raise ValueError(f"{cls.__name__} did not converge: {fitted.params}")
+    return fitted
 
 
 def fit_gamma_gamma(summary: pd.DataFrame) -> FittedGammaGamma:

@@ -34,7 +34,6 @@ from pipeline.predictions.features import (
     CHALLENGER_COLUMNS,
     Sources,
     challenger_features,
-    purchase_summary,
     purchases_between,
 )
 
@@ -392,9 +391,10 @@ def predict(
     BTYD model can be fitted), the order value from Gamma-Gamma, purchases and churn from
     `model` (falling back to MBG/NBD, BG/NBD, then the naive rate when it cannot be fitted).
     """
-    features = challenger_features(con, src, as_of)
-    features = features[features["customer_id"].isin(set(customers))].reset_index(drop=True)
-    fit_rows = sample_customers(purchase_summary(con, src, as_of), sample)
+    everyone = challenger_features(con, src, as_of)
+    features = everyone[everyone["customer_id"].isin(set(customers))].reset_index(drop=True)
+    # Population parameters come from every customer with a purchase, not only the scored ones.
+    fit_rows = sample_customers(everyone, sample)
     fitted: dict[str, btyd.FittedBgNbd] = {}
     # MBG/NBD always (it gives P(alive)), the winner too when it is another BTYD model.
     for name in dict.fromkeys([MBG_NBD, *([model] if model in BTYD else [])]):
@@ -425,7 +425,7 @@ def predict(
 
     gg: btyd.FittedGammaGamma | None = None
     try:
-        gg = btyd.fit_gamma_gamma(sample_customers(features, sample))
+        gg = btyd.fit_gamma_gamma(fit_rows)
         value = gg.expected_order_value(features)
     except Exception as exc:  # noqa: BLE001 - too few repeat buyers: their own average
         logger.warning("Gamma-Gamma could not be fitted at %s: %s", as_of, exc)

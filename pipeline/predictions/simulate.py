@@ -101,3 +101,37 @@ def load_transactions(
     )
     con.unregister("_refunds_df")
     return f"{schema}.orders", f"{schema}.refunds"
+
+
+def cdnow_transactions(sample: bool = False) -> pd.DataFrame:
+    """CDNOW purchases (Fader & Hardie): 23,570 customers who first bought in Q1 1997, every
+    purchase until June 1998; `sample=True` gives the 2,357-customer 1/10 sample of the BG/NBD
+    paper (Fader, Hardie & Lee 2005). Read from the `lifetimes` wheel (a test/bench
+    dependency) as plain files: the library itself is not imported.
+
+    Columns: customer_id, order_id, order_date, amount (one row per purchase record).
+    """
+    from importlib import metadata
+
+    name = "CDNOW_sample.txt" if sample else "CDNOW_master.txt"
+    files = metadata.files("lifetimes") or []
+    path = next((f for f in files if f.name == name), None)
+    if path is None:
+        raise FileNotFoundError(
+            f"{name} not found: install the dev extra (pip install -e '.[dev]'), whose "
+            "`lifetimes` wheel ships it"
+        )
+    if sample:  # no header: customer id, id within the sample, date, CDs, dollars
+        names, header = ["customer_id", "sample_id", "date", "cds", "amount"], None
+    else:  # header: customer_id date number_of_cds dollar_value
+        names, header = ["customer_id", "date", "cds", "amount"], 0
+    frame = pd.read_csv(
+        path.locate(),
+        sep=r"\s+",
+        header=header,
+        names=names,
+        dtype={"customer_id": str, "date": str},
+    )
+    frame["order_date"] = pd.to_datetime(frame["date"], format="%Y%m%d").dt.date
+    frame["order_id"] = [f"CD{i:07d}" for i in range(len(frame))]
+    return frame[["customer_id", "order_id", "order_date", "amount"]]
