@@ -7,6 +7,8 @@ previous centroids and assignments) lives in the private `predictions` schema, n
 
 import datetime as dt
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 import duckdb
@@ -96,8 +98,7 @@ def write_predictions(
     """Write the three prediction tables in one transaction; returns their row counts."""
     frame = predictions.frame.assign(horizon_days=horizon, currency=currency)
     rfm = relation("customer_rfm")
-    con.execute("begin transaction")
-    try:
+    with _transaction(con):
         counts = {
             "customer_predictions": _replace_table(
                 con, MARTS, "customer_predictions", frame, PREDICTION_TABLES["customer_predictions"]
@@ -153,30 +154,46 @@ def write_predictions(
         counts["segment_predictions"] = con.execute(
             f"select count(*) from {MARTS}.segment_predictions"
         ).fetchone()[0]
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return counts
 
 
-@dg.multi_asset(
-    specs=[
+def _specs(tables: dict[str, str], reads: tuple[str, ...]) -> list[dg.AssetSpec]:
+    """One spec per published table, downstream of the dbt models it `reads`."""
+    return [
         dg.AssetSpec(
             [MARTS, table],
-            deps=[
-                model_key("customer_rfm"),
-                model_key("int_orders__qualifying"),
-                model_key("int_refunds__attributed"),
-                model_key("stg_support_tickets"),
-                model_key("stg_nps_responses"),
-            ],
+            deps=[model_key(name) for name in reads],
             group_name=GROUP,
             description=description,
             kinds={"duckdb", "python"},
         )
-        for table, description in PREDICTION_TABLES.items()
-    ],
+        for table, description in tables.items()
+    ]
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All of a step's tables switch together, or none does."""
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+@dg.multi_asset(
+    specs=_specs(
+        PREDICTION_TABLES,
+        (
+            "customer_rfm",
+            "int_orders__qualifying",
+            "int_refunds__attributed",
+            "stg_support_tickets",
+            "stg_nps_responses",
+        ),
+    ),
     pool=WAREHOUSE_POOL,
 )
 def prediction_assets(
@@ -418,22 +435,16 @@ def cluster_profiles(
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            [MARTS, table],
-            deps=[
-                model_key("customer_rfm"),
-                model_key("customer_preferences"),
-                model_key("int_orders__qualifying"),
-                model_key("stg_order_lines"),
-                model_key("stg_support_tickets"),
-            ],
-            group_name=GROUP,
-            description=description,
-            kinds={"duckdb", "python"},
-        )
-        for table, description in CLUSTER_TABLES.items()
-    ],
+    specs=_specs(
+        CLUSTER_TABLES,
+        (
+            "customer_rfm",
+            "customer_preferences",
+            "int_orders__qualifying",
+            "stg_order_lines",
+            "stg_support_tickets",
+        ),
+    ),
     pool=WAREHOUSE_POOL,
 )
 def cluster_assets(
@@ -514,8 +525,7 @@ def _write_clusters(
 ) -> dict[str, int]:
     """Published tables and the private state, in one transaction."""
     as_of = drift.as_of
-    con.execute("begin transaction")
-    try:
+    with _transaction(con):
         counts = {
             "customer_clusters": _replace_table(
                 con, MARTS, "customer_clusters", members, CLUSTER_TABLES["customer_clusters"]
@@ -550,10 +560,6 @@ def _write_clusters(
         counts["cluster_drift"] = con.execute(
             f"select count(*) from {MARTS}.cluster_drift"
         ).fetchone()[0]
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return counts
 
 
