@@ -147,14 +147,14 @@ class RefreshSettings(dg.ConfigurableResource):
         description="Yearly discount rate of predicted CLV (0 = not discounted; 0.1 = 10%/year).",
     )
     prediction_fit_sample: int = Field(
-        default=100_000,
+        default=50_000,
         ge=1_000,
         description="Customers (a deterministic sample) the models are fitted on; all are scored.",
     )
     clustering_k_min: int = Field(default=3, ge=2, le=20, description="Fewest clusters tried.")
     clustering_k_max: int = Field(default=8, ge=2, le=20, description="Most clusters tried.")
     clustering_sample: int = Field(
-        default=100_000,
+        default=50_000,
         ge=1_000,
         description="Customers (a deterministic sample) k-means is fitted on; all are assigned.",
     )

@@ -32,7 +32,7 @@ MATCH_MAX_DISTANCE = 1.5
 #: Silhouette advantage another k needs over the previous refresh's k to replace it.
 K_SWITCH_MARGIN = 0.02
 #: At most this many customers enter each silhouette computation (it is quadratic).
-SILHOUETTE_SAMPLE = 4_000
+SILHOUETTE_SAMPLE = 3_000
 MAX_CATEGORIES = 8
 MAX_CHANNELS = 5
 #: Features that are single columns, with their block name; mixes are added per data set.
@@ -132,7 +132,7 @@ def choose_k(
     scores: dict[int, float] = {}
     fitted: dict[int, object] = {}
     for k in range(k_min, k_max + 1):
-        model = KMeans(n_clusters=k, n_init=4, random_state=0).fit(matrix)
+        model = KMeans(n_clusters=k, n_init=2, random_state=0).fit(matrix)
         fitted[k] = model
         probe_labels = model.predict(probe)
         if len(set(probe_labels)) < 2:
