@@ -58,6 +58,12 @@ STAGES: tuple[tuple[str, object], ...] = (
     ("identity", lambda key: key == "identity_assets"),
     ("dbt marts", lambda key: key == "segment_dbt_assets"),
     ("gates", lambda key: key.endswith("_gate")),
+    (
+        "predictions",
+        lambda key: (
+            key in ("prediction_assets", "cluster_assets") or key.endswith("_cluster_drift_check")
+        ),
+    ),
     ("dbt history", lambda key: key == "segment_history_dbt_assets"),
     ("publication", lambda key: key.startswith("serving__")),
     ("report", lambda key: key.startswith("report__")),

@@ -15,6 +15,12 @@ EXPECTED_ASSETS = {
     "identity/identity_merges",
     "identity/master_id_merges",
     "marts/campaign_exclusions",
+    "marts/cluster_drift",
+    "marts/cluster_profiles",
+    "marts/customer_clusters",
+    "marts/customer_predictions",
+    "marts/prediction_evaluation",
+    "marts/segment_predictions",
     "marts/cohort_retention",
     "marts/cohort_season_comparison",
     "marts/cohort_segment_retention",
@@ -69,6 +75,8 @@ def test_refresh_job_covers_every_asset_and_blocking_gate():
     } <= set(gates)
     for key in gates.values():
         assert _graph().get_check_spec(key).blocking, key
+    drift = dg.AssetCheckKey(dg.AssetKey(["marts", "cluster_drift"]), "cluster_drift_check")
+    assert not _graph().get_check_spec(drift).blocking  # warns, never blocks publication
 
 
 def test_history_and_publication_run_after_the_marts_they_are_gated_on():
@@ -80,6 +88,10 @@ def test_history_and_publication_run_after_the_marts_they_are_gated_on():
     assert rfm in graph.get(published).parent_keys
     assert history in graph.get(published).parent_keys
     assert published in graph.get(dg.AssetKey(["report", "insight_report"])).parent_keys
+    for table in ("customer_predictions", "customer_clusters", "cluster_drift"):
+        key = dg.AssetKey(["marts", table])
+        assert rfm in graph.get(key).parent_keys
+        assert key in graph.get(published).parent_keys
 
 
 def test_every_asset_has_a_description():

@@ -137,6 +137,41 @@ class RefreshSettings(dg.ConfigurableResource):
         default=25.0, description="Segment share move (points) against the last publication: block."
     )
 
+    # Predictions and data-driven clusters (pipeline/predictions, docs/predictions.md). One
+    # block, plain fields with defaults: they move as they are into the settings file.
+    prediction_horizon_days: int = Field(
+        default=365, ge=30, le=1825, description="Horizon of expected orders and predicted CLV."
+    )
+    prediction_discount_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Yearly discount rate of predicted CLV (0 = not discounted; 0.1 = 10%/year).",
+    )
+    prediction_fit_sample: int = Field(
+        default=50_000,
+        ge=1_000,
+        description="Customers (a deterministic sample) the models are fitted on; all are scored.",
+    )
+    clustering_k_min: int = Field(default=3, ge=2, le=20, description="Fewest clusters tried.")
+    clustering_k_max: int = Field(default=8, ge=2, le=20, description="Most clusters tried.")
+    clustering_sample: int = Field(
+        default=50_000,
+        ge=1_000,
+        description="Customers (a deterministic sample) k-means is fitted on; all are assigned.",
+    )
+    clustering_drift_min_ari: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Adjusted Rand index against the previous refresh below which clusters drift.",
+    )
+    clustering_drift_max_shift: float = Field(
+        default=0.5,
+        gt=0.0,
+        description="Centroid move (standard deviations) above which a cluster drifts.",
+    )
+
     def as_of_date(self) -> dt.date:
         """The refresh's as-of date: the configured one, or today in the configured timezone."""
         if self.as_of:

@@ -15,7 +15,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from pipeline.report import data, svg
+from pipeline.report import data, outlook, svg
 from pipeline.report.i18n import DEFAULT_LANGUAGE, Formatter, strings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -446,6 +446,8 @@ def build_report(
         "priorities": sorted(personas, key=lambda p: -p.act_score),
         "trend_label": trend_label,
         "attr": _attr,
+        # Predictions, churn risk, clusters and drift: a self-contained section (outlook.py).
+        "outlook": outlook.render_section(con, labels, language, currency),
     }
     html = _environment().get_template("report.html.j2").render(**context)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -330,6 +330,7 @@ def _build(
                 source, catalog, refresh_id, key_fn, options.extra_pii_columns
             )
             con.execute(f"CREATE TABLE {quote_ident(source.name)} AS {select}")
+            _copy_table_comment(con, catalog, source)
             counts[source.name] = con.execute(
                 f"SELECT count(*) FROM {quote_ident(source.name)}"
             ).fetchone()[0]
@@ -395,6 +396,17 @@ def _build(
     finally:
         con.close()
     return result
+
+
+def _copy_table_comment(con: duckdb.DuckDBPyConnection, catalog: str, source: SourceTable) -> None:
+    """Keep the warehouse table's description (COMMENT ON TABLE) on the published copy."""
+    row = con.execute(
+        "SELECT comment FROM duckdb_tables() "
+        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        [catalog, source.schema, source.name],
+    ).fetchone()
+    if row and row[0]:
+        con.execute(f"COMMENT ON TABLE {quote_ident(source.name)} IS {_literal(row[0])}")
 
 
 def _write_info_tables(
