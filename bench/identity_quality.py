@@ -356,7 +356,6 @@ def _blocking(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
     """(candidate pairs, true candidate pairs) of the resolver's blocking, if it exposes one."""
     try:
         from pipeline.identity.blocking import blocked_pairs
-
         from pipeline.identity.normalize import build_features
     except ImportError:  # a resolver without a blocking module (measuring an older checkout)
         return None
@@ -417,7 +416,11 @@ def score(con: duckdb.DuckDBPyConnection, truth: pd.DataFrame) -> tuple[list[int
 
 
 def measure(
-    name: str, data: Path | None = None, blocking: bool = True, clean_truth=None
+    name: str,
+    data: Path | None = None,
+    blocking: bool = True,
+    clean_truth=None,
+    threshold: float | None = None,
 ) -> Quality:
     """Resolve one quality set in-process and compare the clusters with the truth."""
     if clean_truth is None:
@@ -430,7 +433,8 @@ def measure(
         con = duckdb.connect(str(db))
         try:
             started = time.perf_counter()
-            report = resolve_identities(con, AS_OF)
+            options = {} if threshold is None else {"threshold": threshold}
+            report = resolve_identities(con, AS_OF, **options)
             seconds_resolve = time.perf_counter() - started
             counts, false_merges = score(con, truth)
             blocked = _blocking(con) if blocking else None
@@ -516,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[])
     parser.add_argument("--seed", type=int, default=42, help="demo seed of the scale runs")
     parser.add_argument("--data", type=Path, help="cache of prepared quality sets")
+    parser.add_argument("--threshold", type=float, help="match probability of a link")
     parser.add_argument("--no-blocking", action="store_true", help="skip the blocking recall")
     parser.add_argument("--resolve-only", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -529,7 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()}", flush=True)
     print(HEADER, flush=True)
     for name in args.sets:
-        print(_line(measure(name, args.data, blocking=not args.no_blocking)), flush=True)
+        quality = measure(name, args.data, not args.no_blocking, threshold=args.threshold)
+        print(_line(quality), flush=True)
     for size in args.sizes:
         quality = measure_scale(size, args.seed)
         print(_line(quality), f"steps {quality.report_seconds}", flush=True)

@@ -17,7 +17,10 @@ _DESCRIPTIONS = {
     "identity_merges": "Records merged into a multi-record master this run: the rule "
     "(email_exact, splink, force_merge) and score of the strongest link that attached them.",
     "master_id_merges": "Retired master ids and the id that survived (retired_id -> "
-    "surviving_id, as_of), cumulative: segment history follows customers through it.",
+    "surviving_id, as_of), cumulative.",
+    "master_id_successors": "Every retired master id's surviving id from each as-of date on, "
+    "chains of merges followed to their end: segment transitions and customer history follow "
+    "merged customers through it.",
 }
 
 

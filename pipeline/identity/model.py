@@ -33,7 +33,7 @@ from pipeline.identity.blocking import add_blocking_keys, blocking_rules
 log = logging.getLogger(__name__)
 
 #: Pairs at or above this match probability become candidate links.
-MATCH_THRESHOLD = 0.99
+MATCH_THRESHOLD = 0.9
 #: E-mail groups larger than this are placeholders (noemail@..., a shop's own address):
 #: the deterministic rule ignores them and leaves them to the model.
 MAX_EMAIL_GROUP = 8

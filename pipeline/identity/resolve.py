@@ -23,7 +23,12 @@ from pipeline.identity.guards import Profile, gender_code
 from pipeline.identity.model import MATCH_THRESHOLD, ScoringStats, candidate_links
 from pipeline.identity.normalize import build_features
 from pipeline.identity.overrides import Overrides
-from pipeline.identity.registry import Assignment, assign_master_ids, registry_ddl
+from pipeline.identity.registry import (
+    Assignment,
+    assign_master_ids,
+    registry_ddl,
+    successor_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +117,8 @@ def resolve_identities(
 
     Writes identity.customer_identity_map, identity.customers, identity.identity_merges
     (replaced each run) and updates the persistent registry identity.master_registry,
-    identity.master_ids and identity.master_id_merges.
+    identity.master_ids and identity.master_id_merges, and rebuilds
+    identity.master_id_successors (retired id -> surviving id from each as-of date on).
     """
     overrides = overrides or Overrides()
     report = ResolutionReport()
@@ -246,6 +252,24 @@ def _write(
             f"SELECT retired_id, surviving_id, {as_of_sql} FROM _identity_retired "
             f"ORDER BY retired_id"
         )
+        merges = con.execute(
+            "SELECT retired_id, surviving_id, as_of FROM identity.master_id_merges"
+        ).fetchall()
+        successors = successor_rows(merges)
+        con.register(
+            "_identity_successors",
+            pa.table(
+                {
+                    "retired_id": pa.array([r[0] for r in successors], pa.string()),
+                    "surviving_id": pa.array([r[1] for r in successors], pa.string()),
+                    "as_of": pa.array([r[2] for r in successors], pa.date32()),
+                }
+            ),
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE identity.master_id_successors AS "
+            "SELECT * FROM _identity_successors ORDER BY as_of, retired_id"
+        )
         con.execute("DROP TABLE IF EXISTS identity.customer_identity_map")
         con.execute(
             """
@@ -282,5 +306,9 @@ def _write(
             "_identity_merges",
             "_identity_new_ids",
             "_identity_retired",
+            "_identity_successors",
         ):
-            con.unregister(view)
+            try:
+                con.unregister(view)
+            except duckdb.Error:  # not registered: the transaction failed before it
+                pass
