@@ -8,8 +8,9 @@ looks like, so it is left to the model, which weighs it against everything that 
 independent disagreements are what two people look like, and they veto the link:
 
 - `gender_conflict`: different genders and different first names (Louis / Louise twins);
-- `household_conflict`: clearly different first names and birth dates more than a typo apart
-  (a couple or parent and child sharing address and landline);
+- `household_conflict`: clearly different first names, unless both records carry the same
+  birth date (up to one digit): a couple or a parent and child sharing address, landline or a
+  family mailbox. Only a shared birth date can outweigh a clearly different first name;
 - `contact_conflict`: first names that differ at all (even by a letter: twins Léa / Léna) and
   contact details that both records have and that differ (another phone or another e-mail user
   name): twins, siblings, a household whose members have their own mobile or mailbox;
@@ -145,7 +146,8 @@ def conflict(a: Profile, b: Profile, strict: bool = True) -> str | None:
         return "gender_conflict"
     digits = _digits_changed(a.birth_date, b.birth_date) if a.birth_date and b.birth_date else 0
     clearly_different = first_differs and not first_names_compatible(a, b)
-    if clearly_different and digits > 1:
+    same_birth_date = bool(a.birth_date and b.birth_date) and digits <= 1
+    if clearly_different and not same_birth_date:
         return "household_conflict"
     contacts = _contacts_differ(a, b)
     if first_differs and contacts:
