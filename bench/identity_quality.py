@@ -361,8 +361,10 @@ def _blocking(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
         return None
     scratch = duckdb.connect()
     try:
-        scratch.register("source_rows", con.execute("SELECT * FROM clean.customers").arrow())
-        scratch.register("truth", con.execute("SELECT * FROM truth").arrow())
+        scratch.register(
+            "source_rows", con.execute("SELECT * FROM clean.customers").fetch_arrow_table()
+        )
+        scratch.register("truth", con.execute("SELECT * FROM truth").fetch_arrow_table())
         build_features(scratch, "source_rows", "features")
         blocked_pairs(scratch, "features", "pairs")
         return scratch.execute(

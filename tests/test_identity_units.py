@@ -69,7 +69,7 @@ def test_jaro_winkler_agrees_with_duckdb(a: str, b: str) -> None:
 
 def test_one_disagreement_is_left_to_the_model_two_are_two_people() -> None:
     born = dt.date(1980, 2, 3)
-    helene = Profile("helene", "dupont", born, "f", "12 rue de la paix", "+33612345678", "hd")
+    helene = Profile("helene", "dupont", born, "f", "12 rue de la paix", "+33612345678", None)
 
     def variant(**changes) -> Profile:
         return dataclasses.replace(helene, **changes)
@@ -80,12 +80,18 @@ def test_one_disagreement_is_left_to_the_model_two_are_two_people() -> None:
     assert conflict(helene, variant(first_name="elena")) is None  # close, contacts agree
     assert conflict(helene, variant(first_name="dupont", last_name="helene")) is None  # swap
     assert conflict(helene, variant(first_name="claire")) is None  # replaced, same birth date
-    assert conflict(helene, variant(phone=None, email_user=None, first_name="hln")) is None
+    assert conflict(helene, variant(phone=None, first_name="hln")) is None
     # Two disagreements: two people.
     household = variant(first_name="paul", birth_date=dt.date(1975, 7, 21), gender="m")
     assert conflict(helene, household) == "gender_conflict"
-    assert conflict(helene, variant(first_name="claire", birth_date=None)) == "household_conflict"
-    twin = variant(first_name="helena", phone="+33699999999", email_user="helena.d")
+    home = variant(phone="+33140000000")  # a landline: shared by a household
+    landline = dataclasses.replace(home, first_name="claire", birth_date=None)
+    assert conflict(home, landline) == "household_conflict"
+    # ... unless both share a personal contact: the same mobile number.
+    assert conflict(helene, variant(first_name="claire", birth_date=None)) is None
+    # Between members of two clusters only positive evidence counts (no birth date: no veto).
+    assert conflict(home, landline, strict=False) is None
+    twin = variant(first_name="helena", phone="+33699999999")
     assert conflict(helene, twin) == "contact_conflict"
     namesake = variant(birth_date=dt.date(1961, 9, 30), address="40 cours victor hugo")
     assert conflict(helene, namesake) == "birth_date_conflict"

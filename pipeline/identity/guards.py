@@ -9,8 +9,9 @@ independent disagreements are what two people look like, and they veto the link:
 
 - `gender_conflict`: different genders and different first names (Louis / Louise twins);
 - `household_conflict`: clearly different first names, unless both records carry the same
-  birth date (up to one digit): a couple or a parent and child sharing address, landline or a
-  family mailbox. Only a shared birth date can outweigh a clearly different first name;
+  birth date (up to one digit) or share a personal contact (the same mobile number, or an
+  e-mail user name that spells one of the first names): a couple or a parent and child sharing
+  address, landline or a family mailbox;
 - `contact_conflict`: first names that differ at all (even by a letter: twins Léa / Léna) and
   contact details that both records have and that differ (another phone or another e-mail user
   name): twins, siblings, a household whose members have their own mobile or mailbox;
@@ -29,15 +30,18 @@ of 5+ letters), spelled alike (same metaphone code), an initial or a compound ('
 pierre'), or swapped with the last name.
 
 Guards apply to every candidate link and, during clustering, to every pair of records two
-clusters would bring together, so chains of plausible links cannot join two people either.
+clusters would bring together, so chains of plausible links cannot join two people either (the
+cluster-level check only counts positive evidence of two people, see `conflict`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import jellyfish
+import phonenumbers
 
 #: First names at least this similar (Jaro-Winkler on folded names) may be the same person.
 FIRST_NAME_MIN_SIMILARITY = 0.85
@@ -125,6 +129,29 @@ def _contacts_differ(a: Profile, b: Profile) -> bool:
     return phones or users
 
 
+@functools.lru_cache(maxsize=65_536)
+def is_mobile(phone: str) -> bool:
+    """A mobile number (libphonenumber's numbering plans): personal, unlike a landline."""
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return False
+    kind = phonenumbers.number_type(number)
+    return kind in (phonenumbers.PhoneNumberType.MOBILE,)
+
+
+def _personal_contact_shared(a: Profile, b: Profile) -> bool:
+    """Both records hold the same personal contact: a mobile number, or an e-mail user name
+    that spells one of their first names (paulinegarcia92, not famillepetit)."""
+    if a.phone and a.phone == b.phone and is_mobile(a.phone):
+        return True
+    user = a.email_user
+    if not user or user != b.email_user:
+        return False
+    names = (n for n in (a.first_name, b.first_name) if n and len(n) >= 3)
+    return any(name.replace(" ", "") in user for name in names)
+
+
 def _addresses_differ(a: Profile, b: Profile) -> bool:
     """Both records have an address and they are not variants of one another."""
     if not (a.address and b.address) or a.address == b.address:
@@ -138,20 +165,25 @@ def _addresses_differ(a: Profile, b: Profile) -> bool:
 def conflict(a: Profile, b: Profile, strict: bool = True) -> str | None:
     """Name of the guard that says a and b are different people, or None (see module doc).
 
-    `strict` is kept for callers that distinguish a direct link from the other members of two
-    clusters; the rules are the same for both.
+    `strict` is for the two records of a link. Between the other members of two clusters
+    (`strict=False`) only positive evidence of two people counts: a household needs two known
+    birth dates that differ, namesakes need contact details that differ (a heavily corrupted
+    duplicate may lack a birth date or carry another address than a sibling record of it).
     """
     first_differs = bool(a.first_name and b.first_name and a.first_name != b.first_name)
     if first_differs and a.gender and b.gender and a.gender != b.gender:
         return "gender_conflict"
-    digits = _digits_changed(a.birth_date, b.birth_date) if a.birth_date and b.birth_date else 0
+    known = bool(a.birth_date and b.birth_date)
+    digits = _digits_changed(a.birth_date, b.birth_date) if known else 0
     clearly_different = first_differs and not first_names_compatible(a, b)
-    same_birth_date = bool(a.birth_date and b.birth_date) and digits <= 1
-    if clearly_different and not same_birth_date:
-        return "household_conflict"
+    if clearly_different:
+        if strict and not (known and digits <= 1) and not _personal_contact_shared(a, b):
+            return "household_conflict"
+        if not strict and known and digits > 1:
+            return "household_conflict"
     contacts = _contacts_differ(a, b)
     if first_differs and contacts:
         return "contact_conflict"
-    if digits > 2 and (contacts or _addresses_differ(a, b)):
+    if digits > 2 and (contacts or (strict and _addresses_differ(a, b))):
         return "birth_date_conflict"
     return None
