@@ -24,8 +24,8 @@ from splink import block_on
 #: Largest group of records sharing one key value that is still compared pairwise
 #: (at most 435 comparisons for one value). Loose keys (a first name + postal code) work on a few
 #: thousand records and switch themselves off, value by value, where they would cost too much.
-MAX_GROUP = 30
-LOOSE_MAX_GROUP = 8
+MAX_GROUP = 15
+LOOSE_MAX_GROUP = 5
 
 
 def _key(*columns: str) -> str:
