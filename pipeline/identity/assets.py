@@ -35,7 +35,10 @@ def _common_metadata(report: ResolutionReport) -> dict[str, object]:
         "clusters_by_size": dg.MetadataValue.json(
             {str(k): v for k, v in report.clusters_by_size.items()}
         ),
+        "candidate_pairs": report.candidate_pairs,
         "candidate_pairs_by_rule": dg.MetadataValue.json(report.candidate_pairs_by_rule),
+        "model_trained": report.model_trained,
+        "match_weights": dg.MetadataValue.json(report.match_weights),
         "pairs_by_rule": dg.MetadataValue.json(report.pairs_by_rule),
         "pairs_refused": dg.MetadataValue.json(report.pairs_refused),
         "seconds": dg.MetadataValue.json(report.seconds),

@@ -52,6 +52,8 @@ class ResolutionReport:
     pairs_refused: dict[str, int] = field(default_factory=dict)
     new_master_ids: int = 0
     retired_master_ids: int = 0
+    #: Pairs the blocking keys put in front of the model.
+    candidate_pairs: int = 0
     #: Whether this run's m/u were estimated from its own records (else: documented priors),
     #: and the match weight of every comparison level it used.
     model_trained: bool = False
@@ -132,6 +134,7 @@ def resolve_identities(
     report.candidate_pairs_by_rule = dict(
         Counter(link.rule for link in links)  # links above the threshold, before the guards
     )
+    report.candidate_pairs = stats.blocked_pairs
     report.model_trained = stats.trained
     report.match_weights = stats.weights
     report.seconds.update(stats.seconds)
