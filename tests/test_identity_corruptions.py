@@ -10,11 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from pipeline.identity.resolve import resolve_identities
-from pipeline.identity.testing import customer, write_customers
+from pipeline.identity.testing import customer, resolve_rows
 
 AS_OF = dt.date(2026, 10, 1)
 MATHILDE = dict(
@@ -51,18 +49,7 @@ def _background() -> list[dict]:
 
 
 def _masters(tmp_path: Path, rows: list[dict]) -> dict[str, str]:
-    db = tmp_path / "w.duckdb"
-    write_customers(db, rows + _background())
-    con = duckdb.connect(str(db))
-    try:
-        report = resolve_identities(con, AS_OF)
-        mapping = dict(
-            con.execute(
-                "SELECT source_customer_id, customer_id FROM identity.customer_identity_map"
-            ).fetchall()
-        )
-    finally:
-        con.close()
+    report, mapping = resolve_rows(tmp_path / "w.duckdb", rows + _background(), as_of=AS_OF)
     assert not report.model_trained  # a small run uses the documented priors
     # The background never merges with anything.
     assert len({mapping[f"bg{i}"] for i in range(6)}) == 6

@@ -14,8 +14,7 @@ from pipeline.identity.assets import identity_assets
 from pipeline.identity.guards import Profile, conflict, jaro_winkler
 from pipeline.identity.overrides import Overrides, load_overrides
 from pipeline.identity.registry import assign_master_ids
-from pipeline.identity.resolve import resolve_identities
-from pipeline.identity.testing import customer, write_customers
+from pipeline.identity.testing import customer, resolve_rows, write_customers
 from pipeline.lib.resources import RefreshSettings, Warehouse
 
 AS_OF = dt.date(2026, 10, 1)
@@ -23,18 +22,7 @@ AS_OF = dt.date(2026, 10, 1)
 
 def resolve(db: Path, rows: list[dict], overrides: Overrides | None = None, as_of=AS_OF):
     """Write clean.customers and run one resolution; returns (report, source id -> master id)."""
-    write_customers(db, rows)
-    con = duckdb.connect(str(db))
-    try:
-        report = resolve_identities(con, as_of, overrides)
-        mapping = dict(
-            con.execute(
-                "SELECT source_customer_id, customer_id FROM identity.customer_identity_map"
-            ).fetchall()
-        )
-    finally:
-        con.close()
-    return report, mapping
+    return resolve_rows(db, rows, overrides, as_of)
 
 
 def query(db: Path, sql: str) -> list[tuple]:
