@@ -215,7 +215,8 @@ def demo_customers(size: int, seed: int, work: Path) -> tuple[pd.DataFrame, pd.D
         if group is not None
         else "other"
     )
-    return clean_like(raw), truth[["customer_id", "person_id", "kind"]]
+    truth["group"] = group.fillna("") if group is not None else ""
+    return clean_like(raw), truth[["customer_id", "person_id", "kind", "group"]]
 
 
 def lookalike_subset(clean: pd.DataFrame, truth: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -402,13 +403,20 @@ def score(con: duckdb.DuckDBPyConnection, truth: pd.DataFrame) -> tuple[list[int
         """
     ).fetchone()
     # A false merge is counted once per pair of persons in one master, under the kind of the
-    # look-alike involved ('other' when neither person is a look-alike).
+    # look-alike involved ('other' when neither person is a look-alike); '<kind> pair' counts
+    # the two persons of one look-alike group merged together (the trap itself).
+    grouped = "t.group" if "group" in truth.columns else "''"
     false_merges = dict(
         con.execute(
             f"""
-            WITH j AS ({joined}),
-            persons AS (SELECT DISTINCT master, person_id, kind FROM j)
-            SELECT CASE WHEN a.kind <> 'other' THEN a.kind ELSE b.kind END AS kind, count(*)
+            WITH j AS (
+                SELECT m.customer_id AS master, t.person_id, t.kind, {grouped} AS grp
+                FROM identity.customer_identity_map m
+                JOIN truth t ON t.customer_id = m.source_customer_id
+            ),
+            persons AS (SELECT DISTINCT master, person_id, kind, grp FROM j)
+            SELECT CASE WHEN a.grp <> '' AND a.grp = b.grp THEN a.kind || ' pair'
+                        WHEN a.kind <> 'other' THEN a.kind ELSE b.kind END AS kind, count(*)
             FROM persons a JOIN persons b ON a.master = b.master AND a.person_id < b.person_id
             GROUP BY 1 ORDER BY 1
             """
