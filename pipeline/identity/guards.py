@@ -17,7 +17,8 @@ independent disagreements are what two people look like, and they veto the link:
   name): twins, siblings, a household whose members have their own mobile or mailbox;
 - `birth_date_conflict`: birth dates more than two digits apart (a day/month swap is one change)
   with different contact details or different addresses (two namesakes, a father and son
-  sharing a name).
+  sharing a name); or any other birth date with both different contact details and different
+  addresses (namesakes born one or two digits apart).
 
 So a birth date differing in two digits with the same names and address merges; a replaced
 first name with the same birth date, address and no contradicting contact merges (the model
@@ -185,5 +186,8 @@ def conflict(a: Profile, b: Profile, strict: bool = True) -> str | None:
     if first_differs and contacts:
         return "contact_conflict"
     if digits > 2 and (contacts or (strict and _addresses_differ(a, b))):
+        return "birth_date_conflict"
+    # Namesakes born a digit or two apart: another birth date, other contacts, another home.
+    if digits >= 1 and contacts and _addresses_differ(a, b):
         return "birth_date_conflict"
     return None
