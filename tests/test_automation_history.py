@@ -138,6 +138,10 @@ def _write_clean_warehouse(path: Path, customers: int = 80, seed: int = 5) -> No
             [(m, created, created) for m, created in golden],
         )
         con.execute("create table identity.identity_merges (source_customer_id varchar)")
+        con.execute(
+            "create table identity.master_id_successors (retired_id varchar,"
+            " surviving_id varchar, as_of date)"
+        )
     finally:
         con.close()
 

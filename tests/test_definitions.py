@@ -14,6 +14,7 @@ EXPECTED_ASSETS = {
     "identity/customers",
     "identity/identity_merges",
     "identity/master_id_merges",
+    "identity/master_id_successors",
     "marts/campaign_exclusions",
     "marts/cluster_drift",
     "marts/cluster_profiles",

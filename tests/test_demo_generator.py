@@ -202,7 +202,7 @@ def test_files_and_counts(demo: DemoSummary) -> None:
     assert demo.rows("orders") == ORDERS + duplicates
     assert demo.rows("order_lines") >= ORDERS
     assert demo.faults == len(faults_of(demo))
-    # ~9% of persons have 2-3 records, so persons are ~90% of the records.
+    # ~9% of persons have 2-6 records, so persons are ~89% of the records.
     assert 0.85 * CUSTOMERS < demo.persons < 0.95 * CUSTOMERS
 
 
@@ -388,9 +388,11 @@ def test_duplicate_records_of_one_person(demo: DemoSummary) -> None:
     per_person = identity.groupby("person_id")["customer_id"].nunique()
     duplicated = per_person[per_person >= 2]
     assert 0.05 < len(duplicated) / len(per_person) < 0.15
-    assert per_person.max() == 3
-    # A person's records come from different source systems.
-    multi = identity[identity["person_id"].isin(duplicated.index)]
+    # Up to 5 duplicates per person, most persons having one.
+    assert 4 <= per_person.max() <= 6
+    assert (duplicated == 2).sum() > 0.6 * len(duplicated)
+    # A person's first three records come from different source systems.
+    multi = identity[identity["person_id"].isin(duplicated[duplicated <= 3].index)]
     assert not multi.duplicated(["person_id", "source_system"]).any()
     customers = customers_of(demo).merge(identity[["customer_id", "person_id"]], on="customer_id")
     differing_names = differing_phones = same_folded = 0
@@ -399,9 +401,9 @@ def test_duplicate_records_of_one_person(demo: DemoSummary) -> None:
         differing_names += len(names) > 1
         phones = {p for p in group["phone"] if p}
         differing_phones += len(phones) > 1 and len({digits(p) for p in phones}) == 1
-        upper = {f.upper() for f in group["first_name"]} | {la.upper() for la in group["last_name"]}
+        upper = {str(v).upper() for v in pd.concat([group["first_name"], group["last_name"]])}
         same_folded += len(upper) <= 2
-    assert differing_names >= 0.8 * len(duplicated)  # spelling, case, accents, swaps
+    assert differing_names >= 0.6 * len(duplicated)  # typos, case, accents, swaps
     assert differing_phones >= 3  # same number, other format
     assert same_folded >= 3  # case-only differences, e.g. HELENE vs Hélène
 
@@ -649,3 +651,38 @@ def test_cli_writes_the_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     names = sorted(p.name for p in (tmp_path / "landing").glob("orders_*.csv"))
     assert names == ["orders_2022.csv", "orders_2023.csv", "orders_2024.csv", "orders_2025.csv"]
     assert len(pd.read_csv(tmp_path / "ground_truth" / "identity.csv")) >= 300
+
+
+def test_duplicate_corruptions_are_the_benchmark_kinds() -> None:
+    """Every corruption kind occurs, and each changes only what it names (seeded, no I/O)."""
+    import random
+
+    from pipeline.demo.people import VARIED_COLUMNS, corrupt_record
+
+    r = random.Random(3)
+    seen: dict[str, int] = {}
+    for _ in range(400):
+        cols = {c: np.array([None], dtype=object) for c in VARIED_COLUMNS}
+        values = dict(
+            first_name="Hélène", last_name="Martin", postal_code="75011", city="Paris",
+            address_line="12, rue Victor Hugo", email="h.martin@free.fr", phone="0612345678",
+            gender="F",
+        )  # fmt: skip
+        for column, value in values.items():
+            cols[column][0] = value
+        cols["birth_day"] = np.array([float((date(1980, 2, 3) - date(1970, 1, 1)).days)])
+        kinds = corrupt_record(cols, 0, r)
+        for kind in kinds:
+            seen[kind.split(":")[0]] = seen.get(kind.split(":")[0], 0) + 1
+            if kind == "birth_date" and kinds.count(kind) == 1 and "missing:birth_day" not in kinds:
+                changed = date(1970, 1, 1) + pd.Timedelta(days=int(cols["birth_day"][0]))
+                old, new = "19800203", changed.strftime("%Y%m%d")
+                swapped = new == "19800302"
+                assert swapped or 1 <= sum(a != b for a, b in zip(old, new, strict=True)) <= 2
+            if kind == "missing:postal_code":
+                assert cols["postal_code"][0] is None
+        assert cols["email"][0] == "h.martin@free.fr"  # contacts are varied elsewhere
+    assert set(seen) == {
+        "typo", "ocr", "phonetic", "swap_names", "missing", "birth_date", "postal_code",
+        "house_number",
+    }  # fmt: skip

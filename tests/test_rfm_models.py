@@ -220,6 +220,10 @@ def _write_warehouse(path: Path) -> None:
         con.execute("create table clean.customers (customer_id varchar)")
         con.execute("create table clean.quarantine (entity varchar)")
         con.execute("create table identity.identity_merges (source_customer_id varchar)")
+        con.execute(
+            "create table identity.master_id_successors (retired_id varchar,"
+            " surviving_id varchar, as_of date)"
+        )
     finally:
         con.close()
 

@@ -723,7 +723,7 @@ def generate_demo(
 
 def ghost_count(customers: int) -> int:
     """Number of customer records left out of the exports for `customers` exported records."""
-    persons = customers / (1 + ref.DUPLICATE_PERSON_RATE * (1 + ref.TRIPLE_RECORD_SHARE))
+    persons = customers / (1 + ref.DUPLICATE_PERSON_RATE * ref.MEAN_EXTRA_RECORDS)
     return max(ref.MIN_GHOSTS, int(round(persons * ref.GHOST_RATE)))
 
 

@@ -47,6 +47,7 @@ SOURCE_TABLES = (
     "identity.customer_identity_map",
     "identity.customers",
     "identity.identity_merges",
+    "identity.master_id_successors",
 )
 
 #: Schemas of the dbt models (generate_schema_name keeps the folder names).
