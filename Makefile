@@ -22,10 +22,12 @@ quickstart: install demo refresh
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+$(VENV)/.installed: pyproject.toml requirements.lock assets/data_docs/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,spark]'
+	# The browser libraries of the GX Data Docs (locked), so the docs render offline.
+	cd assets/data_docs && npm ci --ignore-scripts --no-audit --no-fund --omit=dev --loglevel=error
 	touch $@
 
 demo: install

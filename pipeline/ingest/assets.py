@@ -89,7 +89,7 @@ def clean_entities(
     from pipeline.ingest.clean import clean_entities as clean
 
     with warehouse.connect() as con:
-        report = clean(con, settings.as_of_date(), settings.currency, _log(context))
+        report = clean(con, settings.as_of_date(), settings.refresh.currency, _log(context))
         counts = {
             entity: con.execute(f"select count(*) from clean.{entity}").fetchone()[0]
             for entity in [*ENTITIES, "quarantine"]
