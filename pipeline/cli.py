@@ -106,13 +106,14 @@ def execute_refresh(
     from pipeline.automation.record import run_config_fingerprint
     from pipeline.lib.fingerprint import read_record
     from pipeline.lib.reasons import KINDS, RunReason
+    from pipeline.serving.publish import serving_path
 
     started = time.perf_counter()
     run_config = run_config or build_run_config(**options)
     settings, warehouse, state = _paths(run_config)
     as_of = settings.as_of_date().isoformat()
     last = read_record(state)
-    served = state / "serving" / "segments.duckdb"
+    served = serving_path(state)
     if not force and last and served.exists() and warehouse.exists():
         if run_config_fingerprint(run_config).digest == last.fingerprint:
             return SkippedRefresh(last.run_id, last.as_of, served, time.perf_counter() - started)

@@ -371,3 +371,25 @@ def test_score_buckets_set_on_the_command_line_yields_scores_one_to_three(demo_d
     with duckdb.connect(str(state / "serving" / "segments.duckdb"), read_only=True) as con:
         assert con.execute(query.format("")).fetchone() == (1, 3, 3)
         assert con.execute("select trigger from refresh_info").fetchone() == ("cli",)
+
+
+def test_shared_code_imports_no_domain() -> None:
+    """`pipeline.lib` is below every domain: it imports nothing of theirs (no cycle possible)."""
+    import ast
+
+    offenders = []
+    for path in sorted((REPO_ROOT / "pipeline" / "lib").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [
+                f"{path.name}: {name}"
+                for name in names
+                if name.startswith("pipeline.") and not name.startswith("pipeline.lib")
+            ]
+    assert offenders == []

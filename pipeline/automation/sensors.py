@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -117,6 +118,45 @@ def unread_landing_files(
     return files, unread
 
 
+@dataclass
+class LandingLook:
+    """One look at the landing: content the last refresh did not read, and of it the content
+    this sensor has not acted on yet (kept in its cursor under `acted_key`)."""
+
+    unread: dict[str, LandingFile]
+    new: dict[str, LandingFile]
+    cursor: dict[str, Any]
+    acted_key: str
+
+    def cursor_json(self, acted: bool = False) -> str:
+        """The next cursor; `acted` adds the new content to what the sensor acted on."""
+        cursor = dict(self.cursor)
+        if acted:
+            done = set(cursor[self.acted_key]) | {f.sha256 for f in self.new.values()}
+            cursor[self.acted_key] = sorted(done)
+        return json.dumps(cursor, sort_keys=True)
+
+
+def look_at_landing(
+    settings: RefreshSettings,
+    cursor_text: str | None,
+    entities: Sequence[str],
+    settle_seconds: float,
+    acted_key: str,
+) -> LandingLook | str:
+    """The landing compared with the refresh record and the sensor's cursor, or why to wait."""
+    previous = _load_cursor(cursor_text)
+    files, unread = unread_landing_files(settings, previous, entities, settle_seconds)
+    if isinstance(unread, str):
+        # Wait for the whole drop: acting now would read a partial export set.
+        return unread
+    acted = set(previous.get(acted_key) or [])
+    new = {rel: f for rel, f in unread.items() if f.sha256 not in acted}
+    present = {f.sha256 for f in files.values()}
+    cursor = {"files": _files_cursor(files), acted_key: sorted(acted & present)}
+    return LandingLook(unread, new, cursor, acted_key)
+
+
 def build_new_data_sensor(
     config: NewDataSection,
     settle_seconds: float,
@@ -151,24 +191,20 @@ def build_new_data_sensor(
         landing = settings.landing_path()
         if not landing.is_dir():
             return dg.SkipReason(f"landing directory {landing} does not exist")
-        previous = _load_cursor(context.cursor)
-        files, unread = unread_landing_files(settings, previous, config.entities, settle_seconds)
-        if isinstance(unread, str):
-            # Wait for the whole drop: firing now would refresh on a partial export set.
-            return dg.SkipReason(unread)
-        requested = set(previous.get("requested") or [])
-        new = {rel: f for rel, f in unread.items() if f.sha256 not in requested}
-        present = {f.sha256 for f in files.values()}
-        cursor = {"files": _files_cursor(files), "requested": sorted(requested & present)}
-        if not new:
+        look = look_at_landing(
+            settings, context.cursor, config.entities, settle_seconds, "requested"
+        )
+        if isinstance(look, str):
+            return dg.SkipReason(look)
+        if not look.new:
             skip = (
-                f"content of {_listed(sorted(unread))} already requested"
-                if unread
+                f"content of {_listed(sorted(look.unread))} already requested"
+                if look.unread
                 else "nothing new since the last successful refresh"
             )
-            return dg.SensorResult(skip_reason=skip, cursor=json.dumps(cursor, sort_keys=True))
-        names = sorted(new)
-        digest = json_digest(sorted(f.sha256 for f in new.values()))
+            return dg.SensorResult(skip_reason=skip, cursor=look.cursor_json())
+        names = sorted(look.new)
+        digest = json_digest(sorted(f.sha256 for f in look.new.values()))
         context.log.info(f"exports not read by the last refresh: {_listed(names)}")
         request = run_request(
             job_name=REFRESH_JOB_NAME,
@@ -183,8 +219,7 @@ def build_new_data_sensor(
             warehouse=warehouse,
             serving=serving,
         )
-        cursor["requested"] = sorted(set(cursor["requested"]) | {f.sha256 for f in new.values()})
-        return dg.SensorResult(run_requests=[request], cursor=json.dumps(cursor, sort_keys=True))
+        return dg.SensorResult(run_requests=[request], cursor=look.cursor_json(acted=True))
 
     return _new_data_sensor
 
@@ -226,21 +261,18 @@ def build_kpi_monitor_sensor(
         record = read_record(settings.state_path())
         if record is None:
             return dg.SkipReason("no successful refresh recorded yet: nothing to compare with")
-        previous = _load_cursor(context.cursor)
-        files, unread = unread_landing_files(settings, previous, config.entities, settle_seconds)
-        if isinstance(unread, str):
-            return dg.SkipReason(unread)
-        monitored = set(previous.get("monitored") or [])
-        new = {rel: f for rel, f in unread.items() if f.sha256 not in monitored}
-        present = {f.sha256 for f in files.values()}
-        cursor = {"files": _files_cursor(files), "monitored": sorted(monitored & present)}
-        if not new:
+        look = look_at_landing(
+            settings, context.cursor, config.entities, settle_seconds, "monitored"
+        )
+        if isinstance(look, str):
+            return dg.SkipReason(look)
+        if not look.new:
             return dg.SensorResult(
                 skip_reason="no KPI feed content since the last refresh or monitoring run",
-                cursor=json.dumps(cursor, sort_keys=True),
+                cursor=look.cursor_json(),
             )
-        names = sorted(new)
-        digest = json_digest([record.as_of, *sorted(f.sha256 for f in new.values())])
+        names = sorted(look.new)
+        digest = json_digest([record.as_of, *sorted(f.sha256 for f in look.new.values())])
         request = run_request(
             job_name=MONITOR_JOB_NAME,
             run_key=f"kpi_monitor:{digest[:32]}",
@@ -252,10 +284,9 @@ def build_kpi_monitor_sensor(
             as_of=settings.today(),
             settings=settings,
             warehouse=warehouse,
-            ops=monitor_ops(record.as_of, list(unread)),
+            ops=monitor_ops(record.as_of, list(look.unread)),
         )
-        cursor["monitored"] = sorted(set(cursor["monitored"]) | {f.sha256 for f in new.values()})
-        return dg.SensorResult(run_requests=[request], cursor=json.dumps(cursor, sort_keys=True))
+        return dg.SensorResult(run_requests=[request], cursor=look.cursor_json(acted=True))
 
     return _kpi_monitor_sensor
 
