@@ -44,6 +44,8 @@ _LINE = re.compile(
     r"|Completed launch of run (?P<run>\S+) for (?P<launcher>\w+)"
     r"|No run requests returned for (?P<quiet>\w+), skipping)$"
 )
+#: The daemon colours its log lines.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 WATCHED = ("new_data_sensor", "kpi_monitor_sensor", "kpi_drop_sensor")
 
 
@@ -62,6 +64,11 @@ def _settings_file(path: Path) -> Path:
     return path
 
 
+def _today() -> dt.date:
+    """Today as the sensors see it (refresh.timezone)."""
+    return dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+
+
 def _runs(home: Path) -> list[dg.DagsterRun]:
     with dg.DagsterInstance.from_config(str(home)) as instance:
         return sorted(instance.get_runs(), key=lambda r: r.run_id)
@@ -71,7 +78,7 @@ def _timeline(log: Path) -> list[tuple[str, str, str, str]]:
     """(time, sensor, decision, reason) of every sensor evaluation in the daemon log."""
     events = []
     for line in log.read_text(errors="replace").splitlines():
-        match = _LINE.match(line)
+        match = _LINE.match(_ANSI.sub("", line))
         if not match:
             continue
         if match["skipped"]:
@@ -136,10 +143,20 @@ def _new_orders(landing: Path, today: dt.date) -> Path:
     return path
 
 
-def _unhappy_answers(landing: Path, today: dt.date, count: int = 80) -> Path:
-    """NPS answers of `count` known customers, all detractors (0-3), received today."""
-    with next(landing.glob("orders*.csv")).open(encoding="utf-8") as handle:
-        customers = sorted({row["customer_id"] for row in csv.DictReader(handle)})[-count:]
+def _unhappy_answers(landing: Path, warehouse: Path, today: dt.date, count: int = 80) -> Path:
+    """NPS answers of `count` customers of the published refresh, all detractors (0-3), today."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        customers = [
+            row[0]
+            for row in con.execute(
+                "select min(m.source_customer_id) from identity.customer_identity_map m"
+                " join history.segment_history h on h.customer_id = m.customer_id"
+                " where h.as_of = (select max(as_of) from history.segment_history)"
+                " group by m.customer_id order by 1 limit ?",
+                [count],
+            ).fetchall()
+        ]
+    assert len(customers) == count
     path = landing / f"nps_responses_{today:%Y_%m_%d}.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -182,7 +199,6 @@ def test_the_daemon_runs_only_for_a_reason(demo_dir: Path, tmp_path: Path) -> No
     )
     assert cli.returncode == 0, cli.stdout[-3000:] + cli.stderr[-3000:]
     [cli_run] = _runs(home)
-    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
 
     daemon = Daemon(env, tmp_path / "daemon.log", home)
     try:
@@ -192,6 +208,7 @@ def test_the_daemon_runs_only_for_a_reason(demo_dir: Path, tmp_path: Path) -> No
         phase_2 = len(_timeline(daemon.log))
 
         # 2. A new orders export: exactly one refresh, tagged new_data.
+        today = _today()
         _new_orders(landing, today)
         daemon.wait(
             lambda: len(_runs(home)) >= 2 and all(r.is_finished for r in _runs(home)),
@@ -208,7 +225,8 @@ def test_the_daemon_runs_only_for_a_reason(demo_dir: Path, tmp_path: Path) -> No
         assert new_data.tags["segments/as_of"] == today.isoformat()
 
         # 3. New NPS answers fall: one monitoring run, one detection, one refresh.
-        _unhappy_answers(landing, today)
+        today = _today()
+        _unhappy_answers(landing, warehouse, today)
 
         def monitored() -> bool:
             runs = _runs(home)

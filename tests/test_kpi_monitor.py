@@ -44,7 +44,9 @@ def _unhappy_answers(warehouse: Path, path: Path) -> None:
 
 
 def test_monitoring_compares_like_with_like_and_sees_new_answers_fall(refreshed, tmp_path):
-    warehouse, state, landing = tmp_path / "wh.duckdb", tmp_path / "state", tmp_path / "landing"
+    # Same file name: the dbt views of the copy name the warehouse's catalog (its file stem).
+    warehouse = tmp_path / "warehouse.duckdb"
+    state, landing = tmp_path / "state", tmp_path / "landing"
     shutil.copy(refreshed["warehouse"], warehouse)
     shutil.copytree(refreshed["state"], state)
     shutil.copytree(refreshed["landing"], landing)

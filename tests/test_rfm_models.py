@@ -239,7 +239,9 @@ def _dbt(command: str, warehouse: Path, work: Path, **dbt_vars: object) -> None:
         "--log-path",
         str(work / "logs"),
         "--exclude",
+        # History, and the monitoring model that reads it (built only by the monitoring job).
         "path:models/history",
+        "path:models/monitoring",
         "--vars",
         json.dumps({"warehouse_path": str(warehouse), **dbt_vars}),
         "--quiet",
