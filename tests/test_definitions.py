@@ -94,6 +94,9 @@ def test_monitoring_job_ingests_and_measures_without_gates_or_publication():
     }
     checks = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
     assert not {name for name in checks if name.endswith("_gate")}
+    # The measure runs after the ingest of the same run: the clean tables are direct parents.
+    parents = _graph().get(dg.AssetKey(["monitoring", "kpi_monitor"])).parent_keys
+    assert {dg.AssetKey(["clean", "orders"]), dg.AssetKey(["clean", "nps_responses"])} <= parents
 
 
 def test_history_and_publication_run_after_the_marts_they_are_gated_on():

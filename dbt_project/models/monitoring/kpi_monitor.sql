@@ -26,6 +26,11 @@
 {%- set published_as_of = var('monitor_published_as_of', '') or '1900-01-01' -%}
 {%- set new_files = var('monitor_new_files', []) -%}
 
+-- The monitoring job ingests first: these make the clean tables direct parents, so Dagster
+-- runs this model after the ingest steps of the same run (the staging views are not in the job).
+-- depends_on: {{ source('clean', 'orders') }}
+-- depends_on: {{ source('clean', 'nps_responses') }}
+
 with
 
 orders as (
