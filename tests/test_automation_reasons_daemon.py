@@ -90,6 +90,15 @@ def _timeline(log: Path) -> list[tuple[str, str, str, str]]:
     return events
 
 
+def _keep_timeline(log: Path, fallback: Path) -> None:
+    """Write the sensors' timeline as a Markdown table (a test artifact, kept on failure too)."""
+    table = ["| time (UTC) | sensor | decision | reason or run |", "|---|---|---|---|"]
+    table += [f"| {t} | {s} | {d} | {r} |" for t, s, d, r in _timeline(log)]
+    artifacts = Path(os.environ.get("SEGMENTS_TEST_ARTIFACTS") or fallback)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "sensor_timeline.md").write_text("\n".join(table) + "\n", encoding="utf-8")
+
+
 class Daemon:
     """`dagster-daemon run` on the repository's workspace, logging to a file."""
 
@@ -251,6 +260,7 @@ def test_the_daemon_runs_only_for_a_reason(demo_dir: Path, tmp_path: Path) -> No
         runs = [r for r in _runs(home) if r.run_id not in (cli_run.run_id, new_data.run_id)]
     finally:
         daemon.stop()
+        _keep_timeline(daemon.log, tmp_path)
 
     timeline = _timeline(daemon.log)
     assert len(runs) == 2, daemon.tail()
@@ -284,9 +294,3 @@ def test_the_daemon_runs_only_for_a_reason(demo_dir: Path, tmp_path: Path) -> No
     triggers = {a["trigger_kind"]: a for a in read_alerts(state) if a["alert_kind"] == "trigger"}
     assert set(triggers) == {"new_data", "kpi_monitor", "kpi_drop"}
     assert triggers["kpi_drop"]["reason_after"] == pytest.approx(-100.0)
-
-    table = ["| time (UTC) | sensor | decision | reason or run |", "|---|---|---|---|"]
-    table += [f"| {t} | {s} | {d} | {r} |" for t, s, d, r in timeline]
-    artifacts = Path(os.environ.get("SEGMENTS_TEST_ARTIFACTS") or tmp_path)
-    artifacts.mkdir(parents=True, exist_ok=True)
-    (artifacts / "sensor_timeline.md").write_text("\n".join(table) + "\n", encoding="utf-8")
