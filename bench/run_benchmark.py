@@ -67,6 +67,7 @@ STAGES: tuple[tuple[str, object], ...] = (
     ("dbt history", lambda key: key == "segment_history_dbt_assets"),
     ("publication", lambda key: key.startswith("serving__")),
     ("report", lambda key: key.startswith("report__")),
+    ("record", lambda key: key.startswith("automation__")),
 )
 #: Every stage a complete refresh must show (the smoke test checks this).
 STAGE_NAMES = tuple(name for name, _ in STAGES)

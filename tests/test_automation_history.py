@@ -105,9 +105,9 @@ def _write_clean_warehouse(path: Path, customers: int = 80, seed: int = 5) -> No
         con.executemany(f"insert into clean.orders values ({', '.join('?' * 11)})", orders)
         con.execute(
             "create table clean.nps_responses (response_id varchar, customer_id varchar,"
-            " responded_at date, score integer)"
+            " responded_at date, score integer, _source_file varchar)"
         )
-        con.executemany("insert into clean.nps_responses values (?, ?, ?, ?)", nps)
+        con.executemany("insert into clean.nps_responses values (?, ?, ?, ?, 'nps.csv')", nps)
         con.execute(
             "create table clean.refunds (refund_id varchar, customer_id varchar,"
             " order_id varchar, refunded_at date, amount decimal(18,2))"

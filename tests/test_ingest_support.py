@@ -15,7 +15,7 @@ from pipeline.lib.resources import RefreshSettings
 
 DATA = Path(__file__).parent / "data" / "ingest"
 AS_OF = dt.date(2024, 12, 31)
-#: The settings' default plausibility floor (RefreshSettings.date_floor).
+#: The settings' default plausibility floor (quality.date_floor).
 DATE_FLOOR = RefreshSettings().date_floor_date()
 LOG = logging.getLogger("tests.ingest")
 

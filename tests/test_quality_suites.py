@@ -13,11 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import pipeline.quality.checks
 from pipeline.ingest.entities import ENTITIES
 from pipeline.lib.resources import RefreshSettings, Warehouse
 from pipeline.quality.checks import (
-    QualityThresholds,
     evaluate_gate,
     published_serving_file,
     to_check_result,
@@ -147,10 +145,14 @@ GROUP BY a.cohort, a.period_index, s.cohort_size;
 """
 
 
+#: The validation engine of the running test (set by the `engine` fixture, read by `run`).
+_engine = {"name": ENGINES[0]}
+
+
 @pytest.fixture(autouse=True, params=ENGINES)
 def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test with each validation engine as the gates' default."""
-    monkeypatch.setattr(pipeline.quality.checks, "DEFAULT_ENGINE", request.param)
+    """Run the test with each validation engine (the `quality.engine` setting)."""
+    monkeypatch.setitem(_engine, "name", request.param)
     return request.param
 
 
@@ -187,6 +189,7 @@ def run(
         run_id,
         volume_entity=volume,
         build_docs=kw.pop("build_docs", False),
+        engine=kw.pop("engine", _engine["name"]),
         **kw,
     )
 
@@ -265,8 +268,8 @@ def test_quarantine_rate_above_ceiling_blocks(warehouse, settings):
     ]
     assert outcome.errors[0].sample_keys == ["orders_bad.csv"]
     # A looser ceiling accepts the same file.
-    loose = QualityThresholds(quarantine_ceiling=0.5)
-    assert run("clean_orders", warehouse, settings, thresholds=loose).passed
+    loose = RefreshSettings(as_of=AS_OF, state_dir=settings.paths.state_dir, quarantine_ceiling=0.5)
+    assert run("clean_orders", warehouse, loose).passed
 
 
 def test_deferred_rows_do_not_count_in_the_quarantine_rate(warehouse, settings):
@@ -284,7 +287,9 @@ def test_deferred_rows_do_not_count_in_the_quarantine_rate(warehouse, settings):
 
 
 def test_a_date_floor_after_the_as_of_fails_with_one_line(warehouse, settings):
-    late = settings.model_copy(update={"date_floor": "2027-01-01"})
+    late = settings.model_copy(
+        update={"quality": settings.quality.model_copy(update={"date_floor": "2027-01-01"})}
+    )
     with pytest.raises(ValueError, match=r"date_floor 2027-01-01 is after the as-of date") as err:
         run("clean_orders", warehouse, late)
     assert len(str(err.value).splitlines()) == 1
@@ -338,7 +343,7 @@ def test_scores_outside_scale_and_unsegmented_customers_block(warehouse, setting
         "marts.customer_rfm: expect_column_values_to_be_between(r_score)",
     ]
     # The scale follows settings.score_buckets: on 1..7 a score of 6 is fine.
-    wide = RefreshSettings(as_of=AS_OF, state_dir=settings.state_dir, score_buckets=7)
+    wide = RefreshSettings(as_of=AS_OF, state_dir=settings.paths.state_dir, score_buckets=7)
     assert len(run("customer_rfm", warehouse, wide).errors) == 1
 
 
@@ -395,12 +400,12 @@ def test_refunds_are_attributed_like_the_marts(warehouse, settings):
 
 def test_revenue_follows_the_lookback_window(warehouse, settings):
     # The fixture's marts use all history: with a 1-year window most revenues differ.
-    windowed = RefreshSettings(as_of=AS_OF, state_dir=settings.state_dir, lookback_days=365)
+    windowed = RefreshSettings(as_of=AS_OF, state_dir=settings.paths.state_dir, lookback_days=365)
     assert not run("customer_rfm", warehouse, windowed).passed
 
 
 def test_gross_mode_ignores_refunds(warehouse, settings):
-    gross = RefreshSettings(as_of=AS_OF, state_dir=settings.state_dir, monetary_mode="gross")
+    gross = RefreshSettings(as_of=AS_OF, state_dir=settings.paths.state_dir, monetary_mode="gross")
     # The fixture's marts are net: in gross mode they no longer reconcile ...
     assert not run("customer_rfm", warehouse, gross).passed
     # ... until the refunds are added back.

@@ -64,10 +64,10 @@ def identity_assets(
     """Resolve clean.customers into master customers (one customer, one identity).
 
     Deterministic e-mail rule + splink model, guarded clustering with the stewards' overrides
-    (settings.identity_overrides_file), stable master ids and golden records; see
+    (settings.paths.identity_overrides_file), stable master ids and golden records; see
     docs/identity.md.
     """
-    overrides = load_overrides(settings.identity_overrides_file)
+    overrides = load_overrides(settings.paths.identity_overrides_file)
     if overrides.never_merge or overrides.force_merge:
         context.log.info(
             f"steward overrides: {len(overrides.never_merge)} never_merge, "

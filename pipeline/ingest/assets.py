@@ -93,7 +93,7 @@ def clean_entities(
         report = clean(
             con,
             settings.as_of_date(),
-            settings.currency,
+            settings.refresh.currency,
             _log(context),
             date_floor=settings.date_floor_date(),
         )

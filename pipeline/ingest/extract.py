@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import logging
 import re
@@ -35,6 +34,7 @@ from pipeline.ingest.entities import (
     TIMESTAMP,
 )
 from pipeline.ingest.mapping import AUTO, ColumnSpec, EntityMapping, Mapping, MappingError
+from pipeline.lib.fingerprint import file_sha256
 
 #: Per-file detection results; `clean_entities` reads it to build `clean.load_log`.
 REGISTRY_TABLE = "raw.file_registry"
@@ -201,14 +201,6 @@ def discover_files(
     return found, ignored
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(8 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def normalize_name(name: str) -> str:
     """Header name -> snake_case identifier (`" Order ID "` -> `order_id`)."""
     cleaned = re.sub(r"[^0-9a-zA-Z]+", "_", name.strip().lower()).strip("_")
@@ -317,7 +309,7 @@ def _inspect(
 ) -> _Plan:
     """Phase 1 for one file: detect its format, read its header, map its columns."""
     source_file = path.relative_to(landing_dir).as_posix()
-    checksum = _sha256(path)
+    checksum = file_sha256(path)
     report = FileReport(entity, source_file, checksum, "", "", ".", "iso")
     plan = _Plan(entity, path, source_file, checksum, report)
     is_parquet = path.name.lower().endswith(".parquet")

@@ -207,12 +207,13 @@ def prediction_assets(
     horizon from the whole history. See docs/predictions.md.
     """
     as_of = settings.as_of_date()
-    horizon = settings.prediction_horizon_days
+    horizon = settings.prediction.horizon_days
+    currency = settings.refresh.currency
     started = time.perf_counter()
     with warehouse.connect() as con:
         src = sources()
         evaluation = models.evaluate_candidates(
-            con, src, as_of, horizon, settings.churn_days, settings.prediction_fit_sample
+            con, src, as_of, horizon, settings.refresh.churn_days, settings.prediction.fit_sample
         )
         for s in evaluation.scores:
             context.log.info(
@@ -228,9 +229,9 @@ def prediction_assets(
             scored["customer_id"],
             model=evaluation.winner,
             horizon=horizon,
-            churn_days=settings.churn_days,
-            discount_rate=settings.prediction_discount_rate,
-            sample=settings.prediction_fit_sample,
+            churn_days=settings.refresh.churn_days,
+            discount_rate=settings.prediction.discount_rate,
+            sample=settings.prediction.fit_sample,
         )
         counts = write_predictions(
             con,
@@ -238,13 +239,13 @@ def prediction_assets(
             evaluation,
             as_of=as_of,
             horizon=horizon,
-            currency=settings.currency,
+            currency=currency,
         )
     frame = predictions.frame
     context.log.info(
         f"predictions {as_of}: {len(frame)} customers with {predictions.model} "
         f"(holdout winner {evaluation.winner}); expected orders {frame.expected_orders.sum():.0f}, "
-        f"predicted CLV {frame.predicted_clv.sum():,.0f} {settings.currency} over {horizon} days; "
+        f"predicted CLV {frame.predicted_clv.sum():,.0f} {currency} over {horizon} days; "
         f"{time.perf_counter() - started:.1f} s"
     )
     common = {
@@ -453,7 +454,7 @@ def cluster_assets(
     """Cluster the scored customers on their behaviour and measure how the clusters changed.
 
     k-means (scikit-learn) on standardised log R/F/M, basket, category and channel mix, promo
-    share, returns and support intensity; k in [clustering_k_min, clustering_k_max] by best
+    share, returns and support intensity; k in [clustering.k_min, clustering.k_max] by best
     silhouette; ids kept stable by matching centroids to the previous refresh's (stored in
     the `predictions` schema). The comparison with the previous refresh (adjusted Rand index,
     centroid moves, new/vanished clusters) is appended to cluster_drift.
@@ -465,9 +466,9 @@ def cluster_assets(
         previous_as_of, previous, assignments = _previous_state(con, as_of)
         result = clustering.cluster(
             raw,
-            k_min=settings.clustering_k_min,
-            k_max=settings.clustering_k_max,
-            sample=settings.clustering_sample,
+            k_min=settings.clustering.k_min,
+            k_max=settings.clustering.k_max,
+            sample=settings.clustering.sample,
             previous=previous,
         )
         drift = clustering.measure_drift(
@@ -477,8 +478,8 @@ def cluster_assets(
             previous_as_of,
             assignments,
             len(previous) if previous is not None else None,
-            min_ari=settings.clustering_drift_min_ari,
-            max_shift=settings.clustering_drift_max_shift,
+            min_ari=settings.clustering.drift_min_ari,
+            max_shift=settings.clustering.drift_max_shift,
         )
         profiles = cluster_profiles(raw, result, as_of)
         members = pd.DataFrame(
@@ -568,7 +569,7 @@ def cluster_drift_check(warehouse: Warehouse, settings: RefreshSettings) -> dg.A
     """Warn (never block) when the behaviour clusters changed beyond the drift thresholds.
 
     Reads this refresh's row of cluster_drift: adjusted Rand index below
-    clustering_drift_min_ari, a centroid moved more than clustering_drift_max_shift standard
+    clustering.drift_min_ari, a centroid moved more than clustering.drift_max_shift standard
     deviations, or a cluster appeared or vanished. The RFM segments may then no longer describe
     the customer base: review the segment map.
     """
