@@ -108,8 +108,7 @@ def _build(
             [
                 "build",
                 "--select",
-                "+path:models/intermediate",
-                "path:models/staging",
+                "+path:models/intermediate path:models/staging",  # one token: dbt splits it
                 "--resource-type",
                 "model",
                 "--resource-type",
