@@ -122,8 +122,19 @@ class RefreshSettings(dg.ConfigurableResource):
     quality_min_date: str = Field(
         default="2000-01-01", description="Earliest plausible date in clean tables."
     )
-    quality_max_row_drop: float = Field(
-        default=0.9, description="Row drop against the previous load that blocks (0.9 = 90%)."
+    quality_max_history_loss: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="Exports are cumulative: share of the rows not dated after the previous "
+        "refresh's as-of that may go missing since that load; a larger loss blocks (0.01 = 1%).",
+    )
+    quality_max_volume_drop: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Drop of the total raw row count against the last accepted load that "
+        "blocks (0.5 = a drop of 50% or more).",
     )
     quality_quarantine_ceiling: float = Field(
         default=0.1, description="Share of rejected rows per file above which the gate blocks."
