@@ -18,6 +18,9 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
+from pipeline.lib.permissions import ensure_private_dir, make_private, private_by_default
+from pipeline.lib.preflight import folder_problem, raise_problems
+
 #: Every Python asset that writes the warehouse runs in this pool: DuckDB has a single writer.
 WAREHOUSE_POOL = "duckdb_warehouse"
 
@@ -57,12 +60,31 @@ class Warehouse(dg.ConfigurableResource):
         """Absolute path of the warehouse file (relative paths are taken from the working dir)."""
         return _from_env(self.path, "SEGMENTS_WAREHOUSE", DEFAULT_WAREHOUSE)
 
+    def problems(self) -> list[str]:
+        """Pre-flight (`pipeline.lib.preflight`): the warehouse can be created or written."""
+        path = self.resolved_path()
+        problem = folder_problem(path.parent, "warehouse folder")
+        if problem:
+            return [problem]
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            return [f"warehouse {path} is not readable and writable by this user"]
+        return []
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """At run start: private file modes for the run, then the pre-flight checks."""
+        if getattr(context, "dagster_run", None) is not None:
+            private_by_default()
+        raise_problems(context, self.problems())
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the warehouse, creating its folder on first use; always closes the connection."""
+        """Open the warehouse, creating its folder on first use; always closes the connection.
+
+        A writer makes the file owner-only: it holds personal data (emails, phones, raw rows).
+        """
         path = self.resolved_path()
         if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_private_dir(path.parent)
         config: dict[str, Any] = {}
         if self.threads:
             config["threads"] = self.threads
@@ -70,6 +92,8 @@ class Warehouse(dg.ConfigurableResource):
             "SEGMENTS_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT
         )
         con = duckdb.connect(str(path), read_only=read_only, config=config)
+        if not read_only:
+            make_private(path)
         try:
             yield con
         finally:
@@ -160,10 +184,58 @@ class RefreshSettings(dg.ConfigurableResource):
         return _from_env(self.landing_dir, "SEGMENTS_LANDING", DEFAULT_LANDING)
 
     def state_path(self) -> Path:
-        """Absolute state directory (created on demand)."""
-        path = _from_env(self.state_dir, "SEGMENTS_STATE_DIR", DEFAULT_STATE_DIR)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """Absolute state directory (created on demand, owner-only: it holds run logs, quality
+        samples and sensor state; BI outputs inside have their own modes)."""
+        return ensure_private_dir(
+            _from_env(self.state_dir, "SEGMENTS_STATE_DIR", DEFAULT_STATE_DIR)
+        )
+
+    def problems(self) -> list[str]:
+        """Pre-flight (`pipeline.lib.preflight`): values dbt or a step would refuse, one line each.
+
+        Checks the as-of date, the scoring knobs, the engine, the timezone, the report language,
+        the state directory (created if missing) and the mapping file (parsed and validated).
+        """
+        problems = []
+        for check in (self.as_of_date, self.dbt_vars):  # as dbt receives them
+            try:
+                check()
+            except ValueError as exc:
+                if str(exc) not in problems:
+                    problems.append(str(exc))
+        if self.engine not in ("duckdb", "spark"):
+            problems.append(f"engine must be 'duckdb' or 'spark', got {self.engine!r}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ValueError, KeyError):
+            problems.append(f"timezone {self.timezone!r} is not an IANA timezone name")
+        try:
+            dt.date.fromisoformat(self.quality_min_date)
+        except ValueError:
+            problems.append(f"quality_min_date must be YYYY-MM-DD, got {self.quality_min_date!r}")
+        from pipeline.report.i18n import STRINGS
+
+        if self.report_language.strip().lower() not in STRINGS:
+            problems.append(
+                f"report_language must be one of {sorted(STRINGS)}, got {self.report_language!r}"
+            )
+        state = _from_env(self.state_dir, "SEGMENTS_STATE_DIR", DEFAULT_STATE_DIR)
+        problem = folder_problem(state, "state directory")
+        if problem:
+            problems.append(problem)
+        mapping = self.mapping_path()
+        if mapping is not None:
+            from pipeline.ingest.mapping import load_mapping
+
+            try:
+                load_mapping(mapping)
+            except (ValueError, OSError) as exc:  # MappingError is a ValueError
+                problems.append(f"mapping file: {exc}")
+        return problems
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """At run start: refuse the run, before any step, when `problems()` finds any."""
+        raise_problems(context, self.problems())
 
     def mapping_path(self) -> Path | None:
         """The mapping file, or None when the defaults are used."""
