@@ -506,19 +506,27 @@ def test_undated_rows_count_as_history_and_dates_follow_the_file_format(warehous
     assert _volume(warehouse, "run-1")[:2] == (99, 98)
 
 
-def test_ninety_percent_drop_blocks_and_blocked_loads_never_become_the_baseline(
+def test_exact_fifty_and_ninety_percent_drops_block_and_never_become_the_baseline(
     warehouse, settings
 ):
-    first = run("raw_orders", warehouse, settings, run_id="run-1")
-    assert first.passed
-    # 96 -> 48 rows: exactly 50% fewer, and 50% of the history gone.
-    sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 48")
+    # 100 orders, all dated on or before the as-of.
+    sql(
+        warehouse,
+        "INSERT INTO raw.orders SELECT 'X' || i, 'C001', '2025-05-05', '10', 'completed', "
+        "'orders.csv', 96 + i, 'x', now() FROM range(1, 5) t(i)",
+    )
+    assert run("raw_orders", warehouse, settings, run_id="run-1").passed
+    # 100 -> 50 rows: exactly 50% fewer, and 50% of the history gone.
+    sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 50")
     half = run("raw_orders", warehouse, settings, run_id="run-2")
     assert error_names(half) == [HISTORY_LOSS, VOLUME_DROP]
-    # 96 -> 9 rows (the blocked load is not the baseline): a 90.6% drop, blocked.
-    sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 9")
+    assert _volume(warehouse, "run-2")[-2:] == (0.5, 0.5)
+    # 100 -> 10 rows (the blocked load is not the baseline): exactly 90%, blocked.
+    sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 10")
     ninety = run("raw_orders", warehouse, settings, run_id="run-3")
     assert error_names(ninety) == [HISTORY_LOSS, VOLUME_DROP]
+    assert _volume(warehouse, "run-3")[-2:] == (0.9, 0.9)
+    assert "observed 0.9, limit < 0.5" in ninety.errors[1].describe()
     sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 0")
     with warehouse.connect(read_only=True) as con:
         history = con.execute(
@@ -526,9 +534,9 @@ def test_ninety_percent_drop_blocks_and_blocked_loads_never_become_the_baseline(
             "ORDER BY recorded_at"
         ).fetchall()
     assert history == [
-        ("run-1", 96, True, 96),
-        ("run-2", 48, False, 48),
-        ("run-3", 9, False, 9),
+        ("run-1", 100, True, 100),
+        ("run-2", 50, False, 50),
+        ("run-3", 10, False, 10),
     ]
     empty = run("raw_orders", warehouse, settings, run_id="run-4")
     assert set(error_names(empty)) == {
