@@ -231,7 +231,8 @@ def publish_refresh(
     # campaign folder holds emails: owner-only.
     for folder in (serving_dir, exports_root):
         shared_dir(folder)
-    ensure_private_dir(campaign_root)
+    if options.campaign_export:
+        ensure_private_dir(campaign_root)
 
     with _publication_lock(serving_dir), contextlib.ExitStack() as stack:
         cleaned = _clean_serving_debris(serving_dir)
