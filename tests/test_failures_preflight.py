@@ -9,19 +9,22 @@ import pytest
 from dagster._utils.error import serializable_error_info_from_exc_info
 
 from pipeline.lib.failures import dbt_cause, one_line, root_cause
-from pipeline.lib.preflight import preflight
-from pipeline.lib.resources import refresh_run_config
+from pipeline.lib.resources import RefreshSettings, Warehouse, refresh_run_config
+from pipeline.preflight import preflight
 
 
-def _run_config(tmp_path: Path, serving: dict | None = None, **settings) -> dict:
+def _run_config(tmp_path: Path, serving: dict | None = None, values: dict | None = None) -> dict:
+    """A sound run config, then `values` ({"section.key": value}) written into it unchecked,
+    as a hand-edited run config (Dagster UI launchpad) would carry them."""
     landing = tmp_path / "landing"
     landing.mkdir(exist_ok=True)
-    config = refresh_run_config(
-        landing_dir=str(landing),
-        state_dir=str(tmp_path / "state"),
-        warehouse_path=str(tmp_path / "wh" / "warehouse.duckdb"),
-        **settings,
+    settings = RefreshSettings(
+        landing_dir=str(landing), state_dir=str(tmp_path / "state"), as_of="2026-10-01"
     )
+    config = refresh_run_config(settings, Warehouse(path=str(tmp_path / "wh" / "warehouse.duckdb")))
+    for dotted, value in (values or {}).items():
+        section, key = dotted.split(".")
+        config["resources"]["settings"]["config"][section][key] = value
     default = {"pii_key": "a-long-enough-key"}
     config["resources"]["serving"] = {"config": default if serving is None else serving}
     return config
@@ -34,7 +37,23 @@ def test_a_sound_configuration_passes_and_creates_private_folders(tmp_path):
     assert (tmp_path / "wh").stat().st_mode & 0o777 == 0o700
 
 
-def test_every_problem_is_reported_on_its_own_line(tmp_path, monkeypatch):
+def test_refused_values_are_reported_one_line_each_naming_the_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("SEGMENTS_PII_KEY", raising=False)
+    config = _run_config(
+        tmp_path,
+        serving={},
+        values={"refresh.score_method": "median", "refresh.timezone": "Mars/Olympus"},
+    )
+    problems = preflight(config).problems
+    assert len(problems) == 3, problems
+    assert problems[0].startswith("settings.refresh.timezone: ")  # in the model's key order
+    assert "Mars/Olympus" in problems[0]
+    assert problems[1].startswith("settings.refresh.score_method: ")
+    assert problems[2].startswith("No PII key configured: set the environment variable")
+    assert all("\n" not in p for p in problems)
+
+
+def test_problems_of_valid_settings_are_reported_on_their_own_line(tmp_path, monkeypatch):
     monkeypatch.delenv("SEGMENTS_PII_KEY", raising=False)
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
@@ -43,31 +62,31 @@ def test_every_problem_is_reported_on_its_own_line(tmp_path, monkeypatch):
     config = _run_config(
         tmp_path,
         serving={},
-        score_method="median",
-        timezone="Mars/Olympus",
-        mapping_file=str(mapping),
-        as_of="2026-13-01",
+        values={
+            "paths.mapping_file": str(mapping),
+            "paths.state_dir": str(blocker / "state"),
+            "quality.date_floor": "2027-01-01",
+        },
     )
-    config["resources"]["settings"]["config"]["state_dir"] = str(blocker / "state")
     problems = preflight(config).problems
-    assert len(problems) == 6, problems
-    assert problems[0] == "as_of must be YYYY-MM-DD, got '2026-13-01'"
-    assert problems[1] == "score_method must be 'rank' or 'ntile', got 'median'"
-    assert "'Mars/Olympus' is not an IANA timezone name" in problems[2]
-    assert problems[3].startswith(f"state directory {blocker / 'state'} cannot be created")
-    assert problems[4].startswith("mapping file: ") and "colour" in problems[4]
-    assert problems[5].startswith("No PII key configured: set the environment variable")
+    assert len(problems) == 4, problems
+    assert problems[0].startswith("date_floor 2027-01-01 is after the as-of date 2026-10-01")
+    assert problems[1].startswith(f"state directory {blocker / 'state'} cannot be created")
+    assert problems[2].startswith("mapping file: ") and "colour" in problems[2]
+    assert problems[3].startswith("No PII key configured: set the environment variable")
     assert all("\n" not in p for p in problems)
 
 
 def test_short_keys_bad_thresholds_and_a_missing_landing_are_refused(tmp_path):
-    config = _run_config(tmp_path, serving={"pii_key": "short"}, quality_max_history_loss=2.0)
-    config["resources"]["settings"]["config"]["landing_dir"] = str(tmp_path / "nowhere")
+    config = _run_config(
+        tmp_path, serving={"pii_key": "short"}, values={"quality.max_history_loss": 2.0}
+    )
+    config["resources"]["settings"]["config"]["paths"]["landing_dir"] = str(tmp_path / "nowhere")
     problems = preflight(config).problems
-    assert problems[0].startswith("settings.quality_max_history_loss: ")
+    assert problems[0].startswith("settings.quality.max_history_loss: ")
     assert problems[1] == "The PII key is too short (5 characters, need 12+)."
     assert len(problems) == 2  # the landing is checked once the settings are valid
-    del config["resources"]["settings"]["config"]["quality_max_history_loss"]
+    config["resources"]["settings"]["config"]["quality"]["max_history_loss"] = 0.01
     problems = preflight(config).problems
     assert problems[0] == f"landing folder {tmp_path / 'nowhere'} does not exist"
 

@@ -1,7 +1,12 @@
 {#- Refresh settings read from vars, validated once at compile time so a typo fails loudly. -#}
 
+{#- The as-of date; var as_of "" (the standalone default) means today. -#}
 {% macro as_of_date() -%}
-    cast('{{ var("as_of") }}' as date)
+    {%- if var("as_of") -%}
+        cast('{{ var("as_of") }}' as date)
+    {%- else -%}
+        current_date
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro score_buckets() -%}
@@ -37,7 +42,7 @@
 {%- endmacro %}
 
 {% macro segment_language() -%}
-    {%- set language = var('segment_language', 'en') | string | trim | lower -%}
+    {%- set language = var('segment_language') | string | trim | lower -%}
     {%- if language not in ('en', 'fr') -%}
         {{ exceptions.raise_compiler_error("var segment_language must be 'en' or 'fr', got " ~ language) }}
     {%- endif -%}

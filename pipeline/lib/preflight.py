@@ -4,8 +4,9 @@ PII key present and long enough, folders writable, mapping file parsed and valid
 that dbt would reject: each resource lists its own problems (`problems()`), one line each. The
 checks run in two places:
 
-* the `segments` CLI calls `preflight()` on the run config before it starts Dagster, parses dbt or
-  hashes the landing files, so a bad configuration is reported in about a second;
+* the `segments` CLI calls `pipeline.preflight.preflight()` on the run config before it starts
+  Dagster, parses dbt or hashes the landing files, so a bad configuration is reported in about
+  a second;
 * runs started any other way (schedules, sensors, the UI) run them when Dagster initialises the
   resources, before the first step: `setup_for_execution` raises `ConfigurationError`.
 
@@ -15,8 +16,6 @@ The checks only read, except that missing folders are created (owner-only), as t
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,53 +51,3 @@ def raise_problems(context: Any, problems: list[str]) -> None:
     """
     if problems and getattr(context, "dagster_run", None) is not None:
         raise ConfigurationError(problems)
-
-
-@dataclass
-class PreflightReport:
-    """What `preflight` found, and how long it took."""
-
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """True when the run may start."""
-        return not self.problems
-
-
-def preflight(run_config: dict[str, Any], *, landing_required: bool = True) -> PreflightReport:
-    """Check a refresh's run config without starting Dagster (see the module docstring).
-
-    Builds the three resources a refresh configures (settings, warehouse, serving) from the run
-    config and collects their problems; with `landing_required`, the landing folder must exist.
-    """
-    from pydantic import ValidationError
-
-    from pipeline.lib.resources import RefreshSettings, Warehouse
-    from pipeline.serving.options import ServingOptions
-
-    started = time.perf_counter()
-    report = PreflightReport()
-    resources = run_config.get("resources", {})
-    built: dict[str, Any] = {}
-    for key, cls in (("settings", RefreshSettings), ("warehouse", Warehouse)):
-        try:
-            built[key] = cls(**resources.get(key, {}).get("config", {}))
-        except ValidationError as exc:
-            report.problems += [
-                f"{key}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                for err in exc.errors()
-            ]
-    serving = ServingOptions(**resources.get("serving", {}).get("config", {}))
-    if "settings" in built:
-        settings: RefreshSettings = built["settings"]
-        report.problems += settings.problems()
-        landing = settings.landing_path()
-        if landing_required and not landing.is_dir():
-            report.problems.append(f"landing folder {landing} does not exist")
-    if "warehouse" in built:
-        report.problems += built["warehouse"].problems()
-    report.problems += serving.problems()
-    report.seconds = time.perf_counter() - started
-    return report

@@ -15,7 +15,8 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from pipeline.report import data, svg
+from pipeline.lib.reasons import RunReason
+from pipeline.report import data, outlook, svg
 from pipeline.report.i18n import DEFAULT_LANGUAGE, Formatter, strings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -377,14 +378,37 @@ def _priority_chart(personas: list[data.Persona], t: dict[str, str]) -> Markup:
     )
 
 
+def _trigger_line(reason: RunReason | None, t: dict[str, str], f: Formatter) -> dict | None:
+    """The header's "triggered by" line: the kind in the report's language, then the measured
+    move (`nps All 40 -> 12, threshold 10`) or the trigger's own words."""
+    if reason is None:
+        return None
+    label = t.get(f"trigger_{reason.kind}", reason.kind)
+    if reason.metric and reason.before is not None and reason.after is not None:
+        percent = reason.metric.endswith("_rate")
+        value = f.pct if percent else f.number
+        detail = (
+            f"{reason.metric} {reason.segment} {value(reason.before, 1)} → {value(reason.after, 1)}"
+        ).replace("  ", " ")
+        if reason.threshold is not None:
+            threshold = f.pct(reason.threshold, 1) if percent else f.number(reason.threshold, 1)
+            detail += f" ({t['trigger_threshold']} {threshold})"
+    else:
+        detail = reason.summary
+    return {"kind": reason.kind, "label": label, "detail": detail, "summary": reason.summary}
+
+
 def build_report(
     con: duckdb.DuckDBPyConnection,
     out_dir: Path,
     language: str = DEFAULT_LANGUAGE,
     currency: str = "EUR",
     generated_at: dt.datetime | None = None,
+    reason: RunReason | None = None,
 ) -> ReportResult:
     """Render the report of the refresh held in the warehouse and write it under `out_dir`.
+
+    `reason` (why the refresh ran: trigger kind, KPI move and threshold) goes in the header.
 
     Writes `insight_report_<as_of>.html` and replaces `latest.html` atomically (temp file +
     rename), so a reader never sees a half-written report.
@@ -412,6 +436,7 @@ def build_report(
         "lang": language,
         "as_of": as_of,
         "generated_at": (generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+        "trigger": _trigger_line(reason, t, f),
         "head": head,
         "cards": _headline_cards(head, t, f),
         "segment_charts": _segment_charts(dist, labels, t, f),
@@ -446,6 +471,8 @@ def build_report(
         "priorities": sorted(personas, key=lambda p: -p.act_score),
         "trend_label": trend_label,
         "attr": _attr,
+        # Predictions, churn risk, clusters and drift: a self-contained section (outlook.py).
+        "outlook": outlook.render_section(con, labels, language, currency),
     }
     html = _environment().get_template("report.html.j2").render(**context)
     out_dir.mkdir(parents=True, exist_ok=True)

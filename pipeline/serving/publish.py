@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.lib.permissions import ensure_private_dir, make_private, share, shared_dir
+from pipeline.lib.reasons import COLUMN_TYPES, KINDS, RunReason
 from pipeline.serving import exports
 from pipeline.serving.files import fsync_dir, fsync_file, remove_path
 from pipeline.serving.options import ServingOptions
@@ -203,12 +204,14 @@ def publish_refresh(
     refresh_id: str | None = None,
     before_swap: Callable[[Path], None] | None = None,
     log: Log | None = None,
+    reason: RunReason | None = None,
 ) -> PublicationResult:
     """Publish the BI-facing tables of the build warehouse (see the module docstring).
 
     `before_swap(tmp_path)` runs after everything is built and before anything is switched
     (tests use it to kill a publication at the worst moment). Raises without touching the
-    published outputs when anything fails before the switch.
+    published outputs when anything fails before the switch. `reason` (why the run happened)
+    goes into `refresh_info`.
     """
     log = log or (lambda message: None)
     state_dir = Path(state_dir)
@@ -267,6 +270,7 @@ def publish_refresh(
                 pg=pg,
                 pg_workdir=serving_dir / f".pgload-{tag}",
                 log=log,
+                reason=reason or RunReason("manual", KINDS["manual"]),
             )
             fsync_file(tmp)
             share(tmp)
@@ -319,6 +323,7 @@ def _build(
     pg: PostgresPublisher | None,
     pg_workdir: Path,
     log: Log,
+    reason: RunReason,
 ) -> PublicationResult:
     """Write the temporary serving file, the temporary export folders and the PostgreSQL load."""
     tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -340,6 +345,7 @@ def _build(
                 source, catalog, refresh_id, key_fn, options.extra_pii_columns
             )
             con.execute(f"CREATE TABLE {quote_ident(source.name)} AS {select}")
+            _copy_table_comment(con, catalog, source)
             counts[source.name] = con.execute(
                 f"SELECT count(*) FROM {quote_ident(source.name)}"
             ).fetchone()[0]
@@ -347,7 +353,9 @@ def _build(
                 dropped[source.name] = dropped_cols
                 log(f"{source.schema}.{source.name}: dropped PII columns {dropped_cols}")
         sources_by_name = {source.name: f"{source.schema}.{source.name}" for source in sources}
-        _write_info_tables(con, refresh_id, as_of, published_at, run_id, counts, sources_by_name)
+        _write_info_tables(
+            con, refresh_id, as_of, published_at, run_id, counts, sources_by_name, reason
+        )
         tables = [*counts, *INFO_TABLES]
 
         findings: list[PiiFinding] = []
@@ -407,6 +415,17 @@ def _build(
     return result
 
 
+def _copy_table_comment(con: duckdb.DuckDBPyConnection, catalog: str, source: SourceTable) -> None:
+    """Keep the warehouse table's description (COMMENT ON TABLE) on the published copy."""
+    row = con.execute(
+        "SELECT comment FROM duckdb_tables() "
+        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        [catalog, source.schema, source.name],
+    ).fetchone()
+    if row and row[0]:
+        con.execute(f"COMMENT ON TABLE {quote_ident(source.name)} IS {_literal(row[0])}")
+
+
 def _write_info_tables(
     con: duckdb.DuckDBPyConnection,
     refresh_id: str,
@@ -415,12 +434,17 @@ def _write_info_tables(
     run_id: str,
     counts: dict[str, int],
     sources: dict[str, str],
+    reason: RunReason,
 ) -> None:
-    """`refresh_info` (one row: which refresh this is) and `refresh_tables` (one row a table)."""
+    """`refresh_info` (one row: which refresh this is, and why it ran: trigger, reason,
+    reason_metric, reason_segment, reason_before, reason_after, reason_threshold) and
+    `refresh_tables` (one row a table)."""
+    why = reason.columns()
+    why_sql = "".join(f", ?::{COLUMN_TYPES[name]} AS {name}" for name in why)
     con.execute(
         "CREATE TABLE refresh_info AS SELECT ?::VARCHAR AS refresh_id, ?::DATE AS as_of, "
         "?::TIMESTAMP AS published_at, ?::VARCHAR AS run_id, ?::VARCHAR AS tables, "
-        "?::VARCHAR AS row_counts, ?::INTEGER AS table_count, ?::BIGINT AS total_rows",
+        "?::VARCHAR AS row_counts, ?::INTEGER AS table_count, ?::BIGINT AS total_rows" + why_sql,
         [
             refresh_id,
             as_of,
@@ -430,6 +454,7 @@ def _write_info_tables(
             json.dumps(counts, sort_keys=True),
             len(counts),
             sum(counts.values()),
+            *why.values(),
         ],
     )
     con.execute(

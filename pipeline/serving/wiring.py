@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from pipeline.lib.reasons import RunReason
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.serving.history import settle_publication
 from pipeline.serving.options import ServingOptions
@@ -58,8 +59,9 @@ def build_published_refresh(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         Builds a new serving DuckDB file (pseudonymous customer keys, no personal data),
         Parquet/CSV exports and, when configured, a PostgreSQL schema, then switches each one
         in a single step: readers see the previous refresh or this one, never a mix. The
-        refresh id is the as-of date. This run's history rows are kept only if the serving file
-        now holds this refresh; otherwise they are rolled back (`pipeline.serving.history`).
+        refresh id is the as-of date; `refresh_info` also says why the run happened. This run's
+        history rows are kept only if the serving file now holds this refresh; otherwise they are
+        rolled back (`pipeline.serving.history`).
         """
         state = settings.state_path()
         try:
@@ -70,6 +72,7 @@ def build_published_refresh(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
                 run_id=context.run_id,
                 options=serving,
                 log=context.log.info,
+                reason=RunReason.from_tags(context.run.tags),
             )
         finally:
             # Publication and history are one unit: this run's history stays only if served.
@@ -81,6 +84,7 @@ def build_published_refresh(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             "dropped_pii_columns": dg.MetadataValue.json(result.dropped_columns),
             "dagster/row_count": sum(result.row_counts.values()),
             "postgres_schema": result.postgres_schema or "disabled",
+            "trigger": RunReason.from_tags(context.run.tags).summary,
         }
         if result.export_dir is not None:
             metadata["export_dir"] = dg.MetadataValue.path(str(result.export_dir))

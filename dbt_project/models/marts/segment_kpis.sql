@@ -31,8 +31,8 @@ customer_nps as (
     select
         customer_id,
         count(*) as nps_responses,
-        sum(case when score >= 9 then 1 else 0 end) as promoters,
-        sum(case when score <= 6 then 1 else 0 end) as detractors
+        sum({{ nps_promoter('score') }}) as promoters,
+        sum({{ nps_detractor('score') }}) as detractors
     from nps_responses
     where {{ in_last_days('responded_at', var('nps_window_days')) }}
     group by customer_id
@@ -50,8 +50,7 @@ customer_facts as (
         coalesce(customer_nps.nps_responses, 0) as nps_responses,
         coalesce(customer_nps.promoters, 0) as promoters,
         coalesce(customer_nps.detractors, 0) as detractors,
-        case when customer_rfm.recency_days >= {{ var('churn_days') | int }} then 1 else 0 end
-            as is_churned
+        {{ is_churned('customer_rfm.recency_days') }} as is_churned
     from customer_rfm
     inner join rfm_values
         on customer_rfm.customer_id = rfm_values.customer_id
@@ -154,8 +153,8 @@ kpis as (
         cast(coalesce(group_totals.tickets, 0) as integer) as tickets,
         cast(group_totals.tickets as double)
             / cast(nullif(group_totals.customers, 0) as double) as tickets_per_customer,
-        100.0 * cast(group_totals.promoters - group_totals.detractors as double)
-            / cast(nullif(group_totals.nps_responses, 0) as double) as nps,
+        {{ nps_score('group_totals.promoters', 'group_totals.detractors',
+            'group_totals.nps_responses') }} as nps,
         cast(coalesce(group_totals.nps_responses, 0) as integer) as nps_responses,
         cast(coalesce(group_totals.churned_customers, 0) as integer) as churned_customers,
         cast(group_totals.churned_customers as double)
