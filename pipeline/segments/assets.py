@@ -100,6 +100,26 @@ def _build(
         # Gates, publication and the report read the DuckDB warehouse whatever the engine.
         loaded = load_spark_tables(_spark_dir(warehouse, settings), warehouse.resolved_path())
         context.log.info(f"loaded back from Spark: {loaded}")
+        # Python assets downstream (predictions, behaviour clusters) also read staging and
+        # intermediate relations, which Spark keeps as views of its own: build those in DuckDB
+        # too, from the same clean tables (views and a few small tables, seconds at demo scale).
+        below = {k: v for k, v in dbt_vars.items() if not k.startswith("spark_")}
+        dbt.cli(
+            [
+                "build",
+                "--select",
+                "+path:models/intermediate",
+                "path:models/staging",
+                "--resource-type",
+                "model",
+                "--resource-type",
+                "seed",
+                "--vars",
+                json.dumps(below),
+            ],
+            manifest=dbt_project.manifest_path,
+        ).wait()
+        context.log.info("built staging and intermediate models in DuckDB for the Python assets")
     with warehouse.connect(read_only=True) as con:
         for event in events:
             if isinstance(event, dg.Output):
