@@ -311,13 +311,14 @@ def test_a_missing_column_names_file_and_column_and_verbose_streams_the_log(refr
 
 
 def test_a_dbt_model_failure_names_the_model_and_the_database_error(refreshed, tmp_path):
-    """Two orders of 6e15 each fit DECIMAL(18,2), their monthly sum does not: dbt fails."""
+    """12,000 orders of 999,999,999,999.00 for one customer: each amount passes cleaning (under
+    the 10^12 bound), their sum (1.2e16) overflows DECIMAL(18,2) in dbt, which fails."""
     ws = _workspace(refreshed, tmp_path)
-    huge = _read(_orders_files(ws["landing"])[-1]).head(2).copy()
-    huge["order_id"] = ["HUGE1", "HUGE2"]
-    huge["customer_id"] = huge["customer_id"].iloc[0]
+    row = _read(_orders_files(ws["landing"])[-1]).head(1)
+    huge = row.loc[row.index.repeat(12_000)].reset_index(drop=True)
+    huge["order_id"] = [f"HUGE{i}" for i in range(len(huge))]
     huge["order_date"] = "2026-09-15"
-    huge["amount"] = "6000000000000000.00"
+    huge["amount"] = "999999999999.00"
     huge["status"] = "completed"
     huge.to_csv(ws["landing"] / "orders_huge.csv", index=False)
     published = _published(ws)
