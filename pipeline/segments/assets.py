@@ -165,9 +165,13 @@ def segment_history_dbt_assets(
     """Append this refresh to the segment and KPI history and rebuild the transition tables.
 
     Runs only once the marts passed their blocking quality gates; re-running an as-of date
-    replaces that refresh's rows.
+    replaces that refresh's rows. In a run that publishes, the history is journaled and kept
+    only if the publication succeeds (`pipeline.serving.history`).
     """
-    yield from _build(context, dbt, warehouse, settings)
+    from pipeline.serving.history import journaled_history
+
+    with journaled_history(context, warehouse, settings):
+        yield from _build(context, dbt, warehouse, settings)
 
 
 class MonitorConfig(dg.Config):
