@@ -762,3 +762,26 @@ def test_sql_parameters_are_inlined_as_safe_literals():
     assert bound == inlined
     with pytest.raises(KeyError):
         inline_parameters("SELECT $missing", {})
+
+
+def test_max_history_loss_set_on_the_command_line_changes_the_gate(warehouse, settings):
+    """`--set quality.max_history_loss=0.5` reaches the volume gate: a 20 % loss then passes."""
+    from pipeline.lib.settings import load_settings
+
+    assert run("raw_orders", warehouse, settings, run_id="run-1").passed
+    sql(warehouse, "DELETE FROM raw.orders WHERE _source_file = 'orders.csv' AND _source_row <= 20")
+    assert error_names(run("raw_orders", warehouse, settings, run_id="run-2")) == [HISTORY_LOSS]
+    loaded = load_settings(
+        env={},
+        sets=[
+            "quality.max_history_loss=0.5",
+            f"paths.state_dir={settings.paths.state_dir}",
+            f"refresh.as_of={AS_OF}",
+        ],
+    )
+    tolerant = RefreshSettings.from_settings(loaded.settings)
+    assert tolerant.quality.max_history_loss == 0.5
+    # The blocked run-2 never became the baseline: run-3 is measured against run-1 again.
+    assert run("raw_orders", warehouse, tolerant, run_id="run-3").passed
+    loss = _volume(warehouse, "run-3")[-1]
+    assert 0.01 < loss <= 0.5
