@@ -5,7 +5,16 @@ import dagster as dg
 from pipeline.definitions import defs
 from pipeline.segments.assets import model_key
 
-ENTITIES = ("customers", "nps_responses", "order_lines", "orders", "refunds", "support_tickets")
+ENTITIES = (
+    "campaign_contacts",
+    "customers",
+    "marketing_spend",
+    "nps_responses",
+    "order_lines",
+    "orders",
+    "refunds",
+    "support_tickets",
+)
 EXPECTED_ASSETS = {
     *(f"raw/{e}" for e in ENTITIES),
     *(f"clean/{e}" for e in ENTITIES),
