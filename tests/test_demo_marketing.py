@@ -1,4 +1,4 @@
-"""The demo's marketing inputs: campaign contacts, marketing spend, star products, planted customers."""
+"""The demo's marketing inputs: contacts, spend, star products and the planted customers."""
 
 from __future__ import annotations
 
