@@ -18,6 +18,8 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
+from pipeline.lib.dbt_vars import dbt_var_default
+
 #: Every Python asset that writes the warehouse runs in this pool: DuckDB has a single writer.
 WAREHOUSE_POOL = "duckdb_warehouse"
 
@@ -118,6 +120,33 @@ class RefreshSettings(dg.ConfigurableResource):
     nps_window_days: int = Field(default=365, gt=0, description="NPS window before as-of.")
     serial_returner_rate: float = Field(default=0.5, description="Return rate of serial returners.")
     support_heavy_ratio: float = Field(default=1.0, description="Tickets per order: support heavy.")
+    # Marketing marts: defaults live in dbt_project.yml (vars), read once by dbt_var_default.
+    attribution_window_days: int = Field(
+        default=dbt_var_default("attribution_window_days"),
+        ge=0,
+        description="Days after a campaign contact an order counts as its conversion.",
+    )
+    star_min_customers: int = Field(
+        default=dbt_var_default("star_min_customers"),
+        ge=1,
+        description="Buyers a product needs in a segment to rank as a star.",
+    )
+    persona_min_customers: int = Field(
+        default=dbt_var_default("persona_min_customers"),
+        ge=1,
+        description="Persona cells with fewer customers are suppressed.",
+    )
+    nps_min_responses: int = Field(
+        default=dbt_var_default("nps_min_responses"),
+        ge=1,
+        description="An NPS on fewer answers is flagged unreliable (the report hides it).",
+    )
+    priority_impact_weight: float = Field(
+        default=dbt_var_default("priority_impact_weight"),
+        ge=0,
+        le=1,
+        description="Weight of impact against the seed's pertinence in segment_priority.",
+    )
 
     quality_min_date: str = Field(
         default="2000-01-01", description="Earliest plausible date in clean tables."
@@ -179,6 +208,11 @@ class RefreshSettings(dg.ConfigurableResource):
             "nps_window_days": self.nps_window_days,
             "serial_returner_rate": self.serial_returner_rate,
             "support_heavy_ratio": self.support_heavy_ratio,
+            "attribution_window_days": self.attribution_window_days,
+            "star_min_customers": self.star_min_customers,
+            "persona_min_customers": self.persona_min_customers,
+            "nps_min_responses": self.nps_min_responses,
+            "priority_impact_weight": self.priority_impact_weight,
             # Language of the recommended actions in the marts, the same as the report's.
             "segment_language": self.report_language,
         }

@@ -1,0 +1,147 @@
+{#- What each segment buys, and what it buys more than everyone else: per segment (and overall),
+    products and categories (level) with their revenue (order lines of non-returned qualifying
+    orders in the scoring window, quantity x unit price), quantity, buyers, the item's share of
+    the segment's revenue at that level, that share among all scored customers and their ratio
+    (lift: above 1 = bought more by this segment). Items bought by fewer than var
+    star_min_customers customers of the segment are kept (the sums reconcile) but not ranked:
+    a product three people bought is not a star. Lines without product id count at the
+    category level only; lines without category under 'unknown'. -#}
+with
+
+qualifying_orders as (
+    select * from {{ ref('int_orders__qualifying') }}
+),
+
+order_lines as (
+    select * from {{ ref('stg_order_lines') }}
+),
+
+customer_rfm as (
+    select * from {{ ref('customer_rfm') }}
+),
+
+segment_lines as (
+    select
+        customer_rfm.segment,
+        qualifying_orders.customer_id,
+        order_lines.product_id,
+        coalesce(order_lines.category, 'unknown') as category,
+        order_lines.quantity,
+        order_lines.line_amount
+    from qualifying_orders
+    inner join order_lines
+        on qualifying_orders.order_id = order_lines.order_id
+    inner join customer_rfm
+        on qualifying_orders.customer_id = customer_rfm.customer_id
+    where
+        qualifying_orders.is_in_scoring_window
+        and not qualifying_orders.is_returned
+),
+
+grouped_lines as (
+    select segment as item_segment, customer_id, product_id, category, quantity, line_amount
+    from segment_lines
+    union all
+    select
+        {{ overall_label() }} as item_segment,
+        customer_id,
+        product_id,
+        category,
+        quantity,
+        line_amount
+    from segment_lines
+),
+
+item_lines as (
+    select
+        item_segment,
+        'product' as level,
+        product_id as item,
+        category,
+        customer_id,
+        quantity,
+        line_amount
+    from grouped_lines
+    where product_id is not null
+    union all
+    select
+        item_segment,
+        'category' as level,
+        category as item,
+        category,
+        customer_id,
+        quantity,
+        line_amount
+    from grouped_lines
+),
+
+item_totals as (
+    select
+        item_segment,
+        level,
+        item,
+        min(category) as category,
+        sum(line_amount) as revenue,
+        sum(quantity) as quantity,
+        count(distinct customer_id) as customers
+    from item_lines
+    group by item_segment, level, item
+),
+
+segment_sizes as (
+    select segment as item_segment, count(*) as segment_customers
+    from customer_rfm
+    group by segment
+    union all
+    select {{ overall_label() }} as item_segment, count(*) as segment_customers
+    from customer_rfm
+),
+
+with_shares as (
+    select
+        item_totals.*,
+        segment_sizes.segment_customers,
+        {{ safe_divide('item_totals.revenue',
+            'sum(item_totals.revenue) over (partition by item_totals.item_segment, item_totals.level)') }}
+            as revenue_share,
+        item_totals.customers >= {{ star_min_customers() }} as meets_min_support
+    from item_totals
+    inner join segment_sizes
+        on item_totals.item_segment = segment_sizes.item_segment
+),
+
+ranked as (
+    select
+        with_shares.*,
+        case when with_shares.meets_min_support then row_number() over (
+            partition by with_shares.item_segment, with_shares.level, with_shares.meets_min_support
+            order by with_shares.revenue desc, with_shares.item asc
+        ) end as revenue_rank
+    from with_shares
+),
+
+star_products as (
+    select
+        {{ as_of_date() }} as as_of,
+        cast(ranked.item_segment as string) as segment,
+        cast(ranked.level as string) as level,
+        cast(ranked.item as string) as item,
+        cast(ranked.category as string) as category,
+        cast(ranked.revenue_rank as integer) as revenue_rank,
+        cast(ranked.revenue as decimal(18, 2)) as revenue,
+        cast(ranked.quantity as integer) as quantity,
+        cast(ranked.customers as integer) as customers,
+        {{ safe_divide('ranked.customers', 'ranked.segment_customers') }} as customer_share,
+        ranked.revenue_share,
+        overall_items.revenue_share as overall_revenue_share,
+        {{ safe_divide('ranked.revenue_share', 'overall_items.revenue_share') }} as lift,
+        ranked.meets_min_support
+    from ranked
+    inner join ranked as overall_items
+        on
+            ranked.level = overall_items.level
+            and ranked.item = overall_items.item
+            and overall_items.item_segment = {{ overall_label() }}
+)
+
+select * from star_products
