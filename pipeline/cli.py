@@ -18,6 +18,7 @@ from typing import Any
 import click
 import duckdb
 
+from pipeline.lib.codes import OVERALL
 from pipeline.lib.resources import DEFAULT_STATE_DIR, DEFAULT_WAREHOUSE
 
 log = logging.getLogger("segments")
@@ -214,7 +215,8 @@ def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) 
             click.echo("\nSegments:")
             rows = con.execute(
                 "select segment, customers, share, revenue from marts.segment_kpis "
-                "order by segment = 'All', customers desc"
+                "order by segment = ?, customers desc",
+                [OVERALL],
             ).fetchall()
             for segment, customers, share, revenue in rows:
                 click.echo(

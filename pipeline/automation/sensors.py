@@ -41,6 +41,7 @@ from pipeline.automation.triggers import (
     read_trigger_file,
     triggers_dir,
 )
+from pipeline.lib.codes import OVERALL
 from pipeline.lib.jobs import refresh_segments_job
 from pipeline.lib.resources import RefreshSettings, Warehouse, refresh_run_config
 
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     JobTarget = UnresolvedAssetJobDefinition | dg.JobDefinition
 
 #: The overall row of `segment_kpis` / `kpi_history`.
-OVERALL_SEGMENT = "All"
+OVERALL_SEGMENT = OVERALL
 #: Landing files the ingest reads (pipeline/ingest); anything else there is ignored by it too.
 LANDING_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 #: Run tags hold short labels: long notes or file lists are cut.
