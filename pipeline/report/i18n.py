@@ -277,8 +277,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "new_customers": "New customers",
         "cac": "CAC",
         "no_campaign": "No campaign or marketing spend in the exports.",
-        "themes_caption": "Most frequent support contact reasons per segment, with their index "
-        "against all customers (×1.0 = average).",
+        "themes_caption": "The reasons customers of each segment contact support for most "
+        "often, with their index against all customers (×1.0 = average).",
         "products_caption": "Star products: the segment's best sellers among products bought by "
         "enough customers, with their index against all customers.",
         "topic": "Reason",
@@ -299,7 +299,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "grid_cell": "Cell",
         "priority_grid_caption": "Pertinence (vertical, from the segments reference) and impact "
         "(horizontal: share of customers, revenue and still-active customers); area = customers, "
-        "colour = trend. Segments excluded from priority campaigns rank last.",
+        "colour = trend. Segments kept out of priority campaigns rank last.",
         "segment_label": "Segment",
         "hidden_cells": "hidden (too few customers per value)",
     },
