@@ -20,3 +20,11 @@
         'return_behaviour', 'support_intensity', 'nps_group', 'marketing_consent',
     ]) }}
 {%- endmacro %}
+
+{#- The rows of `relation` twice: once under their segment, once under the overall row
+    (overall_label()), in the column `as_column`: how every per-segment mart gets its 'All'. -#}
+{% macro with_overall_rows(relation, as_column, segment_column='segment') -%}
+    select {{ segment_column }} as {{ as_column }}, {{ relation }}.* from {{ relation }}
+    union all
+    select {{ overall_label() }} as {{ as_column }}, {{ relation }}.* from {{ relation }}
+{%- endmacro %}

@@ -21,26 +21,8 @@ profiles as (
     select * from {{ ref('int_customers__profile') }}
 ),
 
-nps_responses as (
-    select * from {{ ref('stg_nps_responses') }}
-),
-
-ranked_answers as (
-    select
-        customer_id,
-        score,
-        row_number() over (
-            partition by customer_id
-            order by responded_at desc, response_id desc
-        ) as answer_rank
-    from nps_responses
-    where {{ in_last_days('responded_at', var('nps_window_days')) }}
-),
-
-latest_answers as (
-    select customer_id, score
-    from ranked_answers
-    where answer_rank = 1
+customer_nps as (
+    select * from {{ ref('int_customers__nps') }}
 ),
 
 facts as (
@@ -91,9 +73,9 @@ facts as (
             else 'several'
         end as support_intensity,
         case
-            when latest_answers.score is null then 'no_answer'
-            when latest_answers.score >= 9 then 'promoter'
-            when latest_answers.score >= 7 then 'passive'
+            when customer_nps.latest_score is null then 'no_answer'
+            when customer_nps.latest_score >= 9 then 'promoter'
+            when customer_nps.latest_score >= 7 then 'passive'
             else 'detractor'
         end as nps_group,
         case
@@ -108,8 +90,8 @@ facts as (
         on customer_rfm.customer_id = preferences.customer_id
     left join profiles
         on customer_rfm.customer_id = profiles.customer_id
-    left join latest_answers
-        on customer_rfm.customer_id = latest_answers.customer_id
+    left join customer_nps
+        on customer_rfm.customer_id = customer_nps.customer_id
 )
 
 select * from facts

@@ -26,9 +26,7 @@ segmented as (
 ),
 
 grouped as (
-    select segment as kpi_segment, segmented.* from segmented
-    union all
-    select {{ overall_label() }} as kpi_segment, segmented.* from segmented
+    {{ with_overall_rows('segmented', 'kpi_segment') }}
 ),
 
 campaign_totals as (

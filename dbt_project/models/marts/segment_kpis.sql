@@ -19,23 +19,12 @@ master_customers as (
     select * from {{ ref('stg_customers') }}
 ),
 
-nps_responses as (
-    select * from {{ ref('stg_nps_responses') }}
+customer_nps as (
+    select * from {{ ref('int_customers__nps') }}
 ),
 
 segments as (
     select * from {{ ref('segments') }}
-),
-
-customer_nps as (
-    select
-        customer_id,
-        count(*) as nps_responses,
-        sum(case when score >= 9 then 1 else 0 end) as promoters,
-        sum(case when score <= 6 then 1 else 0 end) as detractors
-    from nps_responses
-    where {{ in_last_days('responded_at', var('nps_window_days')) }}
-    group by customer_id
 ),
 
 customer_facts as (

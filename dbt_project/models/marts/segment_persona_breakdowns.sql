@@ -14,11 +14,7 @@ persona_values as (
 ),
 
 attribute_values as (
-    select segment as persona_segment, customer_id, attribute, attribute_value
-    from persona_values
-    union all
-    select {{ overall_label() }} as persona_segment, customer_id, attribute, attribute_value
-    from persona_values
+    {{ with_overall_rows('persona_values', 'persona_segment') }}
 ),
 
 raw_cells as (

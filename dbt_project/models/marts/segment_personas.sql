@@ -26,9 +26,7 @@ breakdowns as (
 ),
 
 grouped_facts as (
-    select segment as persona_segment, facts.* from facts
-    union all
-    select {{ overall_label() }} as persona_segment, facts.* from facts
+    {{ with_overall_rows('facts', 'persona_segment') }}
 ),
 
 segment_measures as (

@@ -39,17 +39,7 @@ segment_lines as (
 ),
 
 grouped_lines as (
-    select segment as item_segment, customer_id, product_id, category, quantity, line_amount
-    from segment_lines
-    union all
-    select
-        {{ overall_label() }} as item_segment,
-        customer_id,
-        product_id,
-        category,
-        quantity,
-        line_amount
-    from segment_lines
+    {{ with_overall_rows('segment_lines', 'item_segment') }}
 ),
 
 item_lines as (
@@ -88,13 +78,14 @@ item_totals as (
     group by item_segment, level, item
 ),
 
+grouped_customers as (
+    {{ with_overall_rows('customer_rfm', 'item_segment') }}
+),
+
 segment_sizes as (
-    select segment as item_segment, count(*) as segment_customers
-    from customer_rfm
-    group by segment
-    union all
-    select {{ overall_label() }} as item_segment, count(*) as segment_customers
-    from customer_rfm
+    select item_segment, count(*) as segment_customers
+    from grouped_customers
+    group by item_segment
 ),
 
 with_shares as (

@@ -13,8 +13,8 @@ customer_rfm as (
     select * from {{ ref('customer_rfm') }}
 ),
 
-nps_responses as (
-    select * from {{ ref('stg_nps_responses') }}
+customer_nps as (
+    select * from {{ ref('int_customers__nps') }}
 ),
 
 segment_tickets as (
@@ -29,21 +29,7 @@ segment_tickets as (
 ),
 
 grouped_tickets as (
-    select segment as theme_segment, topic, ticket_id, customer_id from segment_tickets
-    union all
-    select {{ overall_label() }} as theme_segment, topic, ticket_id, customer_id
-    from segment_tickets
-),
-
-customer_nps as (
-    select
-        customer_id,
-        count(*) as nps_responses,
-        sum(case when score >= 9 then 1 else 0 end) as promoters,
-        sum(case when score <= 6 then 1 else 0 end) as detractors
-    from nps_responses
-    where {{ in_last_days('responded_at', var('nps_window_days')) }}
-    group by customer_id
+    {{ with_overall_rows('segment_tickets', 'theme_segment') }}
 ),
 
 topic_totals as (
@@ -74,13 +60,14 @@ topic_nps as (
     group by topic_customers.theme_segment, topic_customers.topic
 ),
 
+grouped_customers as (
+    {{ with_overall_rows('customer_rfm', 'theme_segment') }}
+),
+
 segment_sizes as (
-    select segment as theme_segment, count(*) as segment_customers
-    from customer_rfm
-    group by segment
-    union all
-    select {{ overall_label() }} as theme_segment, count(*) as segment_customers
-    from customer_rfm
+    select theme_segment, count(*) as segment_customers
+    from grouped_customers
+    group by theme_segment
 ),
 
 with_shares as (
