@@ -19,8 +19,6 @@ import pandas as pd
 
 from pipeline.lib.codes import OTHER_VALUES, OVERALL
 
-#: Codes of the overall and unscored rows, re-exported for the report modules.
-ALL = OVERALL
 KPI_METRICS = ["nps", "churn_rate", "return_rate", "tickets_per_customer"]
 #: Persona attributes in the order of the sheets (segment_persona_breakdowns.attribute).
 PERSONA_ATTRIBUTES = [
@@ -84,10 +82,6 @@ def num(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(out) else out
-
-
-# Kept for modules and tests written against the older name.
-_num = num
 
 
 @dataclass
