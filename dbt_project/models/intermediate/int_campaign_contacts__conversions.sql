@@ -32,21 +32,35 @@ contacted_customers as (
     group by campaign_id, customer_id
 ),
 
+{#- Only the orders of contacted customers from the first contact on can fall in a window:
+    filtering them first spares the range join most of the order history. -#}
+contacted_orders as (
+    select
+        customer_id,
+        order_id,
+        order_date,
+        amount
+    from qualifying_orders
+    where
+        order_date >= (select min(contacted_on) from dated_contacts)
+        and customer_id in (select dated_contacts.customer_id from dated_contacts)
+),
+
 {#- Every (contact, order) pair inside the contact's window, then each order once per campaign
     and customer. -#}
 orders_in_window as (
     select distinct
         dated_contacts.campaign_id,
         dated_contacts.customer_id,
-        qualifying_orders.order_id,
-        qualifying_orders.order_date,
-        qualifying_orders.amount
+        contacted_orders.order_id,
+        contacted_orders.order_date,
+        contacted_orders.amount
     from dated_contacts
-    inner join qualifying_orders
+    inner join contacted_orders
         on
-            dated_contacts.customer_id = qualifying_orders.customer_id
-            and qualifying_orders.order_date >= dated_contacts.contacted_on
-            and qualifying_orders.order_date <= cast({{ dbt.dateadd(
+            dated_contacts.customer_id = contacted_orders.customer_id
+            and contacted_orders.order_date >= dated_contacts.contacted_on
+            and contacted_orders.order_date <= cast({{ dbt.dateadd(
                 'day', attribution_window_days(), 'dated_contacts.contacted_on') }} as date)
 ),
 

@@ -13,18 +13,27 @@ persona_values as (
     select * from {{ ref('int_customers__persona_values') }}
 ),
 
-attribute_values as (
-    {{ with_overall_rows('persona_values', 'persona_segment') }}
-),
-
-raw_cells as (
+segment_cells as (
     select
-        persona_segment,
+        segment as persona_segment,
         attribute,
         attribute_value,
         count(*) as customers
-    from attribute_values
-    group by persona_segment, attribute, attribute_value
+    from persona_values
+    group by segment, attribute, attribute_value
+),
+
+{#- Segments partition the scored customers: the overall counts are the segments' sums. -#}
+raw_cells as (
+    select * from segment_cells
+    union all
+    select
+        {{ overall_label() }} as persona_segment,
+        attribute,
+        attribute_value,
+        sum(customers) as customers
+    from segment_cells
+    group by attribute, attribute_value
 ),
 
 {#- Cells under the threshold become 'other_values' (with the number of values merged). -#}
@@ -49,9 +58,17 @@ merged_cells as (
         end
 ),
 
+{#- Every customer has one value per attribute: a segment's size is the sum of the cells of
+    any attribute (the largest sum, should one be missing). -#}
+attribute_totals as (
+    select persona_segment, attribute, sum(customers) as customers
+    from raw_cells
+    group by persona_segment, attribute
+),
+
 segment_sizes as (
-    select persona_segment, count(distinct customer_id) as segment_customers
-    from attribute_values
+    select persona_segment, max(customers) as segment_customers
+    from attribute_totals
     group by persona_segment
 ),
 

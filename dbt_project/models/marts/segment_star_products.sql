@@ -38,44 +38,71 @@ segment_lines as (
         and not qualifying_orders.is_returned
 ),
 
-grouped_lines as (
-    {{ with_overall_rows('segment_lines', 'item_segment') }}
+{#- Each buyer once per item: per customer and product, then per customer and category. The
+    buyers of an item are then a count, not a count(distinct) over every line. -#}
+customer_products as (
+    select
+        segment,
+        customer_id,
+        product_id,
+        min(category) as category,
+        sum(quantity) as quantity,
+        sum(line_amount) as revenue
+    from segment_lines
+    where product_id is not null
+    group by segment, customer_id, product_id
 ),
 
-item_lines as (
+customer_categories as (
     select
-        item_segment,
+        segment,
+        customer_id,
+        category,
+        sum(quantity) as quantity,
+        sum(line_amount) as revenue
+    from segment_lines
+    group by segment, customer_id, category
+),
+
+segment_items as (
+    select
+        segment as item_segment,
         'product' as level,
         product_id as item,
-        category,
-        customer_id,
-        quantity,
-        line_amount
-    from grouped_lines
-    where product_id is not null
+        min(category) as category,
+        sum(revenue) as revenue,
+        sum(quantity) as quantity,
+        count(*) as customers
+    from customer_products
+    group by segment, product_id
     union all
     select
-        item_segment,
+        segment as item_segment,
         'category' as level,
         category as item,
         category,
-        customer_id,
-        quantity,
-        line_amount
-    from grouped_lines
+        sum(revenue) as revenue,
+        sum(quantity) as quantity,
+        count(*) as customers
+    from customer_categories
+    group by segment, category
 ),
 
+{#- Segments partition the scored customers: the overall row of an item is the sum of its
+    segments' rows (buyers included), no second pass over the lines. -#}
 item_totals as (
+    select * from segment_items
+    union all
     select
-        item_segment,
+        {{ overall_label() }} as item_segment,
         level,
         item,
         min(category) as category,
-        sum(line_amount) as revenue,
+        sum(revenue) as revenue,
         sum(quantity) as quantity,
-        count(distinct customer_id) as customers
-    from item_lines
-    group by item_segment, level, item
+        sum(customers) as customers
+    from segment_items
+    group by level, item
 ),
 
 grouped_customers as (
