@@ -8,12 +8,8 @@
     category level only; lines without category under 'unknown'. -#}
 with
 
-qualifying_orders as (
-    select * from {{ ref('int_orders__qualifying') }}
-),
-
-order_lines as (
-    select * from {{ ref('stg_order_lines') }}
+kept_lines as (
+    select * from {{ ref('int_order_lines__scoring_window') }}
 ),
 
 customer_rfm as (
@@ -23,19 +19,14 @@ customer_rfm as (
 segment_lines as (
     select
         customer_rfm.segment,
-        qualifying_orders.customer_id,
-        order_lines.product_id,
-        coalesce(order_lines.category, 'unknown') as category,
-        order_lines.quantity,
-        order_lines.line_amount
-    from qualifying_orders
-    inner join order_lines
-        on qualifying_orders.order_id = order_lines.order_id
+        kept_lines.customer_id,
+        kept_lines.product_id,
+        coalesce(kept_lines.category, 'unknown') as category,
+        kept_lines.quantity,
+        kept_lines.line_amount
+    from kept_lines
     inner join customer_rfm
-        on qualifying_orders.customer_id = customer_rfm.customer_id
-    where
-        qualifying_orders.is_in_scoring_window
-        and not qualifying_orders.is_returned
+        on kept_lines.customer_id = customer_rfm.customer_id
 ),
 
 {#- Each buyer once per item: per customer and product, then per customer and category. The
