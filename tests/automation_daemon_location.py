@@ -7,9 +7,10 @@ building the warehouse.
 
 import dagster as dg
 
-from pipeline.automation.config import BusinessEventsConfig
 from pipeline.automation.sensors import build_business_event_sensor
-from pipeline.lib.resources import RefreshSettings, Warehouse
+from pipeline.lib.resources import RefreshSettings, Warehouse, deployment_settings
+from pipeline.lib.settings import BusinessEventsSection
+from pipeline.serving.options import ServingOptions
 
 
 @dg.op
@@ -18,7 +19,7 @@ def write_marker(context: dg.OpExecutionContext, settings: RefreshSettings) -> N
     folder = settings.state_path() / "markers"
     folder.mkdir(parents=True, exist_ok=True)
     note = context.run.tags.get("segments/event_note", "")
-    (folder / f"{context.run_id}.txt").write_text(f"{settings.as_of}\n{note}\n")
+    (folder / f"{context.run_id}.txt").write_text(f"{settings.refresh.as_of}\n{note}\n")
 
 
 @dg.job(name="marker_job")
@@ -31,10 +32,15 @@ defs = dg.Definitions(
     jobs=[marker_job],
     sensors=[
         build_business_event_sensor(
-            BusinessEventsConfig(minimum_interval_seconds=2),
+            BusinessEventsSection(minimum_interval_seconds=2),
             job=marker_job,
             default_status=dg.DefaultSensorStatus.RUNNING,
         )
     ],
-    resources={"settings": RefreshSettings(), "warehouse": Warehouse()},
+    # The settings file and environment of the daemon (SEGMENTS_STATE_DIR, SEGMENTS_WAREHOUSE).
+    resources={
+        "settings": RefreshSettings.from_settings(deployment_settings().settings),
+        "warehouse": Warehouse(**deployment_settings().settings.warehouse.model_dump()),
+        "serving": ServingOptions(),
+    },
 )

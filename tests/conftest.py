@@ -47,6 +47,23 @@ def run_cli(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def run_refresh(landing: Path, root: Path, as_of: dt.date, *options: str) -> tuple[int, str, Path]:
+    """`segments refresh` of `landing` as of `as_of` into `root` (warehouse and state dir there).
+
+    Returns the exit code, the output and the warehouse path.
+    """
+    warehouse = root / "warehouse.duckdb"
+    code, output = run_cli(
+        "refresh",
+        "--landing", str(landing),
+        "--as-of", as_of.isoformat(),
+        "--warehouse", str(warehouse),
+        "--state-dir", str(root / "state"),
+        *options,
+    )  # fmt: skip
+    return code, output, warehouse
+
+
 @pytest.fixture(scope="session")
 def refreshed(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> dict[str, object]:
     """One real run of the refresh job on the demo exports, through the `segments` CLI."""

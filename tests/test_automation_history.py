@@ -106,9 +106,9 @@ def _write_clean_warehouse(path: Path, customers: int = 80, seed: int = 5) -> No
         con.executemany(f"insert into clean.orders values ({', '.join('?' * 11)})", orders)
         con.execute(
             "create table clean.nps_responses (response_id varchar, customer_id varchar,"
-            " responded_at date, score integer)"
+            " responded_at date, score integer, _source_file varchar)"
         )
-        con.executemany("insert into clean.nps_responses values (?, ?, ?, ?)", nps)
+        con.executemany("insert into clean.nps_responses values (?, ?, ?, ?, 'nps.csv')", nps)
         con.execute(
             "create table clean.refunds (refund_id varchar, customer_id varchar,"
             " order_id varchar, refunded_at date, amount decimal(18,2))"
@@ -142,6 +142,10 @@ def _write_clean_warehouse(path: Path, customers: int = 80, seed: int = 5) -> No
             [(m, created, created) for m, created in golden],
         )
         con.execute("create table identity.identity_merges (source_customer_id varchar)")
+        con.execute(
+            "create table identity.master_id_successors (retired_id varchar,"
+            " surviving_id varchar, as_of date)"
+        )
     finally:
         con.close()
 

@@ -12,9 +12,10 @@ import pytest
 # The daemon's own cron iterator (private API): ticks are computed exactly as in production.
 from dagster._utils.schedules import cron_string_iterator
 
-from pipeline.automation.config import load_automation_config
 from pipeline.automation.schedules import build_refresh_schedule, is_refresh_month
 from pipeline.lib.resources import RefreshSettings, Warehouse
+from pipeline.lib.settings import SettingsError, load_settings
+from pipeline.serving.options import ServingOptions
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -29,6 +30,7 @@ def _resources(tmp_path: Path) -> dict[str, object]:
     return {
         "settings": RefreshSettings(state_dir=str(tmp_path / "state")),
         "warehouse": Warehouse(path=str(tmp_path / "wh.duckdb")),
+        "serving": ServingOptions(),
     }
 
 
@@ -91,14 +93,15 @@ def test_run_request_carries_the_tick_date_as_of_and_tags(tmp_path: Path) -> Non
     )
     [request] = schedule.evaluate_tick(context).run_requests
     settings_config = request.run_config["resources"]["settings"]["config"]
-    assert settings_config["as_of"] == "2025-04-01"
+    assert settings_config["refresh"]["as_of"] == "2025-04-01"
     # The deployment's resources carry over; only the as-of date is overridden.
-    assert settings_config["state_dir"] == str(tmp_path / "state")
+    assert settings_config["paths"]["state_dir"] == str(tmp_path / "state")
     assert request.run_config["resources"]["warehouse"]["config"]["path"] == str(
         tmp_path / "wh.duckdb"
     )
     assert request.tags["segments/as_of"] == "2025-04-01"
     assert request.tags["segments/trigger"] == "schedule"
+    assert request.tags["segments/reason"] == "scheduled refresh every 3 months"
 
 
 def test_as_of_is_the_tick_date_in_the_schedule_timezone(tmp_path: Path) -> None:
@@ -124,27 +127,30 @@ def test_unknown_timezone_is_rejected() -> None:
         build_refresh_schedule(3, "Mars/Olympus")
 
 
-def test_yaml_config_is_validated(tmp_path: Path) -> None:
-    good = tmp_path / "automation.yaml"
-    good.write_text("schedule:\n  cadence_months: 4\n  timezone: Europe/Berlin\n")
-    config = load_automation_config(good)
-    assert (config.schedule.cadence_months, config.schedule.timezone) == (4, "Europe/Berlin")
-    assert config.kpi_drop.watched_segments == ["Champions"]
+def test_automation_settings_are_validated(tmp_path: Path) -> None:
+    good = tmp_path / "segments.yaml"
+    good.write_text(
+        "refresh:\n  timezone: Europe/Berlin\nautomation:\n  schedule:\n    cadence_months: 4\n"
+    )
+    settings = load_settings(good, env={}).settings
+    assert settings.automation.schedule.cadence_months == 4
+    assert settings.refresh.timezone == "Europe/Berlin"
+    assert settings.automation.kpi_drop.watched_segments == ["Champions"]
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text("schedule:\n  cadence_months: 7\n")
-    with pytest.raises(ValueError, match="between 3 and 6"):
-        load_automation_config(bad)
+    bad.write_text("automation:\n  schedule:\n    cadence_months: 7\n")
+    with pytest.raises(
+        SettingsError, match="automation.schedule.cadence_months: .*between 3 and 6"
+    ):
+        load_settings(bad, env={})
 
     typo = tmp_path / "typo.yaml"
-    typo.write_text("schedule:\n  cadance_months: 3\n")
-    with pytest.raises(ValueError, match="cadance_months"):
-        load_automation_config(typo)
-
-    assert load_automation_config(tmp_path / "missing.yaml").schedule.cadence_months == 3
+    typo.write_text("automation:\n  schedule:\n    cadance_months: 3\n")
+    with pytest.raises(SettingsError, match="automation.schedule.cadance_months: unknown key"):
+        load_settings(typo, env={})
 
 
-def test_shipped_config_loads() -> None:
-    config = load_automation_config(Path(__file__).parents[1] / "config" / "automation.yaml")
-    assert config.schedule.cadence_months == 3
-    assert config.schedule.timezone == "Europe/Paris"
+def test_shipped_settings_load() -> None:
+    settings = load_settings(env={}).settings
+    assert settings.automation.schedule.cadence_months == 3
+    assert settings.refresh.timezone == "Europe/Paris"

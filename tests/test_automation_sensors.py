@@ -1,4 +1,4 @@
-"""The event sensors (KPI drop, new data, business events) and the run-failure alerts."""
+"""The event sensors (new data, KPI monitoring and drops, business events) and the alerts table."""
 
 from __future__ import annotations
 
@@ -20,20 +20,27 @@ from click.testing import CliRunner
 
 from pipeline.automation.alerts import read_alerts
 from pipeline.automation.cli import trigger
-from pipeline.automation.config import (
-    BusinessEventsConfig,
-    KpiDropConfig,
-    NewDataConfig,
-    RunFailureConfig,
-)
+from pipeline.automation.monitor import MonitorRow, evaluate_monitor
 from pipeline.automation.sensors import (
     build_business_event_sensor,
     build_kpi_drop_sensor,
+    build_kpi_monitor_sensor,
     build_new_data_sensor,
     build_refresh_failure_sensor,
 )
 from pipeline.automation.triggers import write_trigger_file
+from pipeline.lib.fingerprint import RefreshFingerprint, RefreshRecord, file_sha256, write_record
 from pipeline.lib.resources import RefreshSettings, Warehouse
+from pipeline.lib.settings import (
+    BusinessEventsSection,
+    KpiDropSection,
+    KpiMonitorSection,
+    NewDataSection,
+    RunFailureSection,
+)
+from pipeline.serving.options import ServingOptions
+
+PUBLISHED = "2026-10-01"
 
 
 @pytest.fixture
@@ -59,6 +66,7 @@ def resources(paths: dict[str, Path]) -> dict[str, object]:
             state_dir=str(paths["state"]), landing_dir=str(paths["landing"])
         ),
         "warehouse": Warehouse(path=str(paths["warehouse"])),
+        "serving": ServingOptions(),
     }
 
 
@@ -69,115 +77,286 @@ def _evaluate(sensor, instance, resources, cursor):
     return data.run_requests or [], data.cursor, data.skip_message
 
 
-# --- KPI drop -----------------------------------------------------------------------------------
+def _record(
+    state: Path,
+    landing: Path,
+    as_of: str = PUBLISHED,
+    recorded_at: str = "2026-12-01T00:00:00+00:00",
+) -> None:
+    """Record a successful refresh that read every file now in `landing`."""
+    read = {
+        p.relative_to(landing).as_posix(): file_sha256(p) for p in landing.rglob("*") if p.is_file()
+    }
+    write_record(
+        state,
+        RefreshRecord.of(
+            RefreshFingerprint(landing=read, settings="s", inputs="i"),
+            run_id="cli-run",
+            as_of=as_of,
+            trigger="cli",
+            recorded_at=recorded_at,
+        ),
+    )
 
 
-def _add_refresh(path: Path, as_of: str, kpis: dict[str, tuple[float | None, float]]) -> None:
-    """Append one refresh's rows to history.kpi_history (segment -> (nps, churn_rate))."""
+# --- New data -----------------------------------------------------------------------------------
+
+
+def test_new_data_fires_once_for_content_the_last_refresh_did_not_read(
+    instance, resources, paths
+) -> None:
+    sensor = build_new_data_sensor(NewDataSection(), settle_seconds=0)
+    landing, state = paths["landing"], paths["state"]
+
+    requests, cursor, skip = _evaluate(sensor, instance, resources, None)
+    assert requests == [] and "nothing new" in skip
+
+    # Files the ingest ignores (not an entity's file) never trigger.
+    (landing / "notes.txt").write_text("not an export")
+    (landing / "summary.csv").write_text("a,b\n1,2\n")
+    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
+    assert requests == []
+
+    (landing / "orders_2025.csv").write_text("order_id,customer_id\n1,a\n")
+    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
+    assert len(requests) == 1
+    [request] = requests
+    assert request.tags["segments/trigger"] == "new_data"
+    assert request.tags["segments/new_files"] == "orders_2025.csv"
+    assert request.tags["segments/reason"] == "1 new or changed export(s): orders_2025.csv"
+    config = request.run_config["resources"]["settings"]["config"]
+    assert config["refresh"]["as_of"] == request.tags["segments/as_of"]
+    assert config["paths"]["state_dir"] == str(state)
+    # The request is in the alerts table, with its reason.
+    [alert] = read_alerts(state)
+    assert alert["alert_kind"] == "trigger" and alert["run_key"] == request.run_key
+    assert alert["trigger_kind"] == "new_data" and "orders_2025.csv" in alert["reason"]
+
+    # Requested already (the run may be queued, running or failed): not again, even renamed.
+    requests, cursor, skip = _evaluate(sensor, instance, resources, cursor)
+    assert requests == [] and "already requested" in skip
+    os.utime(landing / "orders_2025.csv")
+    (landing / "orders_2025.csv").rename(landing / "orders_2025b.csv")
+    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
+    assert requests == []
+
+    # The refresh succeeded and recorded what it read: nothing new any more.
+    _record(state, landing)
+    requests, cursor, skip = _evaluate(sensor, instance, resources, cursor)
+    assert requests == [] and "nothing new since the last successful refresh" in skip
+
+    # Changed content and a new file in an entity folder: one run for the new content.
+    (landing / "orders_2025b.csv").write_text("order_id,customer_id\n1,a\n2,b\n")
+    (landing / "customers").mkdir()
+    (landing / "customers" / "crm.csv.gz").write_bytes(b"\x1f\x8b fake")
+    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
+    assert len(requests) == 1
+    assert requests[0].tags["segments/new_files"] == "customers/crm.csv.gz, orders_2025b.csv"
+
+
+def test_new_data_at_daemon_start_after_a_cli_refresh_fires_nothing(
+    instance, resources, paths
+) -> None:
+    """A fresh daemon (no cursor) compares with the CLI's record, not with an empty memory."""
+    (paths["landing"] / "orders.csv").write_text("order_id\n1\n")
+    (paths["landing"] / "nps_responses.csv").write_text("customer_id\nA\n")
+    _record(paths["state"], paths["landing"])
+    sensor = build_new_data_sensor(NewDataSection(), settle_seconds=0)
+    requests, _, skip = _evaluate(sensor, instance, resources, None)
+    assert requests == [] and "nothing new" in skip
+
+
+def test_new_data_ignores_the_kpi_feeds(instance, resources, paths) -> None:
+    """NPS answers and tickets go through the KPI monitor: alone, they refresh nothing."""
+    (paths["landing"] / "orders.csv").write_text("order_id\n1\n")
+    _record(paths["state"], paths["landing"])
+    (paths["landing"] / "nps_responses_2026_11.csv").write_text("customer_id\nA\n")
+    (paths["landing"] / "support_tickets").mkdir()
+    (paths["landing"] / "support_tickets" / "t.csv").write_text("ticket_id\n1\n")
+    sensor = build_new_data_sensor(NewDataSection(), settle_seconds=0)
+    requests, _, _ = _evaluate(sensor, instance, resources, None)
+    assert requests == []
+    everything = build_new_data_sensor(
+        NewDataSection(entities=["orders", "nps_responses"]), settle_seconds=0, name="all"
+    )
+    requests, _, _ = _evaluate(everything, instance, resources, None)
+    assert [r.tags["segments/new_files"] for r in requests] == ["nps_responses_2026_11.csv"]
+
+
+def test_new_data_waits_for_files_still_being_written(instance, resources, paths) -> None:
+    sensor = build_new_data_sensor(NewDataSection(), settle_seconds=3600)
+    (paths["landing"] / "orders.csv").write_text("order_id\n1\n")
+    requests, cursor, skip = _evaluate(sensor, instance, resources, None)
+    assert requests == [] and cursor is None
+    assert "still being written" in skip
+
+
+# --- KPI monitoring -----------------------------------------------------------------------------
+
+
+def test_kpi_monitor_runs_once_per_new_kpi_feed_content(instance, resources, paths) -> None:
+    sensor = build_kpi_monitor_sensor(KpiMonitorSection(), settle_seconds=0)
+    landing = paths["landing"]
+    (landing / "orders.csv").write_text("order_id\n1\n")
+    (landing / "nps_responses.csv").write_text("customer_id,score\nA,9\n")
+    requests, cursor, skip = _evaluate(sensor, instance, resources, None)
+    assert requests == [] and "no successful refresh" in skip
+
+    _record(paths["state"], landing)
+    requests, cursor, skip = _evaluate(sensor, instance, resources, cursor)
+    assert requests == [] and "no KPI feed content" in skip
+
+    # New orders are the new-data sensor's business, new answers this one's.
+    (landing / "orders_2.csv").write_text("order_id\n2\n")
+    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
+    assert requests == []
+    (landing / "nps_responses_2026_11.csv").write_text("customer_id,score\nA,1\n")
+    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
+    [request] = requests
+    assert request.job_name == "monitor_kpis"
+    assert request.tags["segments/trigger"] == "kpi_monitor"
+    assert request.run_config["ops"] == {
+        "segment_monitoring_dbt_assets": {
+            "config": {"published_as_of": PUBLISHED, "new_files": ["nps_responses_2026_11.csv"]}
+        }
+    }
+    assert "serving" not in request.run_config["resources"]
+    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
+    assert requests == []
+
+
+def _monitor_row(basis: str, segment: str = "All", **values) -> MonitorRow:
+    base = {
+        "monitor_id": "m1",
+        "monitored_at": dt.datetime(2026, 12, 1, 6, 0),
+        "published_as_of": dt.date(2026, 10, 1),
+        "today_as_of": dt.date(2026, 12, 1),
+        "basis": basis,
+        "segment": segment,
+        "customers": 1000,
+        "churn_rate": 0.30,
+        "nps_responses": 200,
+        "nps": 40.0,
+        "published_nps": 40.0,
+        "published_churn_rate": 0.30,
+    }
+    return MonitorRow(**(base | values))
+
+
+def test_evaluate_monitor_compares_like_with_like() -> None:
+    config = KpiDropSection(nps_drop_points=10, min_new_answers=30, churn_rate_rise=0.05)
+    steady = [
+        _monitor_row("published"),
+        _monitor_row("since_published", nps=38.0, nps_responses=80, customers=None),
+        # Two months later churn is 36%: only because the date moved. Not compared.
+        _monitor_row("today", churn_rate=0.36, nps=39.0),
+    ]
+    assert evaluate_monitor(steady, config) == []
+
+    fall = [steady[0], _monitor_row("since_published", nps=12.5, nps_responses=41), steady[2]]
+    [move] = evaluate_monitor(fall, config)
+    assert (move.segment, move.metric, move.before, move.after) == ("All", "nps", 40.0, 12.5)
+    assert move.describe() == (
+        "All nps 40 -> 12.5 (41 answers received since the refresh as of 2026-10-01; threshold 10)"
+    )
+    # Too few new answers: noise, not a drop.
+    few = [steady[0], _monitor_row("since_published", nps=-50.0, nps_responses=29), steady[2]]
+    assert evaluate_monitor(few, config) == []
+
+    # Churn at the published date rises on today's data (late cancellations): a drop.
+    late = [_monitor_row("published", churn_rate=0.36), *steady[1:]]
+    [move] = evaluate_monitor(late, config)
+    assert (move.metric, move.before, move.after) == ("churn_rate", 0.30, 0.36)
+
+    # Unwatched segments are not compared; watched ones are.
+    champions = [
+        *steady,
+        _monitor_row("published", "Champions", published_nps=70.0),
+        _monitor_row("since_published", "Champions", nps=50.0, nps_responses=35),
+    ]
+    assert [m.segment for m in evaluate_monitor(champions, config)] == ["Champions"]
+    unwatched = KpiDropSection(watched_segments=[])
+    assert evaluate_monitor(champions, unwatched) == []
+
+
+def _write_monitor(path: Path, rows: list[MonitorRow]) -> None:
     con = duckdb.connect(str(path))
     try:
-        con.execute("create schema if not exists history")
+        con.execute("create schema if not exists monitoring")
         con.execute(
-            "create table if not exists history.kpi_history (as_of date, segment varchar,"
-            " customers integer, nps double, churn_rate double)"
+            "create table if not exists monitoring.kpi_monitor (monitor_id varchar,"
+            " monitored_at timestamp, published_as_of date, today_as_of date, basis varchar,"
+            " segment varchar, customers integer, churn_rate double, nps_responses integer,"
+            " nps double, published_nps double, published_churn_rate double)"
         )
-        for segment, (nps, churn) in kpis.items():
+        for r in rows:
             con.execute(
-                "insert into history.kpi_history values (?, ?, 100, ?, ?)",
-                [as_of, segment, nps, churn],
-            )
+                "insert into monitoring.kpi_monitor values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    r.monitor_id, r.monitored_at, r.published_as_of, r.today_as_of, r.basis,
+                    r.segment, r.customers, r.churn_rate, r.nps_responses, r.nps,
+                    r.published_nps, r.published_churn_rate,
+                ],
+            )  # fmt: skip
     finally:
         con.close()
 
 
-STEADY = {"All": (40.0, 0.10), "Champions": (70.0, 0.02), "Hibernating": (5.0, 0.60)}
-
-
-def test_kpi_drop_fires_once_per_drop(instance, resources, paths) -> None:
-    sensor = build_kpi_drop_sensor(KpiDropConfig(nps_drop_points=10, churn_rate_rise=0.05))
-    wh = paths["warehouse"]
-
-    # No warehouse yet, then a single refresh: nothing to compare.
+def test_kpi_drop_fires_once_per_monitoring_run(instance, resources, paths) -> None:
+    sensor = build_kpi_drop_sensor(KpiDropSection())
+    wh, state = paths["warehouse"], paths["state"]
     requests, cursor, skip = _evaluate(sensor, instance, resources, None)
-    assert not requests and "no warehouse" in skip
-    _add_refresh(wh, "2025-01-01", STEADY)
+    assert requests == [] and "no successful refresh" in skip
+    _record(state, paths["landing"])
     requests, cursor, skip = _evaluate(sensor, instance, resources, cursor)
-    assert not requests and "needs 2 refreshes" in skip
+    assert requests == [] and "no warehouse" in skip
 
-    # A stable second refresh: evaluated, no run.
-    _add_refresh(wh, "2025-04-01", STEADY)
-    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
-    assert requests == []
-    assert json.loads(cursor)["pair"] == "2025-01-01..2025-04-01"
+    # A steady monitoring run: evaluated, no run.
+    steady = [_monitor_row("published"), _monitor_row("since_published", nps=39.0)]
+    _write_monitor(wh, steady)
+    requests, cursor, skip = _evaluate(sensor, instance, resources, cursor)
+    assert requests == [] and "no KPI moved" in skip
 
-    # Overall NPS drops 12 points: exactly one run, tagged with what moved.
-    _add_refresh(wh, "2025-07-01", {**STEADY, "All": (28.0, 0.10)})
+    # A monitoring run seeing the new answers fall: exactly one refresh, tagged with the move.
+    later = {"monitor_id": "m2", "monitored_at": dt.datetime(2026, 12, 2, 6, 0)}
+    fall = [
+        _monitor_row("published", **later),
+        _monitor_row("since_published", **later, nps=12.5, nps_responses=41),
+    ]
+    _write_monitor(wh, fall)
     requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
-    assert len(requests) == 1
-    tags = requests[0].tags
+    [request] = requests
+    assert request.run_key == "kpi_drop:m2"
+    tags = request.tags
     assert tags["segments/trigger"] == "kpi_drop"
-    assert tags["segments/kpi"] == "nps"
-    assert tags["segments/kpi_segments"] == "All"
-    assert tags["segments/kpi_change"] == "All nps 40 -> 28"
-    assert tags["segments/kpi_compared"] == "2025-04-01..2025-07-01"
-    assert requests[0].run_key == "kpi_drop:2025-04-01..2025-07-01"
-    settings_cfg = requests[0].run_config["resources"]["settings"]["config"]
-    assert settings_cfg["as_of"] == tags["segments/as_of"]
-    assert settings_cfg["state_dir"] == str(paths["state"])
-
-    # The same drop evaluated again: no run.
+    assert (tags["segments/reason_metric"], tags["segments/reason_segment"]) == ("nps", "All")
+    assert (tags["segments/reason_before"], tags["segments/reason_after"]) == ("40", "12.5")
+    assert tags["segments/reason_threshold"] == "10"
+    assert tags["segments/reason"].startswith("KPI drop: All nps 40 -> 12.5")
+    [alert] = [a for a in read_alerts(state) if a["trigger_kind"] == "kpi_drop"]
+    assert (alert["reason_before"], alert["reason_after"], alert["reason_threshold"]) == (
+        40.0,
+        12.5,
+        10.0,
+    )
+    # The same monitoring run again: nothing.
     requests, cursor, skip = _evaluate(sensor, instance, resources, cursor)
     assert requests == [] and "already evaluated" in skip
 
-    # Recovery: no run. Then a new drop (churn up in Champions): one run.
-    _add_refresh(wh, "2025-10-01", STEADY)
-    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
-    assert requests == []
-    _add_refresh(wh, "2026-01-01", {**STEADY, "Champions": (70.0, 0.09)})
-    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
-    assert len(requests) == 1
-    assert requests[0].tags["segments/kpi"] == "churn_rate"
-    assert requests[0].tags["segments/kpi_change"] == "Champions churn_rate 0.02 -> 0.09"
-    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
-    assert requests == []
+    # That refresh succeeded: m2's figures compare with an older refresh, even one of the same
+    # as-of date (a refresh recorded after the monitoring run).
+    _record(state, paths["landing"], as_of="2026-12-02")
+    requests, _, skip = _evaluate(sensor, instance, resources, None)
+    assert requests == [] and "stale" in skip
+    _record(state, paths["landing"], recorded_at="2026-12-03T00:00:00+00:00")
+    requests, _, skip = _evaluate(sensor, instance, resources, None)
+    assert requests == [] and "stale" in skip
 
 
-def test_kpi_drop_ignores_unwatched_segments_and_small_moves(instance, resources, paths) -> None:
-    sensor = build_kpi_drop_sensor(KpiDropConfig(nps_drop_points=10, churn_rate_rise=0.05))
-    _add_refresh(paths["warehouse"], "2025-01-01", STEADY)
-    # Hibernating collapses (not watched); All moves by less than the thresholds.
-    _add_refresh(
-        paths["warehouse"],
-        "2025-04-01",
-        {"All": (31.0, 0.149), "Champions": (70.0, 0.02), "Hibernating": (-50.0, 0.95)},
-    )
-    requests, _, _ = _evaluate(sensor, instance, resources, None)
-    assert requests == []
-
-    watched = build_kpi_drop_sensor(
-        KpiDropConfig(watched_segments=["Champions", "Hibernating"]), name="kpi_watch_all"
-    )
-    requests, _, _ = _evaluate(watched, instance, resources, None)
-    assert len(requests) == 1
-    assert requests[0].tags["segments/kpi_segments"] == "Hibernating"
-    assert requests[0].tags["segments/kpi"] == "churn_rate,nps"
-
-
-def test_kpi_drop_rolling_window_compares_means(instance, resources, paths) -> None:
-    sensor = build_kpi_drop_sensor(KpiDropConfig(window_refreshes=2, nps_drop_points=10))
-    for as_of, nps in [("2025-01-01", 40.0), ("2025-04-01", 40.0), ("2025-07-01", 36.0)]:
-        _add_refresh(paths["warehouse"], as_of, {"All": (nps, 0.1)})
-    requests, cursor, _ = _evaluate(sensor, instance, resources, None)
-    assert requests == []  # 3 refreshes: 2 windows of 2 need 4
-    _add_refresh(paths["warehouse"], "2025-10-01", {"All": (20.0, 0.1)})
-    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
-    # mean(40, 40) = 40 -> mean(36, 20) = 28: a 12-point drop.
-    assert [r.tags["segments/kpi_change"] for r in requests] == ["All nps 40 -> 28"]
-
-
-def test_kpi_drop_skips_while_a_refresh_holds_the_warehouse(instance, resources, paths) -> None:
-    _add_refresh(paths["warehouse"], "2025-01-01", STEADY)
-    _add_refresh(paths["warehouse"], "2025-04-01", {**STEADY, "All": (10.0, 0.1)})
+def test_kpi_drop_skips_while_a_run_holds_the_warehouse(instance, resources, paths) -> None:
+    _record(paths["state"], paths["landing"])
+    fall = [_monitor_row("published"), _monitor_row("since_published", nps=0.0)]
+    _write_monitor(paths["warehouse"], fall)
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -197,7 +376,7 @@ def test_kpi_drop_skips_while_a_refresh_holds_the_warehouse(instance, resources,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        sensor = build_kpi_drop_sensor(KpiDropConfig())
+        sensor = build_kpi_drop_sensor(KpiDropSection())
         requests, cursor, skip = _evaluate(sensor, instance, resources, None)
         assert requests == [] and cursor is None
         assert "warehouse busy" in skip
@@ -205,65 +384,23 @@ def test_kpi_drop_skips_while_a_refresh_holds_the_warehouse(instance, resources,
         holder.stdin.close()
         holder.wait(timeout=30)
     # Once the writer is gone, the pending drop is seen.
-    requests, _, _ = _evaluate(build_kpi_drop_sensor(KpiDropConfig()), instance, resources, None)
+    requests, _, _ = _evaluate(build_kpi_drop_sensor(KpiDropSection()), instance, resources, None)
     assert len(requests) == 1
-
-
-# --- New data -----------------------------------------------------------------------------------
-
-
-def test_new_data_fires_once_per_new_checksum(instance, resources, paths) -> None:
-    sensor = build_new_data_sensor(NewDataConfig(settle_seconds=0))
-    landing = paths["landing"]
-
-    requests, cursor, _ = _evaluate(sensor, instance, resources, None)
-    assert requests == []
-
-    (landing / "orders_2025.csv").write_text("order_id,customer_id\n1,a\n")
-    (landing / "notes.txt").write_text("not an export")
-    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
-    assert len(requests) == 1
-    first_key = requests[0].run_key
-    assert requests[0].tags["segments/trigger"] == "new_data"
-    assert requests[0].tags["segments/new_files"] == "orders_2025.csv"
-
-    # Same content: nothing, even after a touch or a rename.
-    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
-    assert requests == []
-    os.utime(landing / "orders_2025.csv")
-    (landing / "orders_2025.csv").rename(landing / "orders_2025b.csv")
-    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
-    assert requests == []
-
-    # Changed content and a new file in an entity folder: one run for the new state.
-    (landing / "orders_2025b.csv").write_text("order_id,customer_id\n1,a\n2,b\n")
-    (landing / "customers").mkdir()
-    (landing / "customers" / "crm.csv.gz").write_bytes(b"\x1f\x8b fake")
-    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
-    assert len(requests) == 1
-    assert requests[0].run_key != first_key
-    assert requests[0].tags["segments/new_files"] == "customers/crm.csv.gz, orders_2025b.csv"
-    requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
-    assert requests == []
-
-
-def test_new_data_waits_for_files_still_being_written(instance, resources, paths) -> None:
-    sensor = build_new_data_sensor(NewDataConfig(settle_seconds=3600))
-    (paths["landing"] / "orders.csv").write_text("order_id\n1\n")
-    requests, cursor, skip = _evaluate(sensor, instance, resources, None)
-    assert requests == [] and cursor is None
-    assert "still being written" in skip
 
 
 # --- Business events ----------------------------------------------------------------------------
 
 
 def test_trigger_files_fire_once_each(instance, resources, paths) -> None:
-    sensor = build_business_event_sensor(BusinessEventsConfig())
+    sensor = build_business_event_sensor(BusinessEventsSection())
     state = paths["state"]
     first = write_trigger_file(state, "price_change", "Prices +5% on the catalogue")
     second = write_trigger_file(
-        state, "competitor_launch", "Rival opens in Lyon", as_of=dt.date(2025, 3, 1)
+        state,
+        "competitor_launch",
+        "Rival opens in Lyon",
+        as_of=dt.date(2025, 3, 1),
+        settings={"refresh.score_buckets": 3},
     )
     requests, cursor, _ = _evaluate(sensor, instance, resources, None)
     assert sorted(r.run_key for r in requests) == sorted(
@@ -273,18 +410,23 @@ def test_trigger_files_fire_once_each(instance, resources, paths) -> None:
     assert by_kind["price_change"].tags["segments/event_note"] == "Prices +5% on the catalogue"
     assert by_kind["price_change"].tags["segments/trigger"] == "business_event"
     assert by_kind["competitor_launch"].tags["segments/as_of"] == "2025-03-01"
-    assert (
-        by_kind["competitor_launch"].run_config["resources"]["settings"]["config"]["as_of"]
-        == "2025-03-01"
-    )
+    launch = by_kind["competitor_launch"].run_config["resources"]["settings"]["config"]
+    assert launch["refresh"]["as_of"] == "2025-03-01"
+    # The event's own settings apply to its refresh only.
+    assert launch["refresh"]["score_buckets"] == 3
+    price = by_kind["price_change"].run_config["resources"]["settings"]["config"]
+    assert price["refresh"]["score_buckets"] == 5
 
     requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
     assert requests == []
 
-    # A hand-dropped file (id = file name) fires once; an invalid one fires nothing.
+    # A hand-dropped file (id = file name) fires once; invalid ones fire nothing.
     folder = state / "triggers"
     (folder / "summer-offer.yml").write_text("kind: new_offer\nnote: Summer bundle\n")
     (folder / "typo.yaml").write_text("kind: price_cut\n")
+    (folder / "bad-setting.yaml").write_text(
+        "kind: other\nsettings:\n  refresh.score_buckets: 30\n"
+    )
     requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
     assert [r.tags["segments/event_id"] for r in requests] == ["summer-offer"]
     requests, cursor, _ = _evaluate(sensor, instance, resources, cursor)
@@ -295,14 +437,24 @@ def test_trigger_command_writes_an_event_file(tmp_path: Path) -> None:
     state = tmp_path / "state"
     result = CliRunner().invoke(
         trigger,
-        ["--kind", "regulation", "--note", "New consent rules", "--state-dir", str(state)],
-    )
+        [
+            "--kind", "regulation", "--note", "New consent rules", "--state-dir", str(state),
+            "--set", "refresh.churn_days=90",
+        ],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     [path] = list((state / "triggers").glob("*.yaml"))
     assert "regulation" in path.name and str(path) in result.output
+    assert "refresh.churn_days: 90" in path.read_text()
 
     bad = CliRunner().invoke(trigger, ["--kind", "weather", "--note", "x"])
     assert bad.exit_code == 2 and "weather" in bad.output
+    refused = CliRunner().invoke(
+        trigger,
+        ["--kind", "other", "--note", "x", "--state-dir", str(state), "--set", "refresh.nope=1"],
+    )
+    assert refused.exit_code == 2
+    assert "settings: refresh.nope: unknown key (from --set)" in refused.output
 
 
 # --- Run failure --------------------------------------------------------------------------------
@@ -335,7 +487,15 @@ def _failed_context(instance, resources, sensor_name: str):
     result = _failing_job.execute_in_process(
         instance=instance,
         raise_on_error=False,
-        tags={"segments/as_of": "2025-04-01", "segments/trigger": "schedule"},
+        tags={
+            "segments/as_of": "2025-04-01",
+            "segments/trigger": "kpi_drop",
+            "segments/reason": "KPI drop: All nps 40 -> 12",
+            "segments/reason_metric": "nps",
+            "segments/reason_before": "40",
+            "segments/reason_after": "12",
+            "segments/reason_threshold": "10",
+        },
     )
     assert not result.success
     return dg.build_run_status_sensor_context(
@@ -347,14 +507,14 @@ def _failed_context(instance, resources, sensor_name: str):
     ).for_run_failure()
 
 
-def test_failed_refresh_is_recorded_and_posted(instance, resources, paths) -> None:
+def test_failed_refresh_is_recorded_with_its_reason_and_posted(instance, resources, paths) -> None:
     server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/hook"
         sensor = build_refresh_failure_sensor(
-            RunFailureConfig(webhook_url=url), monitored_jobs=[_failing_job]
+            RunFailureSection(webhook_url=url), monitored_jobs=[_failing_job]
         )
         context = _failed_context(instance, resources, sensor.name)
         sensor(context)
@@ -362,21 +522,51 @@ def test_failed_refresh_is_recorded_and_posted(instance, resources, paths) -> No
     finally:
         server.shutdown()
     [alert] = read_alerts(paths["state"])
-    assert alert["run_id"] == context.dagster_run.run_id
-    assert alert["as_of"] == "2025-04-01" and alert["trigger_kind"] == "schedule"
+    assert alert["run_id"] == context.dagster_run.run_id and alert["alert_kind"] == "run_failed"
+    assert alert["as_of"] == "2025-04-01" and alert["trigger_kind"] == "kpi_drop"
+    assert (alert["reason_metric"], alert["reason_before"], alert["reason_after"]) == (
+        "nps",
+        40.0,
+        12.0,
+    )
     assert "warehouse on fire" in alert["failed_steps"]
     assert alert["webhook_status"] == "http 204"
     [payload] = _Recorder.received
     assert payload["event"] == "segments_refresh_failed"
     assert payload["run_id"] == alert["run_id"]
+    assert payload["reason"] == "KPI drop: All nps 40 -> 12"
 
 
 def test_unreachable_webhook_is_logged_not_raised(instance, resources, paths) -> None:
     sensor = build_refresh_failure_sensor(
-        RunFailureConfig(webhook_url="http://127.0.0.1:9/nothing", webhook_timeout_seconds=2),
+        RunFailureSection(webhook_url="http://127.0.0.1:9/nothing", webhook_timeout_seconds=2),
         monitored_jobs=[_failing_job],
     )
     context = _failed_context(instance, resources, sensor.name)
     sensor(context)
     [alert] = read_alerts(paths["state"])
     assert alert["webhook_status"].startswith("error: ")
+
+
+def test_alerts_of_the_first_version_are_kept(tmp_path: Path) -> None:
+    """An alerts file written before reasons existed is migrated, rows kept."""
+    from pipeline.automation.alerts import record_trigger
+    from pipeline.lib.reasons import RunReason
+
+    con = duckdb.connect(str(tmp_path / "alerts.duckdb"))
+    con.execute(
+        "create table alerts (run_id varchar primary key, raised_at timestamp not null,"
+        " job_name varchar not null, as_of varchar, trigger_kind varchar, message varchar,"
+        " failed_steps varchar, webhook_status varchar)"
+    )
+    con.execute(
+        "insert into alerts values ('r1', '2026-01-01', 'refresh_segments', '2026-01-01',"
+        " 'schedule', 'boom', '[]', null)"
+    )
+    con.close()
+    record_trigger(
+        tmp_path, RunReason("schedule", "every 3 months"), run_key="k", job_name="j", as_of="x"
+    )
+    alerts = {a["alert_id"]: a for a in read_alerts(tmp_path)}
+    assert alerts["r1"]["alert_kind"] == "run_failed" and alerts["r1"]["message"] == "boom"
+    assert alerts["trigger:k"]["reason"] == "every 3 months"

@@ -23,14 +23,22 @@ EXPECTED_ASSETS = {
     "identity/customers",
     "identity/identity_merges",
     "identity/master_id_merges",
+    "identity/master_id_successors",
     "marts/acquisition_costs",
     "marts/campaign_exclusion_summary",
     "marts/campaign_exclusions",
+    "marts/churn_risk_bands",
+    "marts/cluster_drift",
+    "marts/cluster_profiles",
+    "marts/customer_clusters",
     "marts/customer_dimensions",
+    "marts/customer_predictions",
+    "marts/prediction_evaluation",
     "marts/rfm_grid",
     "marts/segment_campaign_kpis",
     "marts/segment_persona_breakdowns",
     "marts/segment_personas",
+    "marts/segment_predictions",
     "marts/segment_priority",
     "marts/segment_star_products",
     "marts/segment_support_themes",
@@ -49,6 +57,8 @@ EXPECTED_ASSETS = {
     "history/segment_transitions",
     "serving/published_refresh",
     "report/insight_report",
+    "automation/refresh_record",
+    "monitoring/kpi_monitor",
 }
 
 
@@ -63,9 +73,14 @@ def test_the_code_location_loads_with_the_expected_assets():
 
 
 def test_jobs_schedules_and_sensors_are_registered():
-    assert {job.name for job in defs.jobs} == {"refresh_segments", "backfill_history"}
+    assert {job.name for job in defs.jobs} == {
+        "refresh_segments",
+        "backfill_history",
+        "monitor_kpis",
+    }
     assert {s.name for s in defs.schedules} == {"refresh_segments_schedule"}
     assert {s.name for s in defs.sensors} == {
+        "kpi_monitor_sensor",
         "kpi_drop_sensor",
         "new_data_sensor",
         "business_event_sensor",
@@ -73,9 +88,14 @@ def test_jobs_schedules_and_sensors_are_registered():
     }
 
 
-def test_refresh_job_covers_every_asset_and_blocking_gate():
+def test_refresh_job_covers_every_asset_but_monitoring_and_every_blocking_gate():
     job = defs.resolve_job_def("refresh_segments")
-    assert job.asset_layer.asset_graph.get_all_asset_keys() == set(defs.resolve_all_asset_keys())
+    selected = job.asset_layer.selected_asset_keys
+    monitoring = dg.AssetKey(["monitoring", "kpi_monitor"])
+    assert selected == set(defs.resolve_all_asset_keys()) - {monitoring}
+    # The record of what the refresh read is its last step.
+    record = dg.AssetKey(["automation", "refresh_record"])
+    assert dg.AssetKey(["report", "insight_report"]) in _graph().get(record).parent_keys
     gates = {key.name: key for key in _graph().asset_check_keys if key.name.endswith("_gate")}
     assert {
         "raw_orders_gate",
@@ -88,6 +108,24 @@ def test_refresh_job_covers_every_asset_and_blocking_gate():
     } <= set(gates)
     for key in gates.values():
         assert _graph().get_check_spec(key).blocking, key
+    drift = dg.AssetCheckKey(dg.AssetKey(["marts", "cluster_drift"]), "cluster_drift_check")
+    assert not _graph().get_check_spec(drift).blocking  # warns, never blocks publication
+
+
+def test_monitoring_job_ingests_and_measures_without_gates_or_publication():
+    job = defs.resolve_job_def("monitor_kpis")
+    selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert selected == {
+        *(f"raw/{e}" for e in ENTITIES),
+        *(f"clean/{e}" for e in ENTITIES),
+        "clean/quarantine",
+        "monitoring/kpi_monitor",
+    }
+    checks = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
+    assert not {name for name in checks if name.endswith("_gate")}
+    # The measure runs after the ingest of the same run: the clean tables are direct parents.
+    parents = _graph().get(dg.AssetKey(["monitoring", "kpi_monitor"])).parent_keys
+    assert {dg.AssetKey(["clean", "orders"]), dg.AssetKey(["clean", "nps_responses"])} <= parents
 
 
 def test_history_and_publication_run_after_the_marts_they_are_gated_on():
@@ -99,6 +137,10 @@ def test_history_and_publication_run_after_the_marts_they_are_gated_on():
     assert rfm in graph.get(published).parent_keys
     assert history in graph.get(published).parent_keys
     assert published in graph.get(dg.AssetKey(["report", "insight_report"])).parent_keys
+    for table in ("customer_predictions", "customer_clusters", "cluster_drift"):
+        key = dg.AssetKey(["marts", table])
+        assert rfm in graph.get(key).parent_keys
+        assert key in graph.get(published).parent_keys
 
 
 def test_every_asset_has_a_description():

@@ -74,7 +74,7 @@ def test_spend_has_a_line_per_month_and_channel_and_two_for_web(demo: DemoSummar
     assert set(faults.loc[faults["file"] == "campaign_contacts.csv", "expected_reason_code"]) == {
         "missing_required",
         "unparsable_date",
-        "future_date",
+        "deferred",
     }
 
 

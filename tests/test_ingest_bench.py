@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from test_ingest_support import AS_OF, LOG, assert_invariant
+from test_ingest_support import AS_OF, DATE_FLOOR, LOG, assert_invariant
 
 from pipeline.ingest import clean_entities, extract_landing, load_mapping
 
@@ -40,7 +40,7 @@ def test_bench_extract_and_clean_orders(tmp_path: Path) -> None:
     t0 = time.perf_counter()
     extract_landing(con, landing, load_mapping(None), LOG)
     t1 = time.perf_counter()
-    report = clean_entities(con, AS_OF, "EUR", LOG)
+    report = clean_entities(con, AS_OF, "EUR", LOG, date_floor=DATE_FLOOR)
     t2 = time.perf_counter()
     LOG.warning("bench %d orders: extract %.1fs, clean %.1fs", rows, t1 - t0, t2 - t1)
     assert report.entities["orders"].rows_read == rows

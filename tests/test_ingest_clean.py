@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from test_ingest_support import assert_invariant, quarantine, run, write
+from test_ingest_support import AS_OF, DATE_FLOOR, LOG, assert_invariant, quarantine, run, write
 
 ORDERS_BAD = (
     "order_id;customer_id;order_date;amount;status;discount_amount\n"
@@ -15,7 +15,7 @@ ORDERS_BAD = (
     "A4;C1;02/02/2024;-3,00;completed;\n"  # 4 negative_amount
     "A5;C1;02/02/2024;5,00;shipped;\n"  # 5 unknown_status
     ";C1;02/02/2024;5,00;completed;\n"  # 6 missing_required
-    "A6;C1;02/02/2030;5,00;completed;\n"  # 7 future_date
+    "A6;C1;02/02/2030;5,00;completed;\n"  # 7 dated after the as-of: deferred, not quarantined
     "A1;C1;31/01/2024;12,50;completed;\n"  # 8 duplicate_row (of row 1; row 8 kept)
     "A7;C9; Cancelled ;5,00;Cancelled;1,00\n"  # 9 unparsable_date (' Cancelled ' as date)
     "A8;C9;03/02/2024;1.234,50; RETURNED ;x\n"  # 10 ok, discount nulled (invalid_amount)
@@ -32,7 +32,6 @@ def test_every_order_reason_with_column_and_row(tmp_path: Path) -> None:
         ("orders", "orders_2024.csv", 4, "amount", "negative_amount", "rejected"),
         ("orders", "orders_2024.csv", 5, "status", "unknown_status", "rejected"),
         ("orders", "orders_2024.csv", 6, "order_id", "missing_required", "rejected"),
-        ("orders", "orders_2024.csv", 7, "order_date", "future_date", "rejected"),
         ("orders", "orders_2024.csv", 9, "order_date", "unparsable_date", "rejected"),
         ("orders", "orders_2024.csv", 10, "discount_amount", "invalid_amount", "field_nulled"),
     ]
@@ -54,12 +53,13 @@ def test_every_order_reason_with_column_and_row(tmp_path: Path) -> None:
         ("A8", Decimal("1234.50"), "returned", "EUR", None, 10),
     ]
     counts = report.entities["orders"]
-    assert (counts.rows_read, counts.accepted, counts.rejected, counts.fields_nulled) == (
-        10,
-        2,
-        8,
-        1,
-    )
+    assert (
+        counts.rows_read,
+        counts.accepted,
+        counts.deferred,
+        counts.rejected,
+        counts.fields_nulled,
+    ) == (10, 2, 1, 7, 1)
     assert report.derived_customers == 2  # C1 and C9: there is no customers file
     assert_invariant(con)
 
@@ -224,11 +224,10 @@ def test_clean_is_deterministic(tmp_path: Path) -> None:
     con, _, _ = run(tmp_path)
     first = con.execute("SELECT * FROM clean.quarantine ORDER BY ALL").fetchall()
     orders = con.execute("SELECT * FROM clean.orders ORDER BY ALL").fetchall()
-    from test_ingest_support import AS_OF, LOG
 
     from pipeline.ingest import clean_entities
 
-    clean_entities(con, AS_OF, "EUR", LOG)
+    clean_entities(con, AS_OF, "EUR", LOG, date_floor=DATE_FLOOR)
     assert con.execute("SELECT * FROM clean.quarantine ORDER BY ALL").fetchall() == first
     assert con.execute("SELECT * FROM clean.orders ORDER BY ALL").fetchall() == orders
 

@@ -18,7 +18,7 @@ CONTACTS = (
     "WINBACK-24,C2,2024-03-01,sms,-1\n"  # 3 ok, cost nulled (negative_amount)
     "WINBACK-24,,2024-03-01,sms,0.05\n"  # 4 missing_required customer_id
     "WINBACK-24,C3,2024-02-30,sms,0.05\n"  # 5 unparsable_date
-    "WINBACK-24,C3,2025-06-01,sms,0.05\n"  # 6 future_date
+    "WINBACK-24,C3,2025-06-01,sms,0.05\n"  # 6 after the as-of 2024-12-31: deferred
     "VIP-24,C1,2024-06-01,mail,\n"  # 7 ok, no cost
 )
 SPEND = (
@@ -28,6 +28,7 @@ SPEND = (
     "2024-03-01;store;-5,00\n"  # 3 negative_amount (spend is required: rejected)
     "2024-03-01;;10,00\n"  # 4 missing_required channel
     "mars 2024;app;10,00\n"  # 5 unparsable_date
+    "2025-01-01;web;99,00\n"  # 6 a month after the as-of 2024-12-31: deferred
 )
 REJ = "rejected"
 ORDERS = "order_id,customer_id,order_date,amount\nA1,C1,2024-01-05,10\n"
@@ -74,7 +75,6 @@ def test_campaign_contacts_quarantine_and_generated_ids(tmp_path: Path) -> None:
             "unparsable_date",
             "rejected",
         ),
-        ("campaign_contacts", "campaign_contacts.csv", 6, "contacted_at", "future_date", REJ),
     ]
     rows = con.execute(
         "SELECT contact_id, campaign_id, customer_id, contacted_at, channel, cost, _source_row "
@@ -96,7 +96,7 @@ def test_campaign_contacts_quarantine_and_generated_ids(tmp_path: Path) -> None:
         ).fetchall()
     ] == ids
     counts = report.entities["campaign_contacts"]
-    assert (counts.rows_read, counts.accepted, counts.rejected) == (7, 3, 4)
+    assert (counts.rows_read, counts.accepted, counts.deferred, counts.rejected) == (7, 3, 1, 3)
     assert counts.fields_nulled == 1
     # Contacts never create customers: a contact is not a purchase nor a CRM record.
     assert "campaign_contacts" not in report.derived_by_entity
@@ -118,7 +118,8 @@ def test_marketing_spend_lines_of_one_month_are_kept(tmp_path: Path) -> None:
         (dt.date(2024, 3, 1), "web", Decimal("1200.50")),
         (dt.date(2024, 3, 15), "web", Decimal("300.00")),
     ]
-    assert report.entities["marketing_spend"].accepted == 2
+    spend = report.entities["marketing_spend"]
+    assert (spend.rows_read, spend.accepted, spend.deferred, spend.rejected) == (6, 2, 1, 3)
     assert_invariant(con)
 
 

@@ -11,9 +11,12 @@ import duckdb
 from pipeline.ingest import clean_entities, extract_landing, load_mapping
 from pipeline.ingest.clean import CleanReport
 from pipeline.ingest.extract import ExtractReport
+from pipeline.lib.resources import RefreshSettings
 
 DATA = Path(__file__).parent / "data" / "ingest"
 AS_OF = dt.date(2024, 12, 31)
+#: The settings' default plausibility floor (quality.date_floor).
+DATE_FLOOR = RefreshSettings().date_floor_date()
 LOG = logging.getLogger("tests.ingest")
 
 
@@ -30,7 +33,7 @@ def run(
     """Extract then clean `landing` into an in-memory warehouse."""
     con = con or duckdb.connect()
     extracted = extract_landing(con, landing, load_mapping(mapping_file), LOG)
-    cleaned = clean_entities(con, AS_OF, "EUR", LOG)
+    cleaned = clean_entities(con, AS_OF, "EUR", LOG, date_floor=DATE_FLOOR)
     return con, extracted, cleaned
 
 
@@ -43,11 +46,17 @@ def quarantine(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 
 
 def assert_invariant(con: duckdb.DuckDBPyConnection) -> None:
-    """Per file: rows read = accepted + rejected, and the counts match the tables."""
-    for file, read, acc, rej in con.execute(
-        "SELECT source_file, rows_read, rows_accepted, rows_rejected FROM clean.load_log"
+    """Per file: rows read = accepted + deferred + rejected, and the counts match the tables."""
+    for entity, file, read, acc, deferred, rej in con.execute(
+        "SELECT entity, source_file, rows_read, rows_accepted, rows_deferred, rows_rejected "
+        "FROM clean.load_log"
     ).fetchall():
-        assert read == acc + rej, file
+        assert read == acc + deferred + rej, file
+        # Every row read is kept in raw (deferred and badly shaped rows too).
+        raw = con.execute(
+            f"SELECT count(*) FROM raw.{entity} WHERE _source_file = ?", [file]
+        ).fetchone()[0]
+        assert raw == read, file
         quarantined = con.execute(
             "SELECT count(*) FROM clean.quarantine WHERE source_file = ? AND action = 'rejected'",
             [file],

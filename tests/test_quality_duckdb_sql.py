@@ -37,7 +37,7 @@ INSERT INTO clean.orders VALUES
     ('O90', 'C1', DATE '2024-05-01', 5, 0, 'completed'),
     ('O90', 'C2', DATE '2024-05-02', 5, 0, 'completed'),
     ('O92', NULL, DATE '2024-05-03', 5, 0, 'completed'),
-    ('O93', 'C3', DATE '1999-12-31', 5, 0, 'completed'),
+    ('O93', 'C3', DATE '1899-12-31', 5, 0, 'completed'),  -- before the 1900 date floor
     ('O94', 'C3', DATE '2026-10-02', 5, 0, 'returned'),
     ('O95', 'C3', DATE '2026-10-01', 5, 0, 'cancelled'),
     ('O96', 'C4', DATE '2024-05-04', -1, 0, 'completed'),

@@ -41,7 +41,8 @@ def _orders_job(duplicate: bool) -> list[object]:
                 con.execute("INSERT INTO clean.orders SELECT * FROM clean.orders LIMIT 1")
             con.execute(
                 "CREATE OR REPLACE TABLE clean.load_log AS SELECT 'orders' AS entity, "
-                "'orders.csv' AS source_file, 2 AS rows_read, 0 AS rows_rejected"
+                "'orders.csv' AS source_file, 2 AS rows_read, 0 AS rows_deferred, "
+                "0 AS rows_rejected"
             )
 
     @dg.asset(deps=[ORDERS_KEY])

@@ -13,11 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import pipeline.quality.checks
 from pipeline.ingest.entities import ENTITIES
 from pipeline.lib.resources import RefreshSettings, Warehouse
 from pipeline.quality.checks import (
-    QualityThresholds,
     evaluate_gate,
     published_serving_file,
     to_check_result,
@@ -66,10 +64,10 @@ SELECT printf('R%03d', row_number() OVER (ORDER BY order_id)) AS refund_id, cust
 FROM clean.orders WHERE status = 'returned';
 
 CREATE TABLE clean.load_log AS
-SELECT * FROM (VALUES ('orders', 'orders.csv', 100, 96, 4),
-                      ('customers', 'customers.csv', 24, 24, 0),
-                      ('refunds', 'refunds.csv', 7, 7, 0))
-    t(entity, source_file, rows_read, rows_accepted, rows_rejected);
+SELECT * FROM (VALUES ('orders', 'orders.csv', 100, 96, 0, 4),
+                      ('customers', 'customers.csv', 24, 24, 0, 0),
+                      ('refunds', 'refunds.csv', 7, 7, 0, 0))
+    t(entity, source_file, rows_read, rows_accepted, rows_deferred, rows_rejected);
 
 CREATE TABLE raw.orders AS
 SELECT order_id, customer_id, CAST(order_date AS VARCHAR) AS order_date,
@@ -147,10 +145,14 @@ GROUP BY a.cohort, a.period_index, s.cohort_size;
 """
 
 
+#: The validation engine of the running test (set by the `engine` fixture, read by `run`).
+_engine = {"name": ENGINES[0]}
+
+
 @pytest.fixture(autouse=True, params=ENGINES)
 def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test with each validation engine as the gates' default."""
-    monkeypatch.setattr(pipeline.quality.checks, "DEFAULT_ENGINE", request.param)
+    """Run the test with each validation engine (the `quality.engine` setting)."""
+    monkeypatch.setitem(_engine, "name", request.param)
     return request.param
 
 
@@ -187,6 +189,7 @@ def run(
         run_id,
         volume_entity=volume,
         build_docs=kw.pop("build_docs", False),
+        engine=kw.pop("engine", _engine["name"]),
         **kw,
     )
 
@@ -258,15 +261,38 @@ def test_order_dated_after_as_of_blocks(warehouse, settings):
 
 
 def test_quarantine_rate_above_ceiling_blocks(warehouse, settings):
-    sql(warehouse, "INSERT INTO clean.load_log VALUES ('orders', 'orders_bad.csv', 100, 70, 30)")
+    sql(warehouse, "INSERT INTO clean.load_log VALUES ('orders', 'orders_bad.csv', 100, 70, 0, 30)")
     outcome = run("clean_orders", warehouse, settings)
     assert error_names(outcome) == [
         "clean.orders.quarantine_rate: expect_column_values_to_be_between(rejected_rate)"
     ]
     assert outcome.errors[0].sample_keys == ["orders_bad.csv"]
     # A looser ceiling accepts the same file.
-    loose = QualityThresholds(quarantine_ceiling=0.5)
-    assert run("clean_orders", warehouse, settings, thresholds=loose).passed
+    loose = RefreshSettings(as_of=AS_OF, state_dir=settings.paths.state_dir, quarantine_ceiling=0.5)
+    assert run("clean_orders", warehouse, loose).passed
+
+
+def test_deferred_rows_do_not_count_in_the_quarantine_rate(warehouse, settings):
+    # 900 of 1,000 rows are dated after the as-of: 10 rejected of the 100 in this refresh.
+    sql(
+        warehouse,
+        "INSERT INTO clean.load_log VALUES ('orders', 'orders_all.csv', 1000, 90, 900, 10)",
+    )
+    assert run("clean_orders", warehouse, settings).passed
+    sql(warehouse, "UPDATE clean.load_log SET rows_accepted = 89, rows_rejected = 11 "
+                   "WHERE source_file = 'orders_all.csv'")  # fmt: skip
+    assert error_names(run("clean_orders", warehouse, settings)) == [
+        "clean.orders.quarantine_rate: expect_column_values_to_be_between(rejected_rate)"
+    ]
+
+
+def test_a_date_floor_after_the_as_of_fails_with_one_line(warehouse, settings):
+    late = settings.model_copy(
+        update={"quality": settings.quality.model_copy(update={"date_floor": "2027-01-01"})}
+    )
+    with pytest.raises(ValueError, match=r"date_floor 2027-01-01 is after the as-of date") as err:
+        run("clean_orders", warehouse, late)
+    assert len(str(err.value).splitlines()) == 1
 
 
 def test_invalid_email_blocks_without_copying_it_anywhere(warehouse, settings, tmp_path):
@@ -317,7 +343,7 @@ def test_scores_outside_scale_and_unsegmented_customers_block(warehouse, setting
         "marts.customer_rfm: expect_column_values_to_be_between(r_score)",
     ]
     # The scale follows settings.score_buckets: on 1..7 a score of 6 is fine.
-    wide = RefreshSettings(as_of=AS_OF, state_dir=settings.state_dir, score_buckets=7)
+    wide = RefreshSettings(as_of=AS_OF, state_dir=settings.paths.state_dir, score_buckets=7)
     assert len(run("customer_rfm", warehouse, wide).errors) == 1
 
 
@@ -374,12 +400,12 @@ def test_refunds_are_attributed_like_the_marts(warehouse, settings):
 
 def test_revenue_follows_the_lookback_window(warehouse, settings):
     # The fixture's marts use all history: with a 1-year window most revenues differ.
-    windowed = RefreshSettings(as_of=AS_OF, state_dir=settings.state_dir, lookback_days=365)
+    windowed = RefreshSettings(as_of=AS_OF, state_dir=settings.paths.state_dir, lookback_days=365)
     assert not run("customer_rfm", warehouse, windowed).passed
 
 
 def test_gross_mode_ignores_refunds(warehouse, settings):
-    gross = RefreshSettings(as_of=AS_OF, state_dir=settings.state_dir, monetary_mode="gross")
+    gross = RefreshSettings(as_of=AS_OF, state_dir=settings.paths.state_dir, monetary_mode="gross")
     # The fixture's marts are net: in gross mode they no longer reconcile ...
     assert not run("customer_rfm", warehouse, gross).passed
     # ... until the refunds are added back.
@@ -543,7 +569,7 @@ DELETE FROM marts.segment_map WHERE rfm_code IN (111, 345);
 UPDATE marts.customer_rfm SET r_score = 6, monetary = monetary + 1 WHERE customer_id = 'M005';
 UPDATE marts.customer_rfm SET segment = NULL WHERE customer_id = 'M006';
 UPDATE marts.cohort_retention SET retention_rate = 1.5 WHERE period_index = 1;
-INSERT INTO clean.load_log VALUES ('refunds', 'refunds_bad.csv', 100, 70, 30);
+INSERT INTO clean.load_log VALUES ('refunds', 'refunds_bad.csv', 100, 70, 0, 30);
 """
 
 

@@ -194,9 +194,11 @@ def _write_warehouse(path: Path) -> None:
         )
         con.execute(
             "create table clean.nps_responses (response_id varchar, customer_id varchar, "
-            "responded_at date, score integer)"
+            "responded_at date, score integer, _source_file varchar)"
         )
-        con.executemany("insert into clean.nps_responses values (?, ?, ?, ?)", rows["nps"])
+        con.executemany(
+            "insert into clean.nps_responses values (?, ?, ?, ?, 'nps.csv')", rows["nps"]
+        )
         con.execute(
             "create table clean.support_tickets (ticket_id varchar, customer_id varchar, "
             "created_at date, topic varchar)"
@@ -224,6 +226,10 @@ def _write_warehouse(path: Path) -> None:
         con.execute("create table clean.quarantine (entity varchar)")
         create_optional_sources(con)
         con.execute("create table identity.identity_merges (source_customer_id varchar)")
+        con.execute(
+            "create table identity.master_id_successors (retired_id varchar,"
+            " surviving_id varchar, as_of date)"
+        )
     finally:
         con.close()
 
@@ -241,7 +247,9 @@ def _dbt(command: str, warehouse: Path, work: Path, **dbt_vars: object) -> None:
         "--log-path",
         str(work / "logs"),
         "--exclude",
+        # History, and the monitoring model that reads it (built only by the monitoring job).
         "path:models/history",
+        "path:models/monitoring",
         "--vars",
         json.dumps({"warehouse_path": str(warehouse), **dbt_vars}),
         "--quiet",

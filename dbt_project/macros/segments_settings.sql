@@ -1,7 +1,12 @@
 {#- Refresh settings read from vars, validated once at compile time so a typo fails loudly. -#}
 
+{#- The as-of date; var as_of "" (the standalone default) means today. -#}
 {% macro as_of_date() -%}
-    cast('{{ var("as_of") }}' as date)
+    {%- if var("as_of") -%}
+        cast('{{ var("as_of") }}' as date)
+    {%- else -%}
+        current_date
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro score_buckets() -%}
@@ -37,7 +42,7 @@
 {%- endmacro %}
 
 {% macro segment_language() -%}
-    {%- set language = var('segment_language', 'en') | string | trim | lower -%}
+    {%- set language = var('segment_language') | string | trim | lower -%}
     {%- if language not in ('en', 'fr') -%}
         {{ exceptions.raise_compiler_error("var segment_language must be 'en' or 'fr', got " ~ language) }}
     {%- endif -%}
@@ -64,33 +69,34 @@
     and {{ date_column }} <= {{ as_of_date() }}
 {%- endmacro %}
 
-{#- A whole-number var with a lower bound, validated at compile time. -#}
-{% macro int_var_at_least(name, minimum) -%}
-    {%- set value = var(name) | int -%}
-    {%- if value < minimum -%}
-        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be >= " ~ minimum ~ ", got " ~ var(name)) }}
+{#- The value of whole-number var `name` (read by the caller: `value`), checked against a lower
+    bound at compile time. -#}
+{% macro int_var_at_least(name, value, minimum) -%}
+    {%- set number = value | int -%}
+    {%- if number < minimum -%}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be >= " ~ minimum ~ ", got " ~ value) }}
     {%- endif -%}
-    {{ return(value) }}
+    {{ return(number) }}
 {%- endmacro %}
 
 {#- Days after a campaign contact during which an order counts as its conversion (0 = same day). -#}
 {% macro attribution_window_days() -%}
-    {{ return(int_var_at_least('attribution_window_days', 0)) }}
+    {{ return(int_var_at_least('attribution_window_days', var('attribution_window_days'), 0)) }}
 {%- endmacro %}
 
 {#- Minimum number of distinct buyers a product or category needs in a segment to be ranked. -#}
 {% macro star_min_customers() -%}
-    {{ return(int_var_at_least('star_min_customers', 1)) }}
+    {{ return(int_var_at_least('star_min_customers', var('star_min_customers'), 1)) }}
 {%- endmacro %}
 
 {#- Persona breakdown cells with fewer customers than this are suppressed. -#}
 {% macro persona_min_customers() -%}
-    {{ return(int_var_at_least('persona_min_customers', 1)) }}
+    {{ return(int_var_at_least('persona_min_customers', var('persona_min_customers'), 1)) }}
 {%- endmacro %}
 
 {#- An NPS resting on fewer answers than this is flagged unreliable (the report hides it). -#}
 {% macro nps_min_responses() -%}
-    {{ return(int_var_at_least('nps_min_responses', 1)) }}
+    {{ return(int_var_at_least('nps_min_responses', var('nps_min_responses'), 1)) }}
 {%- endmacro %}
 
 {#- Weight of impact in the priority score, 0..1 (the rest is the seed's pertinence alone). -#}

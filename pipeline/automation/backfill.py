@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import build_dbt_asset_selection
 
-from pipeline.automation.schedules import TAG_AS_OF, TAG_TRIGGER
+from pipeline.lib.reasons import RunReason
 from pipeline.lib.resources import RefreshSettings, Warehouse, refresh_run_config
 from pipeline.segments.assets import segment_dbt_assets, segment_history_dbt_assets
 
@@ -82,6 +82,7 @@ def _backfill_definitions() -> dg.Definitions:
     """
     from pipeline.segments.definitions import defs as segments_defs
 
+    # The resources are those of the run config every backfill run carries.
     return dg.Definitions.merge(
         segments_defs,
         dg.Definitions(
@@ -124,13 +125,14 @@ def run_backfill(
     settings = settings or RefreshSettings()
     warehouse = warehouse or Warehouse()
     check_clean_tables(warehouse)
+    reason = RunReason("backfill", "backfill of a past as-of date")
     job = _backfill_definitions().resolve_job_def(BACKFILL_JOB_NAME)
     steps: list[BackfillStep] = []
     for as_of in sorted(set(as_of_dates)):
         result = job.execute_in_process(
             run_config=refresh_run_config(settings, warehouse, as_of=as_of.isoformat()),
             instance=instance,
-            tags={TAG_AS_OF: as_of.isoformat(), TAG_TRIGGER: "backfill"},
+            tags=reason.tags(as_of=as_of.isoformat()),
             raise_on_error=False,
         )
         step = BackfillStep(as_of, result.run_id, result.success)

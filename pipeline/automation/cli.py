@@ -8,7 +8,9 @@ import os
 import click
 
 from pipeline.automation.triggers import EVENT_KINDS, write_trigger_file
+from pipeline.lib.cli_options import load_or_exit, settings_options
 from pipeline.lib.resources import RefreshSettings, Warehouse
+from pipeline.lib.settings import parse_set
 
 
 def _parse_date(_ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -36,19 +38,23 @@ def _parse_date(_ctx: click.Context, param: click.Parameter, value: str | None) 
 )
 @click.option(
     "--state-dir",
-    default="",
-    help="State directory; default $SEGMENTS_STATE_DIR or data/state.",
+    default=None,
+    help="State directory; default paths.state_dir of the settings.",
 )
-def trigger(kind: str, note: str, as_of: dt.date | None, state_dir: str) -> None:
+@settings_options
+def trigger(kind, note, as_of, state_dir, config_file, sets) -> None:
     """Record a business event: the business_event_sensor requests one refresh for it.
 
     Writes a YAML file into <state>/triggers/. The sensor (running under `dagster-daemon run` or
     `dagster dev`) picks it up on its next tick; the run is tagged with the kind and note.
+    `--set` values apply to that refresh only (they are kept in the event file).
     """
     if not note.strip():
         raise click.BadParameter("must say what happened", param_hint="--note")
-    state = RefreshSettings(state_dir=state_dir).state_path()
-    event = write_trigger_file(state, kind, note, as_of=as_of)
+    loaded = load_or_exit(config_file, sets, {"paths.state_dir": ("--state-dir", state_dir)})
+    overrides = dict(parse_set(item) for item in sets)
+    state = RefreshSettings.from_settings(loaded.settings).state_path()
+    event = write_trigger_file(state, kind, note, as_of=as_of, settings=overrides)
     click.echo(f"event {event.event_id} recorded in {event.path}")
     click.echo("the business_event_sensor will request a refresh on its next tick")
 
@@ -67,14 +73,17 @@ def trigger(kind: str, note: str, as_of: dt.date | None, state_dir: str) -> None
     show_default=True,
     help="Months between two as-of dates.",
 )
-@click.option("--warehouse", "warehouse_path", default="", help="Warehouse DuckDB file.")
+@click.option("--warehouse", "warehouse_path", default=None, help="Warehouse DuckDB file.")
 @click.option("--dry-run", is_flag=True, help="Only list the as-of dates.")
+@click.option(
+    "--date-floor",
+    "date_floor",
+    callback=_parse_date,
+    help="Plausibility floor of the gates' date bounds; default: quality.date_floor.",
+)
+@settings_options
 def backfill(
-    start: dt.date,
-    end: dt.date | None,
-    every_months: int,
-    warehouse_path: str,
-    dry_run: bool,
+    start, end, every_months, warehouse_path, dry_run, date_floor, config_file, sets
 ) -> None:
     """Compute past refreshes (marts + history) from the order history, oldest first.
 
@@ -83,7 +92,15 @@ def backfill(
     """
     from pipeline.automation.backfill import BackfillStep, backfill_as_of_dates, run_backfill
 
-    settings = RefreshSettings()
+    loaded = load_or_exit(
+        config_file,
+        sets,
+        {
+            "warehouse.path": ("--warehouse", warehouse_path),
+            "quality.date_floor": ("--date-floor", date_floor.isoformat() if date_floor else None),
+        },
+    )
+    settings = RefreshSettings.from_settings(loaded.settings)
     end = end or settings.as_of_date()
     try:
         dates = backfill_as_of_dates(start, end, every_months)
@@ -105,7 +122,7 @@ def backfill(
         steps = run_backfill(
             dates,
             settings=settings,
-            warehouse=Warehouse(path=warehouse_path),
+            warehouse=Warehouse(**loaded.settings.warehouse.model_dump()),
             instance=instance,
             on_step=report,
         )

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from pipeline.automation.config import check_cadence, check_timezone
-from pipeline.lib.jobs import refresh_segments_job
-from pipeline.lib.resources import RefreshSettings, Warehouse, refresh_run_config
-
-if TYPE_CHECKING:
-    from pipeline.automation.sensors import JobTarget
-
-TAG_AS_OF = "segments/as_of"
-TAG_TRIGGER = "segments/trigger"
+from pipeline.automation.requests import run_request
+from pipeline.lib.jobs import REFRESH_JOB_NAME, refresh_segments_job
+from pipeline.lib.reasons import RunReason
+from pipeline.lib.resources import RefreshSettings, Warehouse
+from pipeline.lib.settings import check_cadence, check_timezone
+from pipeline.serving.options import ServingOptions
 
 
 def refresh_months(cadence_months: int) -> list[int] | None:
@@ -58,7 +55,7 @@ def build_refresh_schedule(
     timezone: str,
     hour: int = 6,
     *,
-    job: JobTarget = refresh_segments_job,
+    job: Any = refresh_segments_job,
     name: str = "refresh_segments_schedule",
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
 ) -> dg.ScheduleDefinition:
@@ -71,6 +68,7 @@ def build_refresh_schedule(
     check_cadence(cadence_months)
     check_timezone(timezone)
     cron = refresh_cron(cadence_months, hour)
+    job_name = getattr(job, "name", REFRESH_JOB_NAME)
 
     @dg.schedule(
         name=name,
@@ -85,7 +83,10 @@ def build_refresh_schedule(
         tags={"segments/cadence_months": str(cadence_months)},
     )
     def _refresh_schedule(
-        context: dg.ScheduleEvaluationContext, settings: RefreshSettings, warehouse: Warehouse
+        context: dg.ScheduleEvaluationContext,
+        settings: RefreshSettings,
+        warehouse: Warehouse,
+        serving: ServingOptions,
     ) -> dg.RunRequest | dg.SkipReason:
         """Request one refresh whose as-of date is the tick date (in the schedule timezone)."""
         # The daemon passes the tick time; a hand-built context may leave it empty (= now).
@@ -97,15 +98,18 @@ def build_refresh_schedule(
             return dg.SkipReason(
                 f"{as_of:%Y-%m} is not a refresh month of the {cadence_months}-month cadence"
             )
-        return dg.RunRequest(
+        return run_request(
+            job_name=job_name,
             run_key=f"schedule:{as_of.isoformat()}",
-            # The deployment's configured resources carry over; only the as-of date changes.
-            run_config=refresh_run_config(settings, warehouse, as_of=as_of.isoformat()),
-            tags={
-                TAG_AS_OF: as_of.isoformat(),
-                TAG_TRIGGER: "schedule",
-                "segments/cadence_months": str(cadence_months),
-            },
+            reason=RunReason(
+                "schedule",
+                f"scheduled refresh every {cadence_months} months",
+                extra={"segments/cadence_months": str(cadence_months)},
+            ),
+            as_of=as_of,
+            settings=settings,
+            warehouse=warehouse,
+            serving=serving,
         )
 
     return _refresh_schedule

@@ -1,26 +1,31 @@
-"""Event-driven refreshes: KPI drops, new landing exports, business events; alerts on failures.
+"""Sensors that fire only for a reason: new exports, KPI drops, business events; failure alerts.
 
-Every sensor keeps a Dagster cursor (persisted by the instance) so an event fires exactly one run,
-and gives each run a `run_key` derived from the event, which Dagster also refuses to launch twice.
-Run configs come from `refresh_run_config` with the deployment's resources, only the as-of date
-changing.
+* `new_data_sensor`: landing content (of the entities it watches) that the last successful refresh
+  did not read. It compares with the refresh record every refresh writes, whoever started it, so
+  a CLI refresh counts: at daemon start with nothing new, nothing runs.
+* `kpi_monitor_sensor`: new content of the KPI feeds (NPS answers, tickets) runs the light
+  monitoring job, which publishes nothing.
+* `kpi_drop_sensor`: reads the monitoring job's figures and compares like with like
+  (`pipeline.automation.monitor.evaluate_monitor`): a refresh only for a real drop.
+* `business_event_sensor`: one refresh per event file (`segments trigger`).
+* `refresh_failure_sensor`: failed runs go to the alerts table (and an optional webhook).
+
+A refresh never triggers itself: it writes the record new_data compares with, and it makes the
+monitoring figures of the previous refresh stale. Each event fires once: the sensors keep a
+cursor (in the instance, so it survives restarts) and every run has a `run_key` derived from the
+event, which Dagster never launches twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from statistics import fmean
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import dagster as dg
-import duckdb
 
 from pipeline.automation.alerts import (
     RefreshFailure,
@@ -28,46 +33,36 @@ from pipeline.automation.alerts import (
     record_alert,
     set_webhook_status,
 )
-from pipeline.automation.config import (
-    BusinessEventsConfig,
-    KpiDropConfig,
-    NewDataConfig,
-    RunFailureConfig,
+from pipeline.automation.monitor import (
+    MONITOR_JOB_NAME,
+    WarehouseUnavailable,
+    drop_reason,
+    evaluate_monitor,
+    read_latest_monitor,
 )
-from pipeline.automation.schedules import TAG_AS_OF, TAG_TRIGGER
+from pipeline.automation.record import LandingFile, landing_files
+from pipeline.automation.requests import monitor_ops, run_request
 from pipeline.automation.triggers import (
     TriggerFileError,
     list_trigger_files,
     read_trigger_file,
     triggers_dir,
 )
-from pipeline.lib.codes import OVERALL
-from pipeline.lib.jobs import refresh_segments_job
-from pipeline.lib.resources import RefreshSettings, Warehouse, refresh_run_config
+from pipeline.lib.fingerprint import json_digest, read_record
+from pipeline.lib.jobs import REFRESH_JOB_NAME
+from pipeline.lib.reasons import TAG_AS_OF, RunReason, short
+from pipeline.lib.resources import RefreshSettings, Warehouse
+from pipeline.lib.settings import (
+    BusinessEventsSection,
+    KpiDropSection,
+    KpiMonitorSection,
+    NewDataSection,
+    RunFailureSection,
+)
+from pipeline.serving.options import ServingOptions
 
-if TYPE_CHECKING:
-    # Not exported by dagster's top level; only needed for the annotations below.
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
-    JobTarget = UnresolvedAssetJobDefinition | dg.JobDefinition
-
-#: The overall row of `segment_kpis` / `kpi_history`.
-OVERALL_SEGMENT = OVERALL
-#: Landing files the ingest reads (pipeline/ingest); anything else there is ignored by it too.
-LANDING_SUFFIXES = (".csv", ".csv.gz", ".parquet")
-#: Run tags hold short labels: long notes or file lists are cut.
-MAX_TAG_CHARS = 200
-
-
-def _today(settings: RefreshSettings) -> dt.date:
-    """Today in the deployment's timezone: the as-of date of an event-triggered refresh."""
-    return dt.datetime.now(ZoneInfo(settings.timezone)).date()
-
-
-def _short(text: str, limit: int = MAX_TAG_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+#: How many file names a run tag lists.
+LISTED_FILES = 5
 
 
 def _load_cursor(cursor: str | None) -> dict[str, Any]:
@@ -81,308 +76,306 @@ def _load_cursor(cursor: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _refresh_request(
-    run_key: str,
+def _listed(names: Sequence[str]) -> str:
+    more = f" (+{len(names) - LISTED_FILES} more)" if len(names) > LISTED_FILES else ""
+    return ", ".join(names[:LISTED_FILES]) + more
+
+
+# --- landing content the last refresh did not read ----------------------------------------------
+
+
+def _cached_files(cursor: Mapping[str, Any]) -> dict[str, LandingFile]:
+    return {rel: LandingFile(*entry) for rel, entry in (cursor.get("files") or {}).items()}
+
+
+def _files_cursor(files: Mapping[str, LandingFile]) -> dict[str, list[Any]]:
+    return {rel: [f.entity, f.size, f.mtime_ns, f.sha256] for rel, f in files.items()}
+
+
+def unread_landing_files(
     settings: RefreshSettings,
-    warehouse: Warehouse,
-    as_of: dt.date,
-    trigger: str,
-    tags: dict[str, str],
-) -> dg.RunRequest:
-    return dg.RunRequest(
-        run_key=run_key,
-        run_config=refresh_run_config(settings, warehouse, as_of=as_of.isoformat()),
-        tags={TAG_AS_OF: as_of.isoformat(), TAG_TRIGGER: trigger, **tags},
-    )
+    cursor: Mapping[str, Any],
+    entities: Sequence[str],
+    settle_seconds: float,
+) -> tuple[dict[str, LandingFile], dict[str, LandingFile] | str]:
+    """(all landing files, the watched ones whose content the last refresh did not read).
 
-
-# --- KPI drop ---------------------------------------------------------------------------------
-
-
-class WarehouseUnavailable(RuntimeError):
-    """The warehouse cannot be read right now (missing, locked by a refresh, no history yet)."""
-
-
-@dataclass(frozen=True)
-class KpiMove:
-    """One watched KPI that moved past its threshold between the two windows."""
-
-    segment: str
-    kpi: str
-    before: float
-    after: float
-
-    def describe(self) -> str:
-        """`Champions nps 42 -> 30.5` (values rounded for people)."""
-        return f"{self.segment} {self.kpi} {self.before:.4g} -> {self.after:.4g}"
-
-
-@dataclass(frozen=True)
-class KpiEvaluation:
-    """The comparison of the latest window of refreshes with the one before."""
-
-    previous_as_of: dt.date
-    latest_as_of: dt.date
-    moves: list[KpiMove]
-
-    @property
-    def pair_key(self) -> str:
-        """Identifies the comparison: the last as-of of each window."""
-        return f"{self.previous_as_of.isoformat()}..{self.latest_as_of.isoformat()}"
-
-
-KpiRow = tuple[dt.date, str, float | None, float | None]
-
-
-def read_kpi_history(warehouse: Warehouse, segments: Iterable[str]) -> list[KpiRow]:
-    """(as_of, segment, nps, churn_rate) rows of the watched segments from history.kpi_history.
-
-    Opens the warehouse read-only and only for the query: DuckDB lets a single process write, so
-    while a refresh runs the file is locked and this raises WarehouseUnavailable instead.
+    The second item is a text instead when the sensor must wait: files still being written.
+    Content is compared by sha256, so touching or renaming a file is not new data.
     """
-    path = warehouse.resolved_path()
-    if not path.exists():
-        raise WarehouseUnavailable(f"no warehouse at {path} yet")
-    wanted = sorted(set(segments))
-    placeholders = ", ".join("?" for _ in wanted)
-    try:
-        with warehouse.connect(read_only=True) as con:
-            rows = con.execute(
-                "select cast(as_of as date), segment, cast(nps as double),"
-                " cast(churn_rate as double) from history.kpi_history"
-                f" where segment in ({placeholders})",
-                wanted,
-            ).fetchall()
-    except duckdb.IOException as exc:
-        raise WarehouseUnavailable(f"warehouse busy (a refresh is writing it): {exc}") from exc
-    except duckdb.CatalogException as exc:
-        raise WarehouseUnavailable("history.kpi_history does not exist yet") from exc
-    return [(r[0], str(r[1]), r[2], r[3]) for r in rows]
+    files = landing_files(settings.landing_path(), settings.mapping_path(), _cached_files(cursor))
+    now = time.time()
+    unsettled = [
+        rel
+        for rel, f in files.items()
+        if f.entity in entities and now - f.mtime_ns / 1e9 < settle_seconds
+    ]
+    if unsettled:
+        return files, f"waiting for files still being written: {_listed(sorted(unsettled))}"
+    record = read_record(settings.state_path())
+    read = set(record.landing.values()) if record else set()
+    unread = {rel: f for rel, f in files.items() if f.entity in entities and f.sha256 not in read}
+    return files, unread
 
 
-def evaluate_kpi_history(rows: Sequence[KpiRow], config: KpiDropConfig) -> KpiEvaluation | None:
-    """Compare the mean KPIs of the latest `window_refreshes` refreshes with the window before.
+@dataclass
+class LandingLook:
+    """One look at the landing: content the last refresh did not read, and of it the content
+    this sensor has not acted on yet (kept in its cursor under `acted_key`)."""
 
-    A move counts when NPS falls by at least `nps_drop_points` or churn rate rises by at least
-    `churn_rate_rise`, overall or in a watched segment. None when history is too short.
-    """
-    window = config.window_refreshes
-    as_ofs = sorted({row[0] for row in rows})
-    if len(as_ofs) < 2 * window:
-        return None
-    latest, previous = set(as_ofs[-window:]), set(as_ofs[-2 * window : -window])
-    segments = [OVERALL_SEGMENT, *[s for s in config.watched_segments if s != OVERALL_SEGMENT]]
-    # (name, column index in KpiRow, +1 when a rise is bad / -1 when a fall is, threshold)
-    kpis = (("nps", 2, -1, config.nps_drop_points), ("churn_rate", 3, 1, config.churn_rate_rise))
-    moves: list[KpiMove] = []
-    for segment in segments:
-        for kpi, index, bad_direction, threshold in kpis:
-            before = [r[index] for r in rows if r[1] == segment and r[0] in previous]
-            after = [r[index] for r in rows if r[1] == segment and r[0] in latest]
-            before_values = [v for v in before if v is not None]
-            after_values = [v for v in after if v is not None]
-            if not before_values or not after_values:
-                continue
-            mean_before, mean_after = fmean(before_values), fmean(after_values)
-            # The epsilon keeps e.g. 0.15 - 0.10 (0.04999...) at the 0.05 threshold.
-            if (mean_after - mean_before) * bad_direction >= threshold - 1e-9:
-                moves.append(KpiMove(segment, kpi, mean_before, mean_after))
-    return KpiEvaluation(max(previous), max(latest), moves)
+    unread: dict[str, LandingFile]
+    new: dict[str, LandingFile]
+    cursor: dict[str, Any]
+    acted_key: str
+
+    def cursor_json(self, acted: bool = False) -> str:
+        """The next cursor; `acted` adds the new content to what the sensor acted on."""
+        cursor = dict(self.cursor)
+        if acted:
+            done = set(cursor[self.acted_key]) | {f.sha256 for f in self.new.values()}
+            cursor[self.acted_key] = sorted(done)
+        return json.dumps(cursor, sort_keys=True)
 
 
-def build_kpi_drop_sensor(
-    config: KpiDropConfig,
+def look_at_landing(
+    settings: RefreshSettings,
+    cursor_text: str | None,
+    entities: Sequence[str],
+    settle_seconds: float,
+    acted_key: str,
+) -> LandingLook | str:
+    """The landing compared with the refresh record and the sensor's cursor, or why to wait."""
+    previous = _load_cursor(cursor_text)
+    files, unread = unread_landing_files(settings, previous, entities, settle_seconds)
+    if isinstance(unread, str):
+        # Wait for the whole drop: acting now would read a partial export set.
+        return unread
+    acted = set(previous.get(acted_key) or [])
+    new = {rel: f for rel, f in unread.items() if f.sha256 not in acted}
+    present = {f.sha256 for f in files.values()}
+    cursor = {"files": _files_cursor(files), acted_key: sorted(acted & present)}
+    return LandingLook(unread, new, cursor, acted_key)
+
+
+def build_new_data_sensor(
+    config: NewDataSection,
+    settle_seconds: float,
     *,
-    job: JobTarget = refresh_segments_job,
-    name: str = "kpi_drop_sensor",
+    job: Any = None,
+    name: str = "new_data_sensor",
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
-    """A sensor requesting a refresh when NPS drops or churn rises past the configured thresholds.
+    """A sensor requesting a refresh for landing content the last successful refresh did not read.
 
-    Each pair of compared refreshes is evaluated once (cursor = that pair): the same drop seen
-    again fires nothing, while a recovery followed by a new drop is a new pair and fires again.
+    Only files of `config.entities` count (the ingest decides which files are exports at all).
+    The run key is the digest of the new checksums: one landing state fires at most one run, and
+    content already requested (run queued, running or failed) is not requested again.
     """
 
     @dg.sensor(
         name=name,
+        job_name=None if job is not None else REFRESH_JOB_NAME,
+        job=job,
+        minimum_interval_seconds=config.minimum_interval_seconds,
+        default_status=default_status,
+        description="Refresh when the landing holds exports of "
+        f"{', '.join(config.entities)} the last successful refresh did not read.",
+    )
+    def _new_data_sensor(
+        context: dg.SensorEvaluationContext,
+        settings: RefreshSettings,
+        warehouse: Warehouse,
+        serving: ServingOptions,
+    ) -> dg.SensorResult | dg.SkipReason:
+        """Compare the landing with the refresh record; fire once per unread content."""
+        landing = settings.landing_path()
+        if not landing.is_dir():
+            return dg.SkipReason(f"landing directory {landing} does not exist")
+        look = look_at_landing(
+            settings, context.cursor, config.entities, settle_seconds, "requested"
+        )
+        if isinstance(look, str):
+            return dg.SkipReason(look)
+        if not look.new:
+            skip = (
+                f"content of {_listed(sorted(look.unread))} already requested"
+                if look.unread
+                else "nothing new since the last successful refresh"
+            )
+            return dg.SensorResult(skip_reason=skip, cursor=look.cursor_json())
+        names = sorted(look.new)
+        digest = json_digest(sorted(f.sha256 for f in look.new.values()))
+        context.log.info(f"exports not read by the last refresh: {_listed(names)}")
+        request = run_request(
+            job_name=REFRESH_JOB_NAME,
+            run_key=f"new_data:{digest[:32]}",
+            reason=RunReason(
+                "new_data",
+                f"{len(names)} new or changed export(s): {_listed(names)}",
+                extra={"segments/new_files": _listed(names)},
+            ),
+            as_of=settings.today(),
+            settings=settings,
+            warehouse=warehouse,
+            serving=serving,
+        )
+        return dg.SensorResult(run_requests=[request], cursor=look.cursor_json(acted=True))
+
+    return _new_data_sensor
+
+
+# --- KPI monitoring ---------------------------------------------------------------------------
+
+
+def _before(moment: dt.datetime, iso: str) -> bool:
+    """True when `moment` (naive = UTC) is earlier than the ISO timestamp `iso`."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    other = dt.datetime.fromisoformat(iso)
+    if other.tzinfo is None:
+        other = other.replace(tzinfo=dt.UTC)
+    return moment < other
+
+
+def build_kpi_monitor_sensor(
+    config: KpiMonitorSection,
+    settle_seconds: float,
+    *,
+    name: str = "kpi_monitor_sensor",
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """A sensor running the monitoring job for KPI-feed content no refresh or monitoring read."""
+
+    @dg.sensor(
+        name=name,
+        job_name=MONITOR_JOB_NAME,
+        minimum_interval_seconds=config.minimum_interval_seconds,
+        default_status=default_status,
+        description="Run the KPI monitoring job (nothing published) when the landing holds "
+        f"{', '.join(config.entities)} content the last refresh did not read.",
+    )
+    def _kpi_monitor_sensor(
+        context: dg.SensorEvaluationContext, settings: RefreshSettings, warehouse: Warehouse
+    ) -> dg.SensorResult | dg.SkipReason:
+        """Fire one monitoring run per new KPI-feed content, against the published refresh."""
+        record = read_record(settings.state_path())
+        if record is None:
+            return dg.SkipReason("no successful refresh recorded yet: nothing to compare with")
+        look = look_at_landing(
+            settings, context.cursor, config.entities, settle_seconds, "monitored"
+        )
+        if isinstance(look, str):
+            return dg.SkipReason(look)
+        if not look.new:
+            return dg.SensorResult(
+                skip_reason="no KPI feed content since the last refresh or monitoring run",
+                cursor=look.cursor_json(),
+            )
+        names = sorted(look.new)
+        digest = json_digest([record.as_of, *sorted(f.sha256 for f in look.new.values())])
+        request = run_request(
+            job_name=MONITOR_JOB_NAME,
+            run_key=f"kpi_monitor:{digest[:32]}",
+            reason=RunReason(
+                "kpi_monitor",
+                f"KPI feed content not in the refresh as of {record.as_of}: {_listed(names)}",
+                extra={"segments/new_files": _listed(names)},
+            ),
+            as_of=settings.today(),
+            settings=settings,
+            warehouse=warehouse,
+            ops=monitor_ops(record.as_of, list(look.unread)),
+        )
+        return dg.SensorResult(run_requests=[request], cursor=look.cursor_json(acted=True))
+
+    return _kpi_monitor_sensor
+
+
+def build_kpi_drop_sensor(
+    config: KpiDropSection,
+    *,
+    job: Any = None,
+    name: str = "kpi_drop_sensor",
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """A sensor requesting a refresh when the monitoring job measured a KPI drop.
+
+    Each monitoring run is evaluated once (cursor = its id); figures measured against an older
+    refresh than the last successful one are stale and never fire.
+    """
+
+    @dg.sensor(
+        name=name,
+        job_name=None if job is not None else REFRESH_JOB_NAME,
         job=job,
         minimum_interval_seconds=config.minimum_interval_seconds,
         default_status=default_status,
         description=(
-            f"Refresh when NPS falls by >= {config.nps_drop_points:g} points or churn rate rises "
-            f"by >= {config.churn_rate_rise:g} over {config.window_refreshes} refresh(es), "
-            f"overall or in {', '.join(config.watched_segments) or 'no other segment'}."
+            f"Refresh when NPS of the answers since the last refresh is >= "
+            f"{config.nps_drop_points:g} points below the published one (n >= "
+            f"{config.min_new_answers}) or churn at the published date rises by >= "
+            f"{config.churn_rate_rise:g}, overall or in "
+            f"{', '.join(config.watched_segments) or 'no other segment'}."
         ),
     )
     def _kpi_drop_sensor(
-        context: dg.SensorEvaluationContext, settings: RefreshSettings, warehouse: Warehouse
+        context: dg.SensorEvaluationContext,
+        settings: RefreshSettings,
+        warehouse: Warehouse,
+        serving: ServingOptions,
     ) -> dg.SensorResult | dg.SkipReason:
-        """Read history.kpi_history read-only; skip the tick while a refresh holds the warehouse."""
-        segments = {OVERALL_SEGMENT, *config.watched_segments}
+        """Read monitoring.kpi_monitor read-only; skip the tick while a run holds the warehouse."""
+        record = read_record(settings.state_path())
+        if record is None:
+            return dg.SkipReason("no successful refresh recorded yet")
         try:
-            rows = read_kpi_history(warehouse, segments)
+            rows = read_latest_monitor(warehouse)
         except WarehouseUnavailable as exc:
             return dg.SkipReason(str(exc))
-        evaluation = evaluate_kpi_history(rows, config)
-        if evaluation is None:
-            return dg.SkipReason(
-                f"history.kpi_history needs {2 * config.window_refreshes} refreshes to compare"
-            )
-        if _load_cursor(context.cursor).get("pair") == evaluation.pair_key:
-            return dg.SkipReason(f"refreshes {evaluation.pair_key} already evaluated")
-        cursor = json.dumps({"pair": evaluation.pair_key})
-        if not evaluation.moves:
+        if not rows:
+            return dg.SkipReason("the monitoring job has not run yet")
+        monitor_id = rows[0].monitor_id
+        if _load_cursor(context.cursor).get("monitor_id") == monitor_id:
+            return dg.SkipReason(f"monitoring run {monitor_id} already evaluated")
+        cursor = json.dumps({"monitor_id": monitor_id})
+        published = rows[0].published_as_of.isoformat()
+        if published != record.as_of or _before(rows[0].monitored_at, record.recorded_at):
             return dg.SensorResult(
-                skip_reason=f"no KPI moved past its threshold between {evaluation.pair_key}",
+                skip_reason=f"monitoring run {monitor_id} compares with the refresh as of "
+                f"{published}, older than the last one (as of {record.as_of}, recorded "
+                f"{record.recorded_at}): stale",
                 cursor=cursor,
             )
-        summary = "; ".join(move.describe() for move in evaluation.moves)
-        moved_segments = dict.fromkeys(move.segment for move in evaluation.moves)
-        context.log.info(f"KPI moves between {evaluation.pair_key}: {summary}")
-        request = _refresh_request(
-            f"kpi_drop:{evaluation.pair_key}",
-            settings,
-            warehouse,
-            _today(settings),
-            "kpi_drop",
-            {
-                "segments/kpi": ",".join(sorted({m.kpi for m in evaluation.moves})),
-                "segments/kpi_segments": ",".join(moved_segments),
-                "segments/kpi_change": _short(summary),
-                "segments/kpi_compared": evaluation.pair_key,
-            },
+        moves = evaluate_monitor(rows, config)
+        if not moves:
+            return dg.SensorResult(
+                skip_reason=f"monitoring run {monitor_id}: no KPI moved past its threshold "
+                f"against the refresh as of {published}",
+                cursor=cursor,
+            )
+        reason = drop_reason(moves)
+        context.log.info(f"monitoring run {monitor_id}: {reason.summary}")
+        request = run_request(
+            job_name=REFRESH_JOB_NAME,
+            run_key=f"kpi_drop:{monitor_id}",
+            reason=reason,
+            as_of=settings.today(),
+            settings=settings,
+            warehouse=warehouse,
+            serving=serving,
         )
         return dg.SensorResult(run_requests=[request], cursor=cursor)
 
     return _kpi_drop_sensor
 
 
-# --- New data in the landing directory --------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks (exports can be large)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(4 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def checksum_digest(checksums: Iterable[str]) -> str:
-    """One digest for a set of file checksums: the identity of a landing state."""
-    joined = "\n".join(sorted(set(checksums)))
-    return hashlib.sha256(joined.encode()).hexdigest()
-
-
-def landing_files(landing: Path) -> list[Path]:
-    """Export files in the landing directory (any depth), hidden files and folders skipped."""
-    if not landing.is_dir():
-        return []
-    found = []
-    for path in landing.rglob("*"):
-        rel = path.relative_to(landing)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        if path.name.lower().endswith(LANDING_SUFFIXES):
-            found.append(path)
-    return sorted(found)
-
-
-@dataclass(frozen=True)
-class LandingScan:
-    """Files seen in the landing directory: `{relative path: [size, mtime_ns, sha256]}`."""
-
-    files: dict[str, list[Any]]
-    unsettled: list[str]
-
-
-def scan_landing(
-    landing: Path, known: dict[str, list[Any]], settle_seconds: float, now: float | None = None
-) -> LandingScan:
-    """Checksum the landing files, re-hashing only files whose size or mtime changed.
-
-    Files modified less than `settle_seconds` ago are reported as unsettled: a copy in progress
-    would otherwise trigger a refresh on half a file.
-    """
-    now = time.time() if now is None else now
-    files: dict[str, list[Any]] = {}
-    unsettled: list[str] = []
-    for path in landing_files(landing):
-        rel = path.relative_to(landing).as_posix()
-        stat = path.stat()
-        if now - stat.st_mtime < settle_seconds:
-            unsettled.append(rel)
-            continue
-        previous = known.get(rel)
-        if previous and previous[0] == stat.st_size and previous[1] == stat.st_mtime_ns:
-            files[rel] = previous
-        else:
-            files[rel] = [stat.st_size, stat.st_mtime_ns, sha256_file(path)]
-    return LandingScan(files, unsettled)
-
-
-def build_new_data_sensor(
-    config: NewDataConfig,
-    *,
-    job: JobTarget = refresh_segments_job,
-    name: str = "new_data_sensor",
-    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
-) -> dg.SensorDefinition:
-    """A sensor requesting a refresh when the landing directory holds a new or changed export.
-
-    Changes are detected by sha256: touching or renaming a file fires nothing, new content does.
-    The run key is the digest of the checksum set, so one landing state fires at most one run.
-    """
-
-    @dg.sensor(
-        name=name,
-        job=job,
-        minimum_interval_seconds=config.minimum_interval_seconds,
-        default_status=default_status,
-        description="Refresh when a new or changed export (by sha256) lands in the landing dir.",
-    )
-    def _new_data_sensor(
-        context: dg.SensorEvaluationContext, settings: RefreshSettings, warehouse: Warehouse
-    ) -> dg.SensorResult | dg.SkipReason:
-        """Compare the landing checksums with the cursor's and fire once per new landing state."""
-        landing = settings.landing_path()
-        if not landing.is_dir():
-            return dg.SkipReason(f"landing directory {landing} does not exist")
-        known = _load_cursor(context.cursor).get("files") or {}
-        scan = scan_landing(landing, known, config.settle_seconds)
-        if scan.unsettled:
-            # Wait for the whole drop: firing now would refresh on a partial export set.
-            return dg.SkipReason(f"waiting for files still being written: {scan.unsettled[:5]}")
-        old_checksums = {entry[2] for entry in known.values()}
-        new_files = sorted(rel for rel, e in scan.files.items() if e[2] not in old_checksums)
-        cursor = json.dumps({"files": scan.files}, sort_keys=True)
-        if not new_files:
-            return dg.SensorResult(skip_reason="no new or changed export", cursor=cursor)
-        digest = checksum_digest(e[2] for e in scan.files.values())
-        more = f" (+{len(new_files) - 5} more)" if len(new_files) > 5 else ""
-        listed = ", ".join(new_files[:5]) + more
-        context.log.info(f"new or changed exports in {landing}: {listed}")
-        request = _refresh_request(
-            f"new_data:{digest}",
-            settings,
-            warehouse,
-            _today(settings),
-            "new_data",
-            {"segments/new_files": _short(listed), "segments/landing_digest": digest[:16]},
-        )
-        return dg.SensorResult(run_requests=[request], cursor=cursor)
-
-    return _new_data_sensor
-
-
 # --- Business events ----------------------------------------------------------------------------
 
 
 def build_business_event_sensor(
-    config: BusinessEventsConfig,
+    config: BusinessEventsSection,
     *,
-    job: JobTarget = refresh_segments_job,
+    job: Any = None,
     name: str = "business_event_sensor",
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
@@ -392,16 +385,21 @@ def build_business_event_sensor(
     cursor lists the events already fired that still have a file (bounded by the folder size).
     An invalid file is logged once per version and fires nothing until fixed.
     """
+    job_name = getattr(job, "name", REFRESH_JOB_NAME)
 
     @dg.sensor(
         name=name,
+        job_name=None if job is not None else REFRESH_JOB_NAME,
         job=job,
         minimum_interval_seconds=config.minimum_interval_seconds,
         default_status=default_status,
         description="Refresh once per business-event file (segments trigger) in <state>/triggers.",
     )
     def _business_event_sensor(
-        context: dg.SensorEvaluationContext, settings: RefreshSettings, warehouse: Warehouse
+        context: dg.SensorEvaluationContext,
+        settings: RefreshSettings,
+        warehouse: Warehouse,
+        serving: ServingOptions,
     ) -> dg.SensorResult:
         """Fire one run per new event file, tagged with its kind and note."""
         folder = triggers_dir(settings.state_path())
@@ -424,20 +422,25 @@ def build_business_event_sensor(
             if event.event_id in done:
                 continue
             done.add(event.event_id)
-            as_of = event.as_of or _today(settings)
             context.log.info(f"business event {event.event_id} ({event.kind}): {event.note}")
             requests.append(
-                _refresh_request(
-                    f"business_event:{event.event_id}",
-                    settings,
-                    warehouse,
-                    as_of,
-                    "business_event",
-                    {
-                        "segments/event_id": event.event_id,
-                        "segments/event_kind": event.kind,
-                        "segments/event_note": _short(event.note),
-                    },
+                run_request(
+                    job_name=job_name,
+                    run_key=f"business_event:{event.event_id}",
+                    reason=RunReason(
+                        "business_event",
+                        f"{event.kind}: {event.note}",
+                        extra={
+                            "segments/event_id": event.event_id,
+                            "segments/event_kind": event.kind,
+                            "segments/event_note": short(event.note),
+                        },
+                    ),
+                    as_of=event.as_of or settings.today(),
+                    settings=settings,
+                    warehouse=warehouse,
+                    serving=serving,
+                    overrides=event.settings,
                 )
             )
         # Forget events whose file is gone; if a file comes back its run key still blocks it.
@@ -449,11 +452,11 @@ def build_business_event_sensor(
     return _business_event_sensor
 
 
-# --- Failed refreshes -----------------------------------------------------------------------------
+# --- Failed runs ----------------------------------------------------------------------------------
 
 
 def failure_from_context(context: dg.RunFailureSensorContext) -> RefreshFailure:
-    """Summarise a failed run: its refresh tags, the run error and each failed step's error."""
+    """Summarise a failed run: its reason (tags), the run error and each failed step's error."""
     run = context.dagster_run
     steps = []
     for event in context.get_step_failure_events():
@@ -462,36 +465,36 @@ def failure_from_context(context: dg.RunFailureSensorContext) -> RefreshFailure:
         # what people need to read.
         while error is not None and error.cause is not None:
             error = error.cause
-        reason = error.message.strip() if error else "failed"
-        steps.append(f"{event.step_key}: {_short(reason, 500)}")
+        message = error.message.strip() if error else "failed"
+        steps.append(f"{event.step_key}: {short(message, 500)}")
     return RefreshFailure(
         run_id=run.run_id,
         job_name=run.job_name,
         as_of=run.tags.get(TAG_AS_OF, ""),
-        trigger=run.tags.get(TAG_TRIGGER, "manual"),
+        reason=RunReason.from_tags(run.tags),
         message=(context.failure_event.message or "").strip(),
         failed_steps=steps,
     )
 
 
 def build_refresh_failure_sensor(
-    config: RunFailureConfig,
+    config: RunFailureSection,
     *,
-    monitored_jobs: Sequence[JobTarget] = (refresh_segments_job,),
+    monitored_jobs: Sequence[Any],
     name: str = "refresh_failure_sensor",
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
-    """A run-failure sensor recording each failed refresh in `<state>/alerts.duckdb`.
+    """A run-failure sensor recording each failed run in `<state>/alerts.duckdb`.
 
     It also logs the failure and, when a webhook URL is configured ($SEGMENTS_ALERT_WEBHOOK or
-    `run_failure.webhook_url`), POSTs it as JSON; an unreachable webhook is logged, not raised.
+    `automation.run_failure.webhook_url`), POSTs it as JSON; an unreachable webhook is logged.
     """
 
     @dg.run_failure_sensor(
         name=name,
         monitored_jobs=list(monitored_jobs),
         default_status=default_status,
-        description="Record failed refreshes in <state>/alerts.duckdb and notify the webhook.",
+        description="Record failed runs in <state>/alerts.duckdb and notify the webhook.",
     )
     def _refresh_failure_sensor(
         context: dg.RunFailureSensorContext, settings: RefreshSettings
@@ -501,12 +504,13 @@ def build_refresh_failure_sensor(
         state = settings.state_path()
         is_new = record_alert(state, failure)
         context.log.error(
-            f"refresh failed: run {failure.run_id} job {failure.job_name} as_of "
+            f"run failed: {failure.run_id} job {failure.job_name} as_of "
             f"{failure.as_of or '?'} trigger {failure.trigger}: {failure.message}"
         )
-        url = config.resolved_webhook_url()
-        if is_new and url:
-            status = post_webhook(url, failure, config.webhook_timeout_seconds, context.log)
+        if is_new and config.webhook_url:
+            status = post_webhook(
+                config.webhook_url, failure, config.webhook_timeout_seconds, context.log
+            )
             set_webhook_status(state, failure.run_id, status)
 
     return _refresh_failure_sensor

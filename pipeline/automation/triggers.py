@@ -9,6 +9,8 @@ One YAML file per event in `<state>/triggers/`. People may also drop such files 
     created_at: '2025-04-01T08:15:00+00:00'
     created_by: alice
     as_of: ''            # optional YYYY-MM-DD; empty = the day the sensor sees the event
+    settings:            # optional: settings of this refresh only (`segments trigger --set`)
+      refresh.score_buckets: 3
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import datetime as dt
 import getpass
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from pipeline.lib.settings import SegmentsSettings, SettingsError
 
 EVENT_KINDS: tuple[str, ...] = (
     "price_change",
@@ -48,6 +52,8 @@ class BusinessEvent:
     created_by: str
     as_of: dt.date | None
     path: Path
+    #: Dotted settings of this event's refresh only (`refresh.score_buckets: 3`).
+    settings: dict[str, object] = field(default_factory=dict)
 
 
 def triggers_dir(state_path: Path) -> Path:
@@ -84,6 +90,13 @@ def read_trigger_file(path: Path) -> BusinessEvent:
             f"{path.name}: kind must be one of {', '.join(EVENT_KINDS)}, got {kind or 'nothing'!r}"
         )
     event_id = str(data.get("id") or path.stem).strip()
+    overrides = data.get("settings") or {}
+    if not isinstance(overrides, dict):
+        raise TriggerFileError(f"{path.name}: settings must map section.key to a value")
+    try:
+        SegmentsSettings().with_values(overrides)
+    except SettingsError as exc:
+        raise TriggerFileError(f"{path.name}: settings: {'; '.join(exc.lines)}") from exc
     return BusinessEvent(
         event_id=event_id,
         kind=kind,
@@ -92,6 +105,7 @@ def read_trigger_file(path: Path) -> BusinessEvent:
         created_by=str(data.get("created_by") or ""),
         as_of=_parse_as_of(data.get("as_of"), path),
         path=path,
+        settings={str(k): v for k, v in overrides.items()},
     )
 
 
@@ -112,16 +126,20 @@ def write_trigger_file(
     note: str,
     as_of: dt.date | None = None,
     now: dt.datetime | None = None,
+    settings: dict[str, object] | None = None,
 ) -> BusinessEvent:
     """Write a new event file atomically and return the event.
 
     The file appears under its final name only once complete (write to a hidden temporary file,
-    then rename), so the sensor never reads half an event.
+    then rename), so the sensor never reads half an event. `settings` (dotted keys) apply to
+    this event's refresh only; they are validated before anything is written.
     """
     if kind not in EVENT_KINDS:
         raise ValueError(f"kind must be one of {', '.join(EVENT_KINDS)}, got {kind!r}")
     if not note.strip():
         raise ValueError("note must say what happened")
+    if settings:
+        SegmentsSettings().with_values(settings)  # raises SettingsError naming the key
     created = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     event_id = f"{created:%Y%m%dT%H%M%S}Z-{kind}-{secrets.token_hex(3)}"
     try:
@@ -136,6 +154,8 @@ def write_trigger_file(
         "created_by": user,
         "as_of": as_of.isoformat() if as_of else "",
     }
+    if settings:
+        payload["settings"] = dict(settings)
     folder = triggers_dir(state_path)
     final = folder / f"{event_id}.yaml"
     tmp = folder / f".{event_id}.yaml.tmp"

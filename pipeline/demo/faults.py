@@ -25,14 +25,23 @@ logger = logging.getLogger(__name__)
 REASON_CODES = (
     "missing_required",
     "unparsable_date",
-    "future_date",
+    "implausible_date",
     "invalid_amount",
     "negative_amount",
     "unknown_status",
     "duplicate_order_id",
     "unknown_customer",
     "invalid_email",
+    "extra_fields",
+    "missing_fields",
+    # Not a fault: a row dated after the as-of date (the export was taken later), which the
+    # pipeline must defer, neither accept nor quarantine.
+    "deferred",
 )
+#: Dates real exports hold that no business event has: placeholders and typos of old eras.
+IMPLAUSIBLE_DAYS = (date(1899, 12, 31), date(1, 1, 1), date(1850, 6, 15))
+#: How long after the as-of date the export behind the demo was taken.
+EXPORT_LAG_DAYS = 60
 UNKNOWN_STATUSES = ("shipped", "pending", "on_hold")
 
 
@@ -52,6 +61,7 @@ class FaultSpec:
 
     reason: str
     column: str
+    #: "date" or "timestamp"; "two_digit_year" writes a day-first date with a 2-digit year.
     kind: str = "date"
 
 
@@ -112,9 +122,9 @@ class FaultInjector:
 
     def _format_day(self, value: date, kind: str, day_first: bool) -> str:
         if day_first:
-            text = value.strftime("%d/%m/%Y")
+            text = f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
             return text + " 10:12" if kind == "timestamp" else text
-        text = value.isoformat()
+        text = f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
         return text + " 10:12:00" if kind == "timestamp" else text
 
     def _bad_value(self, spec: FaultSpec, value: str, day_first: bool) -> str | None:
@@ -122,15 +132,20 @@ class FaultInjector:
         reason = spec.reason
         if reason == "missing_required":
             return None
+        if reason == "unparsable_date" and spec.kind == "two_digit_year":
+            # '05/03/85' among four-digit years: never read as year 0085 (nor guessed).
+            return value[:6] + value[8:10] if day_first else value[2:10]
         if reason == "unparsable_date":
             year = value[6:10] if day_first else value[:4]
             day = value[:2] if day_first else value[8:10]
             if day_first:
                 return (f"30/02/{year}", f"{day}/13/{year}", f"00/00/{year}")[pick]
             return (f"{year}-02-30", f"{year}-13-{day}", f"{year}-00-00")[pick]
-        if reason == "future_date":
-            future = self.as_of + timedelta(days=int(self.rng.integers(30, 400)))
-            return self._format_day(future, spec.kind, day_first)
+        if reason == "deferred":
+            later = self.as_of + timedelta(days=int(self.rng.integers(1, EXPORT_LAG_DAYS + 1)))
+            return self._format_day(later, spec.kind, day_first)
+        if reason == "implausible_date":
+            return self._format_day(IMPLAUSIBLE_DAYS[pick], spec.kind, day_first)
         if reason == "invalid_amount":
             return ("#VALUE!", f"{value}.00", "O" + value[1:])[pick]
         if reason == "negative_amount":

@@ -380,7 +380,8 @@ ORDER_FAULTS = (
     FaultSpec("missing_required", "order_date"),
     FaultSpec("missing_required", "amount"),
     FaultSpec("unparsable_date", "order_date"),
-    FaultSpec("future_date", "order_date"),
+    FaultSpec("implausible_date", "order_date"),
+    FaultSpec("deferred", "order_date"),
     FaultSpec("invalid_amount", "amount"),
     FaultSpec("negative_amount", "amount"),
     FaultSpec("unknown_status", "status"),
@@ -403,6 +404,69 @@ def _lines_table(lines: Lines, order_ids: pa.Array) -> pa.Table:
             "unit_price": _money(lines.unit_cents),
         }
     )
+
+
+def _legacy_creation_dates(
+    table: pa.Table, no_orders: np.ndarray, rng: np.random.Generator, day_first: bool
+) -> pa.Table:
+    """Old but real dates: a few records without orders migrated from a 1990s CRM.
+
+    They must be accepted (the plausibility floor is 1900), unlike the injected placeholders.
+    """
+    candidates = np.flatnonzero(no_orders)
+    k = min(len(candidates), fault_count(table.num_rows))
+    if k == 0:
+        return table
+    rows = np.sort(rng.choice(candidates, k, replace=False))
+    days = np.datetime64("1994-01-01") + rng.integers(0, 6 * 365, k).astype("timedelta64[D]")
+    seconds = days.astype("datetime64[s]").astype(np.int64) + 9 * 3600
+    values = _timestamps(seconds, day_first)
+    mask = np.zeros(table.num_rows, dtype=bool)
+    mask[rows] = True
+    column = table["created_at"].combine_chunks()
+    filled = np.zeros(table.num_rows, dtype=np.int64)
+    filled[rows] = np.arange(k)
+    patched = pc.if_else(pa.array(mask), values.take(pa.array(filled)), column)
+    return table.set_column(table.schema.get_field_index("created_at"), "created_at", patched)
+
+
+def _pick_shifted_rows(
+    files: list[tuple[str, pa.Table]], injector: FaultInjector, rng: np.random.Generator
+) -> dict[str, dict[int, str]]:
+    """Rows written with a field too many or too few, as broken exports do.
+
+    An unquoted decimal comma (`45,90` in a comma file) adds a field; a line cut after the
+    customer id loses the rest. Only fault-free completed orders of the last file are used;
+    the rows are rewritten when the file is written (`_shift_rows`): {file: {row: kind}}.
+    """
+    name, table = files[-1]
+    taken = {f.row - 1 for f in injector.faults if f.file == name}
+    ok = table["__ok"].to_numpy(zero_copy_only=False).copy()
+    ok[list(taken)] = False
+    candidates = np.flatnonzero(ok)
+    k = min(len(candidates) // 2, fault_count(table.num_rows))
+    rows = rng.choice(candidates, 2 * k, replace=False)
+    kinds = {int(r): "extra_fields" for r in rows[:k]}
+    kinds.update({int(r): "missing_fields" for r in rows[k:]})
+    for row, kind in sorted(kinds.items()):
+        injector.record(name, np.array([row]), "", kind)
+    return {name: kinds}
+
+
+def _shift_rows(path: Path, rows: dict[int, str]) -> None:
+    """Rewrite the given 0-based data rows of a plain CSV file with a broken shape.
+
+    The order files hold no quoted line breaks, so data row i is line i + 1.
+    """
+    lines = path.read_text(encoding="utf-8").split("\n")
+    for row, kind in rows.items():
+        fields = lines[row + 1].split(",")
+        if kind == "extra_fields":
+            fields[3] = fields[3].replace(".", ",")
+        else:
+            fields = fields[:2]
+        lines[row + 1] = ",".join(fields)
+    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,22 +573,32 @@ def generate_demo(
             specs = [
                 FaultSpec("invalid_email", "email"),
                 FaultSpec("unparsable_date", "birth_date"),
-                FaultSpec("future_date", "created_at", kind="timestamp"),
+                FaultSpec("implausible_date", "birth_date"),
             ]
+            if messy:
+                specs.append(FaultSpec("unparsable_date", "birth_date", kind="two_digit_year"))
             table = injector.inject(name, table, specs, np.ones(table.num_rows, bool), messy)
-            # An empty id is only injected on records without orders, so no order loses its
-            # customer because of it.
-            taken = {f.row - 1 for f in injector.faults if f.file == name}
-            eligible = no_orders & ~np.isin(np.arange(table.num_rows), list(taken))
-            table = injector.inject(
-                name, table, [FaultSpec("missing_required", "customer_id")], eligible, messy
-            )
+            table = _legacy_creation_dates(table, no_orders, rng, messy)
+            # Sign-ups after the as-of date and empty ids only go to records without orders
+            # (nor NPS answers or tickets), so no other row loses its customer because of them.
+            for spec in (
+                FaultSpec("deferred", "created_at", kind="timestamp"),
+                FaultSpec("missing_required", "customer_id"),
+            ):
+                taken = {f.row - 1 for f in injector.faults if f.file == name}
+                eligible = no_orders & ~np.isin(np.arange(table.num_rows), list(taken))
+                table = injector.inject(name, table, [spec], eligible, messy)
         tables.append((name, table, messy))
 
     order_files = _order_files(order_facts, order_ids, customer_ids, ghost_record, ext)
+    shifted: dict[str, dict[int, str]] = {}
     if faults:
         order_files = _add_duplicate_orders(order_files, injector, rng)
         order_files = _inject_order_faults(order_files, injector)
+        if ext == "csv":
+            # Parquet has no row shape to break; a generator of its own keeps every other
+            # draw identical between the CSV and Parquet demos.
+            shifted = _pick_shifted_rows(order_files, injector, np.random.default_rng([seed, 10]))
     tables.extend((name, table, False) for name, table in order_files)
 
     refund_table = pa.table(
@@ -579,13 +653,14 @@ def generate_demo(
             (
                 FaultSpec("unparsable_date", "responded_at"),
                 FaultSpec("missing_required", "customer_id"),
+                FaultSpec("deferred", "responded_at"),
             ),
         ),
         (
             f"support_tickets.{ext}",
             ticket_table,
             (
-                FaultSpec("future_date", "created_at"),
+                FaultSpec("deferred", "created_at"),
                 FaultSpec("missing_required", "ticket_id"),
             ),
         ),
@@ -611,6 +686,8 @@ def generate_demo(
                 _write_messy(table, path)
             else:
                 _write_table(table, path, con)
+            if name in shifted:
+                _shift_rows(path, shifted[name])
             files[f"landing/{name}"] = table.num_rows
         identity = _identity_table(pop)
         _write_table(identity, truth / "identity.csv", con)
@@ -658,7 +735,7 @@ def generate_demo(
 
 def ghost_count(customers: int) -> int:
     """Number of customer records left out of the exports for `customers` exported records."""
-    persons = customers / (1 + ref.DUPLICATE_PERSON_RATE * (1 + ref.TRIPLE_RECORD_SHARE))
+    persons = customers / (1 + ref.DUPLICATE_PERSON_RATE * ref.MEAN_EXTRA_RECORDS)
     return max(ref.MIN_GHOSTS, int(round(persons * ref.GHOST_RATE)))
 
 

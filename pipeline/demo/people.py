@@ -1,13 +1,16 @@
 """Hidden persons and their customer records: identities, duplicates and look-alikes.
 
 A *person* is the real human (ground truth); a *record* is what one source system knows about
-them. Most persons have one record; ~9% have 2-3 records that differ the way real CRM exports
-differ (typos, swapped names, accents, phone formats, e-mail variants, missing fields). Look-alike
-groups (households, twins, homonyms) are distinct persons built to resemble each other.
+them. Most persons have one record; ~9% have 2 to 6 records that differ the way real CRM exports
+differ (case, accents, phone formats, e-mail variants, missing fields) and are corrupted the way
+the Febrl benchmark generator corrupts duplicates (typos, OCR and phonetic errors, swapped names,
+missing fields, changed birth-date digits). Look-alike groups (households, twins, homonyms) are
+distinct persons built to resemble each other.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import unicodedata
@@ -97,23 +100,6 @@ def _unique_numbers(rng: np.random.Generator, n: int, low: int, high: int) -> np
         values[dup] = rng.integers(low, high, int(dup.sum()))
 
 
-def _typo(text: str, r: random.Random) -> str:
-    """One keyboard-style edit, keeping the first letter (so blocking on initials still works)."""
-    if len(text) < 3:
-        return text + text[-1]
-    i = r.randrange(1, len(text) - 1)
-    op = r.randrange(4)
-    if op == 0:  # swap two neighbours
-        return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
-    if op == 1:  # drop a letter
-        return text[:i] + text[i + 1 :]
-    if op == 2:  # double a letter
-        return text[: i + 1] + text[i] + text[i + 1 :]
-    vowels = "aeiouy"
-    replacement = r.choice([v for v in vowels if v != text[i].lower()])
-    return text[:i] + replacement + text[i + 1 :]
-
-
 def _vary_address(address: str, r: random.Random) -> str:
     changed = address
     for long, short in _ABBREVIATIONS:
@@ -177,14 +163,12 @@ def _assign_types(rng: np.random.Generator, acq_day: np.ndarray, calendar: Calen
 def build_population(n_customers: int, calendar: Calendar, seed: int) -> Population:
     """Draw persons (types, identities, look-alikes) and their `n_customers` customer records."""
     rng = np.random.default_rng([seed, 1])
-    dup_factor = ref.DUPLICATE_PERSON_RATE * (1 + ref.TRIPLE_RECORD_SHARE)
+    dup_factor = ref.DUPLICATE_PERSON_RATE * ref.MEAN_EXTRA_RECORDS
     n_persons = int(round(n_customers / (1 + dup_factor)))
-    extras = n_customers - n_persons
-    n_triple = int(extras * ref.TRIPLE_RECORD_SHARE / (1 + ref.TRIPLE_RECORD_SHARE))
-    n_double = extras - 2 * n_triple
+    extra_counts = _extra_record_counts(n_customers - n_persons, seed)
     groups = max(ref.MIN_LOOKALIKE_GROUPS, int(round(n_persons * ref.LOOKALIKE_GROUP_RATE)))
     n_lookalike = 2 * groups * len(LOOKALIKE_KINDS)
-    if n_persons - n_lookalike < n_double + n_triple:
+    if n_persons - n_lookalike < len(extra_counts):
         raise ValueError(f"customers={n_customers} is too small for the demo population")
 
     namer = _Namer(seed, n_persons)
@@ -259,9 +243,8 @@ def build_population(n_customers: int, calendar: Calendar, seed: int) -> Populat
     end_day[churner] = calendar.as_of - gap_days
 
     n_records = np.ones(n_persons, dtype=np.int64)
-    dup = rng.choice(np.arange(n_lookalike, n_persons), n_double + n_triple, replace=False)
-    n_records[dup[:n_triple]] = 3
-    n_records[dup[n_triple:]] = 2
+    dup = rng.choice(np.arange(n_lookalike, n_persons), len(extra_counts), replace=False)
+    n_records[dup] = 1 + extra_counts
     first_rec = np.concatenate([[0], np.cumsum(n_records)[:-1]])
     person_ids = rng.permutation(n_persons) + 1
     persons = pd.DataFrame(
@@ -301,6 +284,22 @@ def build_population(n_customers: int, calendar: Calendar, seed: int) -> Populat
         groups * len(LOOKALIKE_KINDS),
     )
     return Population(persons=persons, records=records)
+
+
+def _extra_record_counts(extras: int, seed: int) -> np.ndarray:
+    """Extra records (1..5) of each duplicated person, summing to exactly `extras`.
+
+    Drawn from its own generator so the rest of the population does not depend on it.
+    """
+    if extras <= 0:
+        return np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng([seed, 11])
+    shares = np.array(ref.EXTRA_RECORDS_SHARES)
+    counts = 1 + rng.choice(len(shares), extras, p=shares / shares.sum())
+    n = int(np.searchsorted(np.cumsum(counts), extras)) + 1
+    counts = counts[:n]
+    counts[-1] -= counts.sum() - extras  # the last person takes what is left (>= 1)
+    return counts
 
 
 def _fold_lower(values: np.ndarray) -> pa.Array:
@@ -386,8 +385,12 @@ def _build_records(
     primary_sys = rng.choice(len(shares), len(persons), p=shares / shares.sum())
     second_sys = (primary_sys + 1 + rng.integers(0, 2, len(persons))) % 3
     third_sys = 3 - primary_sys - second_sys
+    # Records beyond the third come from the three systems in turn: a system can hold the same
+    # person twice (a second sign-up), as real CRMs do.
     system = np.select(
-        [rank == 0, rank == 1], [primary_sys[person], second_sys[person]], third_sys[person]
+        [rank == 0, rank == 1, rank == 2],
+        [primary_sys[person], second_sys[person], third_sys[person]],
+        (primary_sys[person] + rank) % 3,
     )
     towns = np.array(ref.TOWNS, dtype=object)
     town = ident["town"][person]
@@ -434,41 +437,27 @@ def _build_records(
 
 
 def _vary_duplicates(records: pd.DataFrame, nsn_text: np.ndarray, seed: int) -> None:
-    """Rewrite the non-primary records of duplicated persons the way a second system would."""
+    """Rewrite the non-primary records of duplicated persons the way another entry would.
+
+    Each extra record gets the differences of another export (case, accents, e-mail provider,
+    phone format, street abbreviations, missing optional fields) and 0-4 corruptions of the
+    kinds the Febrl benchmark generator injects (see `corrupt_record`).
+    """
     r = random.Random(seed * 7919 + 17)
     providers = [p for p, _ in ref.EMAIL_PROVIDERS]
     rows = np.flatnonzero(records["rank"].to_numpy() > 0)
     original_emails = records["email"].to_numpy(copy=True)
-    cols = {
-        c: records[c].to_numpy(copy=True)
-        for c in (
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "birth_day",
-            "gender",
-            "address_line",
-        )
-    }
+    cols = {c: records[c].to_numpy(copy=True) for c in VARIED_COLUMNS}
     person = records["person"].to_numpy()
     for i in rows:
         first, last = cols["first_name"][i], cols["last_name"][i]
-        for op in r.sample(
-            ["upper", "fold", "typo_first", "typo_last", "swap", "lower"], 1 + (r.random() < 0.35)
-        ):
-            if op == "upper":
-                first, last = first.upper(), last.upper()
-            elif op == "lower":
-                first, last = first.lower(), last.lower()
-            elif op == "fold":
-                first, last = fold_accents(first), fold_accents(last)
-            elif op == "typo_first":
-                first = _typo(first, r)
-            elif op == "typo_last":
-                last = _typo(last, r)
-            else:
-                first, last = last, first
+        style = r.choice(("upper", "lower", "fold", "keep", "keep"))
+        if style == "upper":
+            first, last = first.upper(), last.upper()
+        elif style == "lower":
+            first, last = first.lower(), last.lower()
+        elif style == "fold":
+            first, last = fold_accents(first), fold_accents(last)
         cols["first_name"][i], cols["last_name"][i] = first, last
 
         email = cols["email"][i]
@@ -504,9 +493,158 @@ def _vary_duplicates(records: pd.DataFrame, nsn_text: np.ndarray, seed: int) -> 
             cols["address_line"][i] = _vary_address(cols["address_line"][i], r)
         elif roll < 0.5:
             cols["address_line"][i] = None
+        corrupt_record(cols, i, r)
     cols["email"] = _drop_foreign_mailboxes(person, rows, original_emails, cols["email"])
     for name, values in cols.items():
         records[name] = values
+
+
+#: Columns of a record that duplicates vary.
+VARIED_COLUMNS = (
+    "first_name", "last_name", "email", "phone", "birth_day", "gender", "address_line",
+    "postal_code", "city",
+)  # fmt: skip
+#: Keyboard rows (AZERTY): a mistyped key is a neighbour of the intended one.
+_KEY_ROWS = ("azertyuiop", "qsdfghjklm", "wxcvbn")
+_NEIGHBOURS = {
+    ch: row[max(0, i - 1) : i] + row[i + 1 : i + 2] for row in _KEY_ROWS for i, ch in enumerate(row)
+}
+#: Optical character recognition confusions (scanned forms), both ways.
+_OCR = (("m", "rn"), ("rn", "m"), ("w", "vv"), ("d", "cl"), ("cl", "d"), ("h", "li"),
+        ("l", "i"), ("i", "l"), ("u", "v"), ("e", "c"), ("o", "0"), ("l", "1"), ("s", "5"),
+        ("b", "6"), ("g", "9"), ("n", "ri"))  # fmt: skip
+#: Spellings that sound alike, French and English (what a name taken over the phone becomes).
+_PHONETIC = (("ph", "f"), ("f", "ph"), ("qu", "k"), ("c", "k"), ("k", "c"), ("eau", "o"),
+             ("au", "o"), ("ai", "e"), ("ei", "ai"), ("é", "e"), ("è", "ai"), ("y", "i"),
+             ("i", "y"), ("ss", "s"), ("s", "ss"), ("tt", "t"), ("t", "tt"), ("ll", "l"),
+             ("l", "ll"), ("nn", "n"), ("n", "nn"), ("mm", "m"), ("th", "t"), ("gu", "g"),
+             ("ch", "sh"), ("x", "ks"), ("z", "s"), ("an", "en"), ("en", "an"), ("er", "ez"),
+             ("et", "ai"), ("ault", "aut"), ("ier", "ié"))  # fmt: skip
+_FIELD_OF = {
+    "typo": (("first_name", 0.35), ("last_name", 0.35), ("address_line", 0.2), ("city", 0.1)),
+    "ocr": (("first_name", 0.4), ("last_name", 0.4), ("address_line", 0.2)),
+    "phonetic": (("first_name", 0.5), ("last_name", 0.5)),
+    "missing": (("first_name", 0.15), ("last_name", 0.05), ("postal_code", 0.25),
+                ("city", 0.15), ("address_line", 0.2), ("birth_day", 0.2)),
+}  # fmt: skip
+
+
+def _recase(new: str, old: str) -> str:
+    """Give `new` (lower case) the case style of `old`: UPPER, Title or lower."""
+    if old.isupper():
+        return new.upper()
+    if old[:1].isupper():
+        words = (" ".join(w.capitalize() for w in part.split(" ")) for part in new.split("-"))
+        return "-".join(words)
+    return new
+
+
+def _keyboard_typo(text: str, r: random.Random) -> str:
+    """One edit anywhere (the first letter included): substitute or insert a neighbouring key,
+    delete a letter or transpose two neighbours."""
+    low = text.lower()
+    if len(low) < 2:
+        return low + low
+    i = r.randrange(len(low))
+    op = r.randrange(4)
+    near = _NEIGHBOURS.get(low[i], "e") or "e"
+    if op == 0:
+        out = low[:i] + r.choice(near) + low[i + 1 :]
+    elif op == 1:
+        out = low[:i] + r.choice(near) + low[i:]
+    elif op == 2:
+        out = low[:i] + low[i + 1 :]
+    else:
+        i = min(i, len(low) - 2)
+        out = low[:i] + low[i + 1] + low[i] + low[i + 2 :]
+    return _recase(out, text) if out else text
+
+
+def _substitute(text: str, table: tuple[tuple[str, str], ...], r: random.Random) -> str:
+    """Replace one occurrence of one applicable pattern of `table` (OCR or phonetic errors)."""
+    low = text.lower()
+    options = [(a, b) for a, b in table if a in low]
+    if not options:
+        return _keyboard_typo(text, r)
+    a, b = r.choice(options)
+    starts = [k for k in range(len(low)) if low.startswith(a, k)]
+    k = r.choice(starts)
+    return _recase(low[:k] + b + low[k + len(a) :], text)
+
+
+def _pick(weighted: tuple[tuple[str, float], ...], r: random.Random) -> str:
+    names = [n for n, _ in weighted]
+    return r.choices(names, weights=[w for _, w in weighted])[0]
+
+
+def _change_birth_date(day: float, r: random.Random) -> float:
+    """One or two changed digits of YYYYMMDD, or day and month swapped; a valid date."""
+    if np.isnan(day):
+        return day
+    original = (dt.date(1970, 1, 1) + dt.timedelta(days=int(day))).strftime("%Y%m%d")
+    for _ in range(20):
+        roll = r.random()
+        digits = list(original)
+        if roll < 0.2 and int(original[6:]) <= 12:
+            candidate = original[:4] + original[6:] + original[4:6]
+        else:
+            for pos in r.sample(range(2, 8), 1 if roll < 0.6 else 2):
+                digits[pos] = r.choice([d for d in "0123456789" if d != digits[pos]])
+            candidate = "".join(digits)
+        try:
+            changed = dt.datetime.strptime(candidate, "%Y%m%d").date()
+        except ValueError:
+            continue
+        if candidate != original and changed.year >= 1900:
+            return float((changed - dt.date(1970, 1, 1)).days)
+    return day
+
+
+def corrupt_record(cols: dict[str, np.ndarray], i: int, r: random.Random) -> list[str]:
+    """Apply 0-4 corruptions to record `i` of `cols` in place; returns their names.
+
+    Kinds (reference.CORRUPTION_WEIGHTS): a keyboard typo anywhere in a name, the address or the
+    town; an OCR confusion (m/rn, cl/d, o/0); a phonetic respelling (ph/f, eau/o, y/i); first and
+    last names swapped; a missing name, postal code, town, address or birth date; one or two
+    changed birth-date digits or a day/month swap; a changed postal-code digit; another house
+    number.
+    """
+    count = r.choices(range(len(ref.CORRUPTION_COUNT_SHARES)), ref.CORRUPTION_COUNT_SHARES)[0]
+    kinds = list(ref.CORRUPTION_WEIGHTS)
+    applied = []
+    for kind in r.choices(kinds, weights=list(ref.CORRUPTION_WEIGHTS.values()), k=count):
+        if kind in ("typo", "ocr", "phonetic"):
+            column = _pick(_FIELD_OF[kind], r)
+            value = cols[column][i]
+            if not isinstance(value, str) or not value:
+                continue
+            if kind == "typo":
+                cols[column][i] = _keyboard_typo(value, r)
+            else:
+                cols[column][i] = _substitute(value, _OCR if kind == "ocr" else _PHONETIC, r)
+            kind = f"{kind}:{column}"
+        elif kind == "swap_names":
+            first, last = cols["first_name"][i], cols["last_name"][i]
+            cols["first_name"][i], cols["last_name"][i] = last, first
+        elif kind == "missing":
+            column = _pick(_FIELD_OF["missing"], r)
+            cols[column][i] = np.nan if column == "birth_day" else None
+            kind = f"missing:{column}"
+        elif kind == "birth_date":
+            cols["birth_day"][i] = _change_birth_date(cols["birth_day"][i], r)
+        elif kind == "postal_code" and isinstance(cols["postal_code"][i], str):
+            code = cols["postal_code"][i]
+            pos = r.randrange(2, len(code))
+            digit = r.choice([d for d in "0123456789" if d != code[pos]])
+            cols["postal_code"][i] = code[:pos] + digit + code[pos + 1 :]
+        elif kind == "house_number" and isinstance(cols["address_line"][i], str):
+            number, sep, street = cols["address_line"][i].partition(" ")
+            if number.rstrip(",").isdigit():
+                other = str(max(1, int(number.rstrip(",")) + r.choice((-2, -1, 1, 2, 10))))
+                cols["address_line"][i] = (other + ("," if number.endswith(",") else "") + sep
+                                           + street) if r.random() < 0.8 else street  # fmt: skip
+        applied.append(kind)
+    return applied
 
 
 def _mailbox_keys(emails: np.ndarray) -> pa.Array:

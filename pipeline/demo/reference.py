@@ -200,9 +200,28 @@ EMAIL_PROVIDERS: tuple[tuple[str, float], ...] = (
     ("sfr.fr", 0.06),
 )
 
-#: Share of persons having 2 or 3 customer records, and the share of those having 3.
+#: Share of persons having 2 or more customer records.
 DUPLICATE_PERSON_RATE = 0.09
-TRIPLE_RECORD_SHARE = 0.2
+#: Of those, the share with 1, 2, 3, 4 and 5 extra records (up to 5 duplicates per person, as in
+#: the Febrl benchmark sets; most duplicated persons have one).
+EXTRA_RECORDS_SHARES = (0.80, 0.10, 0.05, 0.03, 0.02)
+#: Mean number of extra records of a duplicated person.
+MEAN_EXTRA_RECORDS = sum((k + 1) * s for k, s in enumerate(EXTRA_RECORDS_SHARES))
+#: Corruptions of a duplicate record (beyond the usual export differences): how many it gets
+#: (0, 1, 2, 3 or 4) and which, by weight. Typos, OCR and phonetic errors, swapped names, missing
+#: fields and changed birth-date digits are what the record-linkage literature's benchmark
+#: generator (Febrl) injects; names take most of them.
+CORRUPTION_COUNT_SHARES = (0.10, 0.40, 0.30, 0.15, 0.05)
+CORRUPTION_WEIGHTS = {
+    "typo": 0.30,
+    "ocr": 0.08,
+    "phonetic": 0.14,
+    "swap_names": 0.06,
+    "missing": 0.20,
+    "birth_date": 0.14,
+    "postal_code": 0.04,
+    "house_number": 0.04,
+}
 #: Look-alike groups of each kind per person (at least MIN_LOOKALIKE_GROUPS each).
 LOOKALIKE_GROUP_RATE = 0.004
 MIN_LOOKALIKE_GROUPS = 3

@@ -17,7 +17,10 @@ _DESCRIPTIONS = {
     "identity_merges": "Records merged into a multi-record master this run: the rule "
     "(email_exact, splink, force_merge) and score of the strongest link that attached them.",
     "master_id_merges": "Retired master ids and the id that survived (retired_id -> "
-    "surviving_id, as_of), cumulative: segment history follows customers through it.",
+    "surviving_id, as_of), cumulative.",
+    "master_id_successors": "Every retired master id's surviving id from each as-of date on, "
+    "chains of merges followed to their end: segment transitions and customer history follow "
+    "merged customers through it.",
 }
 
 
@@ -32,7 +35,10 @@ def _common_metadata(report: ResolutionReport) -> dict[str, object]:
         "clusters_by_size": dg.MetadataValue.json(
             {str(k): v for k, v in report.clusters_by_size.items()}
         ),
+        "candidate_pairs": report.candidate_pairs,
         "candidate_pairs_by_rule": dg.MetadataValue.json(report.candidate_pairs_by_rule),
+        "model_trained": report.model_trained,
+        "match_weights": dg.MetadataValue.json(report.match_weights),
         "pairs_by_rule": dg.MetadataValue.json(report.pairs_by_rule),
         "pairs_refused": dg.MetadataValue.json(report.pairs_refused),
         "seconds": dg.MetadataValue.json(report.seconds),
@@ -58,10 +64,10 @@ def identity_assets(
     """Resolve clean.customers into master customers (one customer, one identity).
 
     Deterministic e-mail rule + splink model, guarded clustering with the stewards' overrides
-    (settings.identity_overrides_file), stable master ids and golden records; see
+    (settings.paths.identity_overrides_file), stable master ids and golden records; see
     docs/identity.md.
     """
-    overrides = load_overrides(settings.identity_overrides_file)
+    overrides = load_overrides(settings.paths.identity_overrides_file)
     if overrides.never_merge or overrides.force_merge:
         context.log.info(
             f"steward overrides: {len(overrides.never_merge)} never_merge, "

@@ -1,14 +1,19 @@
 """The probabilistic linkage model (splink 5, DuckDB backend) and the deterministic e-mail rule.
 
-Model choice, measured on the demo generator (see docs/identity.md): the m and u probabilities
-are fixed, documented priors rather than trained per run. On 10,000 demo records the priors
-give precision 0.997 / recall 0.999 in under a second of scoring; training (u by seeded random
-sampling, m by EM) gives 0.998 / 0.999 but takes ~30 s and cannot train levels absent from a
-small input. Priors also keep a run deterministic and behave the same on a 5-record test as on
-a 1M-record refresh. Training stays available (`train=True`, `bench/identity_quality.py
---train`) to re-check the priors on new data.
+A Fellegi-Sunter model that learns from the data it resolves: when a run has at least
+MIN_TRAINING_RECORDS records, u is estimated by seeded random sampling and m by expectation
+maximisation on two independent blocking rules (same birth date; same phonetic names), starting
+from the documented priors of `comparisons()`. Smaller runs (a first load, a test) use the priors
+as they are: EM cannot estimate levels that a few hundred records never show. Trained values are
+rounded to 4 significant digits, so the floating-point noise of parallel sums cannot change a
+link: the same input gives the same model and the same links.
 
-Every comparison reads the folded features of `pipeline.identity.normalize`.
+Term-frequency adjustments (first name, last name, birth date) make a shared common value
+('jean', 'martin', a default birth date) weaker evidence than a rare one; the frequencies are
+smoothed towards the prior u so that a 5-record input does not treat every value as common.
+
+Every comparison reads the folded features of `pipeline.identity.normalize`; which pairs are
+compared at all is decided by `pipeline.identity.blocking`.
 """
 
 from __future__ import annotations
@@ -16,27 +21,48 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import splink.comparison_level_library as cll
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.comparison_library import CustomComparison
 
+from pipeline.identity.blocking import add_blocking_keys, blocked_pairs, blocking_rules
+
 log = logging.getLogger(__name__)
 
-#: Pairs at or above this match probability become candidate links.
-MATCH_THRESHOLD = 0.99
+#: Pairs at or above this match probability become candidate links. Measured on the benchmark
+#: sets: 0.95 keeps precision at 1.000 and finds ~0.5% more true pairs than 0.99; two records
+#: sharing only a common full name (no other field) stay below it.
+MATCH_THRESHOLD = 0.95
 #: E-mail groups larger than this are placeholders (noemail@..., a shop's own address):
 #: the deterministic rule ignores them and leaves them to the model.
 MAX_EMAIL_GROUP = 8
-#: Seed of every random step (u sampling, EM sampling) so two runs give the same model.
+#: Seed of every random step (u sampling) so two runs give the same model.
 SEED = 42
+#: Runs with fewer records use the priors (EM needs enough pairs of every kind).
+MIN_TRAINING_RECORDS = 1000
+#: Pairs sampled to estimate u (3e5: the same links as 1e6 on the benchmark sets, 3x faster),
+#: and the cap of blocked pairs per EM training rule (a deterministic hash sample above it):
+#: training time stays flat from 10k to 1M records.
+U_SAMPLE_PAIRS = 3e5
+EM_MAX_PAIRS = 1e6
+#: Output names of `comparisons()`, in order.
+COMPARISON_NAMES = (
+    "first_name", "last_name", "email", "phone", "birth_date", "address", "location",
+)  # fmt: skip
+#: Comparisons whose m and u are estimated per run (see _trained_settings), and the blocking
+#: rules of EM: each comparison is trained by the rule that does not use its own columns.
+TRAINED_COMPARISONS = ("first_name", "last_name", "birth_date", "address", "location")
+EM_RULES = (block_on("dob_key"), block_on("last_name_f", "postal_code_f"))
+#: Significant digits kept of trained m and u values (removes run-to-run float noise).
+TRAINED_DIGITS = 4
 #: Term frequencies are smoothed towards the prior u with this pseudo-population, so a name seen
 #: 3 times in a 5-record test is not taken as a name carried by 60% of the country.
 TF_PSEUDO_RECORDS = 10_000
 #: Term-frequency adjusted columns and the prior u of their exact-match level.
-TF_PRIORS = {"full_name_f": 0.00002, "dob_key": 0.00005}
+TF_PRIORS = {"first_name_f": 0.005, "last_name_f": 0.001, "dob_key": 0.00005}
 
 
 def _level(sql: str, label: str, m: float, u: float) -> cll.CustomLevel:
@@ -49,79 +75,80 @@ def _null(sql: str) -> cll.CustomLevel:
     return cll.CustomLevel(sql, label_for_charts="null").configure(is_null_level=True)
 
 
+#: Swapped first and last names, exactly or with a typo on each side.
+_SWAPPED = "(first_name_f_l = last_name_f_r AND last_name_f_l = first_name_f_r)"
+_SWAPPED_CLOSE = (
+    "(jaro_winkler_similarity(first_name_f_l, last_name_f_r) >= 0.92 "
+    "AND jaro_winkler_similarity(last_name_f_l, first_name_f_r) >= 0.92)"
+)
+
+
+def _name_comparison(
+    column: str, label: str, priors: dict[str, tuple[float, float]]
+) -> CustomComparison:
+    """First or last name: exact (term-frequency adjusted), typo, phonetic, similar, else.
+
+    Swapped first/last names have their own level in both comparisons, so a swap is not read as
+    two disagreements. Typo = Jaro-Winkler >= 0.92 (transpositions, an OCR error such as m/rn
+    that is two edits) or one edit; phonetic = same metaphone code.
+    """
+    c = f"{column}_f"
+    ph = column.replace("_name", "_ph")
+    jw = f"jaro_winkler_similarity({c}_l, {c}_r)"
+    return CustomComparison(
+        output_column_name=column,
+        comparison_levels=[
+            _null(f"{c}_l IS NULL OR {c}_r IS NULL"),
+            _level(f"{c}_l = {c}_r", f"same {label}", *priors["exact"]).configure(
+                tf_adjustment_column=c, tf_minimum_u_value=1e-6
+            ),
+            _level(_SWAPPED, "first and last names swapped", *priors["swapped"]),
+            # Jaro-Winkler first: it is the cheap test (DuckDB's Levenshtein is ~3x slower) and
+            # catches transpositions; Levenshtein catches one edit on short names (guy/gyy).
+            _level(
+                f"{jw} >= 0.92 OR levenshtein({c}_l, {c}_r) <= 1 OR {_SWAPPED_CLOSE}",
+                f"{label} typo (JW >= 0.92 or one edit)",
+                *priors["typo"],
+            ),
+            _level(f"{ph}_l = {ph}_r", f"{label} sounds alike (metaphone)", *priors["phonetic"]),
+            _level(f"{jw} >= 0.8", f"{label} similar (JW >= 0.8)", *priors["similar"]),
+            _level("TRUE", f"different {label}s", *priors["else"]),
+        ],
+    )
+
+
 def comparisons() -> list[CustomComparison]:
-    """The comparisons and their priors.
+    """The comparisons and their documented priors (used when a run is too small to train).
 
     m = P(level | same person), u = P(level | different people). The u values are the
-    frequencies of the levels among random pairs of a French customer base (a birth date is
-    shared by ~1/20,000 of random pairs, a postal code by ~1/500, a town by ~1/100); the m values
-    encode how often a duplicate keeps a field (demo generator: typos, swaps, missing fields).
+    frequencies of the levels among random pairs of a customer base (a birth date is shared by
+    ~1/20,000 of random pairs, a postal code by ~1/500, a town by ~1/100); the m values are
+    rounded from the models trained on the benchmark sets (Febrl sets, corrupted French demo):
+    how often a duplicate keeps a field, has a typo in it or has another value.
     """
-    jw = "jaro_winkler_similarity"
-    name = CustomComparison(
-        output_column_name="name",
-        comparison_levels=[
-            _null(
-                "(first_name_f_l IS NULL AND last_name_f_l IS NULL) "
-                "OR (first_name_f_r IS NULL AND last_name_f_r IS NULL)"
-            ),
-            # Term-frequency adjusted: 'jean martin' is weaker evidence than a rare name.
-            _level(
-                "full_name_f_l = full_name_f_r",
-                "exact first and last name",
-                0.78,
-                TF_PRIORS["full_name_f"],
-            ).configure(tf_adjustment_column="full_name_f", tf_minimum_u_value=1e-6),
-            _level(
-                "first_name_f_l = last_name_f_r AND last_name_f_l = first_name_f_r",
-                "first and last name swapped",
-                0.05,
-                0.000002,
-            ),
-            _level(
-                f"{jw}(first_name_f_l, first_name_f_r) >= 0.9 "
-                f"AND {jw}(last_name_f_l, last_name_f_r) >= 0.9",
-                "both names similar (JW >= 0.9)",
-                0.10,
-                0.0003,
-            ),
-            _level(
-                f"{jw}(first_name_f_l, last_name_f_r) >= 0.88 "
-                f"AND {jw}(last_name_f_l, first_name_f_r) >= 0.88",
-                "swapped with a typo (JW >= 0.88)",
-                0.03,
-                0.00001,
-            ),
-            _level(
-                f"{jw}(first_name_f_l, first_name_f_r) >= 0.8 "
-                f"AND {jw}(last_name_f_l, last_name_f_r) >= 0.8",
-                "both names JW >= 0.8",
-                0.02,
-                0.002,
-            ),
-            _level(
-                "last_name_f_l = last_name_f_r AND "
-                "(first_name_f_l IS NULL OR first_name_f_r IS NULL)",
-                "last name equal, a first name missing",
-                0.02,
-                0.003,
-            ),
-            _level(
-                "first_name_f_l = first_name_f_r",
-                "first name equal, last name differs (e.g. married name)",
-                0.01,
-                0.01,
-            ),
-            # Same last name, different first name: households and twins. Kept well below
-            # the match evidence of a shared phone or address (see the guards as well).
-            _level(
-                "last_name_f_l = last_name_f_r",
-                "last name only",
-                0.0005,
-                0.004,
-            ),
-            _level("TRUE", "different names", 0.0035, 0.98067),
-        ],
+    first = _name_comparison(
+        "first_name",
+        "first name",
+        {
+            "exact": (0.80, TF_PRIORS["first_name_f"]),
+            "swapped": (0.02, 0.00001),
+            "typo": (0.10, 0.002),
+            "phonetic": (0.02, 0.004),
+            "similar": (0.02, 0.03),
+            "else": (0.04, 0.961),
+        },
+    )
+    last = _name_comparison(
+        "last_name",
+        "last name",
+        {
+            "exact": (0.80, TF_PRIORS["last_name_f"]),
+            "swapped": (0.02, 0.00001),
+            "typo": (0.10, 0.0005),
+            "phonetic": (0.02, 0.001),
+            "similar": (0.02, 0.01),
+            "else": (0.04, 0.9875),
+        },
     )
     email = CustomComparison(
         output_column_name="email",
@@ -132,8 +159,8 @@ def comparisons() -> list[CustomComparison]:
             # from independent evidence, hence modest weights (measured: homonyms merged).
             _level("email_local_l = email_local_r", "same user name, other domain", 0.20, 0.002),
             _level(
-                "damerau_levenshtein(email_local_l, email_local_r) <= 1",
-                "user name one edit apart",
+                "jaro_winkler_similarity(email_local_l, email_local_r) >= 0.95",
+                "user name one typo apart (JW >= 0.95)",
                 0.03,
                 0.002,
             ),
@@ -147,9 +174,13 @@ def comparisons() -> list[CustomComparison]:
             # A landline is shared by a household: strong, but not conclusive on its own.
             _level("phone_l = phone_r", "same phone", 0.80, 0.00005),
             _level("levenshtein(phone_l, phone_r) <= 1", "phone one digit off", 0.05, 0.0002),
-            # Duplicates rarely carry another number (measured on the demo data: < 15%).
             _level("TRUE", "different phones", 0.15, 0.99975),
         ],
+    )
+    dob_swap = (
+        "(substr(dob_key_l, 1, 4) = substr(dob_key_r, 1, 4) "
+        "AND substr(dob_key_l, 5, 2) = substr(dob_key_r, 7, 2) "
+        "AND substr(dob_key_l, 7, 2) = substr(dob_key_r, 5, 2))"
     )
     birth = CustomComparison(
         output_column_name="birth_date",
@@ -157,26 +188,46 @@ def comparisons() -> list[CustomComparison]:
             _null("dob_key_l IS NULL OR dob_key_r IS NULL"),
             # Term-frequency adjusted: default dates (01/01, a minimum-age cut-off) are common.
             _level(
-                "dob_key_l = dob_key_r", "same birth date", 0.92, TF_PRIORS["dob_key"]
+                "dob_key_l = dob_key_r", "same birth date", 0.80, TF_PRIORS["dob_key"]
             ).configure(tf_adjustment_column="dob_key", tf_minimum_u_value=1e-6),
+            # YYYYMMDD keys have one length: Hamming distance counts the changed digits (two
+            # swapped digits count two) at a fraction of the cost of an edit distance.
             _level(
-                "levenshtein(dob_key_l, dob_key_r) <= 1 OR (substr(dob_key_l, 1, 4) = "
-                "substr(dob_key_r, 1, 4) AND substr(dob_key_l, 5, 2) = substr(dob_key_r, 7, 2) "
-                "AND substr(dob_key_l, 7, 2) = substr(dob_key_r, 5, 2))",
-                "birth date typo or day/month swap",
-                0.05,
+                f"hamming(dob_key_l, dob_key_r) <= 1 OR {dob_swap}",
+                "one digit changed or day/month swapped",
+                0.10,
                 0.0015,
             ),
-            _level("TRUE", "different birth dates", 0.03, 0.99845),
+            _level("hamming(dob_key_l, dob_key_r) <= 2", "two digits changed", 0.05, 0.02),
+            _level("TRUE", "different birth dates", 0.05, 0.97845),
         ],
+    )
+    jaccard = (
+        "len(list_intersect(address_tokens_l, address_tokens_r)) "
+        "/ len(list_distinct(list_concat(address_tokens_l, address_tokens_r)))"
     )
     address = CustomComparison(
         output_column_name="address",
         comparison_levels=[
             _null("address_f_l IS NULL OR address_f_r IS NULL"),
-            _level("address_f_l = address_f_r", "same address", 0.75, 0.0002),
-            _level(f"{jw}(address_f_l, address_f_r) >= 0.9", "similar address", 0.15, 0.002),
-            _level("TRUE", "different addresses (moved)", 0.10, 0.9978),
+            _level("address_f_l = address_f_r", "same address", 0.65, 0.0002),
+            # The word Jaccard is computed only where a cheap key agrees (list functions cost
+            # ~10x a Jaro-Winkler): same street word or same house number.
+            _level(
+                "jaro_winkler_similarity(address_f_l, address_f_r) >= 0.92 "
+                "OR ((street_key_l = street_key_r OR house_number_l = house_number_r) "
+                f"AND {jaccard} >= 0.5)",
+                "similar address (JW >= 0.92 or word Jaccard >= 0.5)",
+                0.25,
+                0.001,
+            ),
+            _level(
+                "street_key_l = street_key_r OR house_number_l = house_number_r",
+                "same street name or same house number",
+                0.04,
+                0.02,
+            ),
+            _level("TRUE", "different addresses (moved)", 0.06, 0.9968),
         ],
     )
     # Postal code and town are one comparison: a shared postal code implies a shared town,
@@ -188,51 +239,40 @@ def comparisons() -> list[CustomComparison]:
                 "(postal_code_f_l IS NULL OR postal_code_f_r IS NULL) "
                 "AND (city_f_l IS NULL OR city_f_r IS NULL)"
             ),
-            _level("postal_code_f_l = postal_code_f_r", "same postal code", 0.85, 0.002),
-            _level("city_f_l = city_f_r", "same town, other postal code", 0.05, 0.008),
-            _level(f"{jw}(city_f_l, city_f_r) >= 0.9", "similar town", 0.02, 0.002),
-            _level("TRUE", "elsewhere", 0.08, 0.988),
+            _level("postal_code_f_l = postal_code_f_r", "same postal code", 0.80, 0.002),
+            _level("city_f_l = city_f_r", "same town, other postal code", 0.08, 0.008),
+            _level(
+                "levenshtein(postal_code_f_l, postal_code_f_r) <= 1 "
+                "OR jaro_winkler_similarity(city_f_l, city_f_r) >= 0.9",
+                "postal code one digit off or similar town",
+                0.06,
+                0.01,
+            ),
+            _level("TRUE", "elsewhere", 0.06, 0.98),
         ],
     )
-    return [name, email, phone, birth, address, location]
+    return [first, last, email, phone, birth, address, location]
 
 
-def blocking_rules() -> list:
-    """Blocking rules: which pairs are compared at all.
+def prior_match_probability(record_count: int) -> float:
+    """Prior probability that two random records are the same person.
 
-    Each rule is an equi-join on selective keys so the number of comparisons grows roughly
-    linearly with the records (1M records: a few million comparisons). Together they cover the
-    ways a duplicate survives: same mailbox, same phone, same name and birth date, a typo in
-    one name (the other name + birth date), swapped names, same user name, same address.
-    Measured on 1M demo records: one name + postal code would add 125M pairs (Paris) and found
-    no extra duplicate on the 10k sample, so it is not used.
+    The expected share of duplicate pairs among all N*(N-1)/2 pairs: with about N/2 duplicate
+    pairs that is ~1/N. Capped at 1e-4 so that tiny inputs (a first load, a test) do not get a
+    generous prior; it scales the evidence needed with the volume, so large files do not
+    produce chance matches.
     """
-    return [
-        block_on("email_canon"),
-        block_on("phone"),
-        block_on("last_name_f", "dob_key"),
-        block_on("first_name_f", "dob_key"),
-        block_on("first_name_f", "last_name_f", "postal_code_f"),
-        "l.first_name_f = r.last_name_f AND l.last_name_f = r.first_name_f",
-        block_on("email_local"),
-        block_on("address_f", "postal_code_f"),
-    ]
+    return min(1e-4, 1.0 / max(record_count, 2))
 
 
 def settings(record_count: int) -> SettingsCreator:
-    """Splink settings for `record_count` records.
-
-    The prior probability that two random records match is the expected share of duplicate
-    pairs among all N*(N-1)/2 pairs: with about N/2 duplicate pairs that is ~1/N. It is capped
-    at 1e-4 so that tiny inputs (a first load, a test) do not get a generous prior, and it
-    scales the evidence needed with the volume so large files do not produce chance matches.
-    """
+    """Splink settings (priors) for `record_count` records."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         comparisons=comparisons(),
         blocking_rules_to_generate_predictions=blocking_rules(),
-        probability_two_random_records_match=min(1e-4, 1.0 / max(record_count, 2)),
+        probability_two_random_records_match=prior_match_probability(record_count),
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
     )
@@ -240,11 +280,16 @@ def settings(record_count: int) -> SettingsCreator:
 
 @dataclass
 class ScoringStats:
-    """What the scoring step did: counts and seconds."""
+    """What the scoring step did: counts, the model used, seconds."""
 
     splink_pairs: int = 0
     email_pairs: int = 0
-    seconds: float = 0.0
+    #: Candidate pairs of the blocking keys (what the model scored).
+    blocked_pairs: int = 0
+    trained: bool = False
+    #: Match weight (log2 Bayes factor) of each comparison level: the model this run used.
+    weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _register_smoothed_tf(
@@ -269,31 +314,79 @@ def _register_smoothed_tf(
         linker.table_management.register_term_frequency_lookup(db_api.register(table), column)
 
 
-def _train(linker: Linker) -> None:
-    """Estimate u by seeded random sampling and m by EM on two independent blocking rules."""
-    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=SEED)
-    for rule in (block_on("dob_key"), block_on("postal_code_f", "last_name_f")):
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, estimate_without_term_frequencies=True
-        )
+def _round(value: float) -> float:
+    """`value` rounded to TRAINED_DIGITS significant digits."""
+    if not value or not math.isfinite(value):
+        return value
+    return round(value, TRAINED_DIGITS - 1 - int(math.floor(math.log10(abs(value)))))
 
 
-def candidate_links(
-    con: duckdb.DuckDBPyConnection,
-    features: str,
-    target: str,
-    train: bool = False,
-    threshold: float = MATCH_THRESHOLD,
-) -> ScoringStats:
-    """Create table `target` (id_l, id_r, rule, score) with every candidate link.
+def _trained_settings(
+    con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, frame, features: str, n: int
+) -> dict:
+    """Settings whose m/u are estimated on this run's records, rounded; priors elsewhere.
 
-    Two sources of links: the deterministic rule 'email_exact' (same canonical mailbox, groups
-    of at most MAX_EMAIL_GROUP records, score 1.0) and the splink model ('splink', score =
-    match probability >= threshold). A pair found by both keeps 'email_exact'. id_l < id_r.
-    `con` must be a scratch connection: splink writes its working tables there.
+    u: seeded random sampling; m: EM on two independent blocking rules. Only the comparisons
+    in TRAINED_COMPARISONS are trained: e-mail user names are built from the names and a phone
+    is shared by a household, so EM counts them as independent evidence twice (measured on the
+    demo: namesakes sharing a user name at two providers scored as certain matches); they keep
+    their priors. A level the training pairs never show keeps its prior too.
     """
-    started = time.perf_counter()
-    stats = ScoringStats()
+    trained = [
+        c
+        for name, c in zip(COMPARISON_NAMES, comparisons(), strict=True)
+        if name in TRAINED_COMPARISONS
+    ]
+    creator = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=trained,
+        probability_two_random_records_match=prior_match_probability(n),
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=False,
+    )
+    trainer = Linker(frame, creator, log_level=logging.WARNING)
+    _register_smoothed_tf(con, db_api, trainer, features, n)
+    trainer.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=SEED)
+    for rule in EM_RULES:
+        trainer.training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True, max_pairs=EM_MAX_PAIRS
+        )
+    learned = {c["output_column_name"]: c for c in trainer.misc.save_model_to_json()["comparisons"]}
+    model = settings(n).get_settings("duckdb").as_dict()
+    for comparison in model["comparisons"]:
+        source = learned.get(comparison["output_column_name"])
+        if source is None:
+            continue
+        for level, new in zip(
+            comparison["comparison_levels"], source["comparison_levels"], strict=True
+        ):
+            if level.get("is_null_level"):
+                continue
+            for key in ("m_probability", "u_probability"):
+                value = new.get(key)
+                if isinstance(value, int | float) and 0 < value <= 1:
+                    level[key] = _round(value)
+    return model
+
+
+def _weights(linker: Linker) -> dict[str, dict[str, float]]:
+    """Match weight of each non-null level, by comparison (for the run's metadata)."""
+    out: dict[str, dict[str, float]] = {}
+    for comparison in linker._settings_obj.comparisons:  # splink exposes no public accessor
+        levels = {}
+        for level in comparison.comparison_levels:
+            if level.is_null_level:
+                continue
+            m, u = level.m_probability, level.u_probability
+            if m and u:
+                levels[level.label_for_charts] = round(math.log2(m / u), 2)
+        out[comparison.output_column_name] = levels
+    return out
+
+
+def _email_links(con: duckdb.DuckDBPyConnection, features: str, target: str) -> int:
+    """Create `target` with the deterministic 'email_exact' links; returns their count."""
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {target} AS
@@ -309,42 +402,92 @@ def candidate_links(
           ON l.email_canon = r.email_canon AND l.unique_id < r.unique_id
         """
     )
-    stats.email_pairs = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
 
+
+def candidate_links(
+    con: duckdb.DuckDBPyConnection,
+    features: str,
+    target: str,
+    train: bool | None = None,
+    threshold: float = MATCH_THRESHOLD,
+) -> ScoringStats:
+    """Create table `target` (id_l, id_r, rule, score) with every candidate link.
+
+    Two sources of links: the deterministic rule 'email_exact' (same canonical mailbox, groups
+    of at most MAX_EMAIL_GROUP records, score 1.0) and the splink model ('splink', score =
+    match probability >= threshold). A pair found by both keeps 'email_exact'. id_l < id_r.
+    `train`: None = train when the run has MIN_TRAINING_RECORDS records, True/False = force.
+    `con` must be a scratch connection: splink writes its working tables there.
+    """
+    stats = ScoringStats()
+    mark = time.perf_counter()
+    stats.email_pairs = _email_links(con, features, target)
     record_count = con.execute(f"SELECT count(*) FROM {features}").fetchone()[0]
-    if record_count >= 2:
-        db_api = DuckDBAPI(connection=con)
-        frame = db_api.register(features)
-        linker = Linker(frame, settings(record_count), log_level=logging.WARNING)
-        _register_smoothed_tf(con, db_api, linker, features, record_count)
-        if train:
-            _train(linker)
-        predictions = linker.inference.predict(
-            threshold_match_probability=threshold, warning_mode="never"
+    if record_count < 2:
+        return stats
+    add_blocking_keys(con, features)
+    stats.seconds["blocking_keys"] = round(time.perf_counter() - mark, 2)
+
+    mark = time.perf_counter()
+    db_api = DuckDBAPI(connection=con)
+    frame = db_api.register(features)
+    linker = Linker(frame, settings(record_count), log_level=logging.WARNING)
+    _register_smoothed_tf(con, db_api, linker, features, record_count)
+    train = record_count >= MIN_TRAINING_RECORDS if train is None else train
+    if train:
+        try:
+            model = _trained_settings(con, db_api, frame, features, record_count)
+        except Exception as error:  # EM can fail on degenerate inputs: the priors still hold
+            log.warning("model training failed (%s): using the documented priors", error)
+        else:
+            linker = Linker(frame, model, log_level=logging.WARNING)
+            _register_smoothed_tf(con, db_api, linker, features, record_count)
+            stats.trained = True
+    stats.weights = _weights(linker)
+    stats.seconds["training"] = round(time.perf_counter() - mark, 2)
+
+    mark = time.perf_counter()
+    # The candidate pairs are computed once, as the distinct union of the key joins, and handed
+    # to splink: its own multi-rule blocking excludes the pairs of every earlier rule in every
+    # later one, which grows with the square of the number of rules (21 here).
+    stats.blocked_pairs = blocked_pairs(con, features, "__identity_blocked")
+    con.execute(
+        "CREATE OR REPLACE TABLE __identity_blocked_ids AS "
+        "SELECT '0' AS match_key, id_l AS join_key_l, id_r AS join_key_r "
+        "FROM __identity_blocked"
+    )
+    linker.table_management.register_blocked_pairs_for_predict(
+        db_api.register("__identity_blocked_ids")
+    )
+    stats.seconds["blocking"] = round(time.perf_counter() - mark, 2)
+    mark = time.perf_counter()
+    predictions = linker.inference.predict(
+        threshold_match_probability=threshold, warning_mode="never"
+    )
+    con.execute(
+        f"""
+        INSERT INTO {target}
+        SELECT least(unique_id_l, unique_id_r), greatest(unique_id_l, unique_id_r),
+               'splink', match_probability
+        FROM {predictions.physical_name} p
+        WHERE NOT EXISTS (
+            SELECT 1 FROM {target} t
+            WHERE t.id_l = least(p.unique_id_l, p.unique_id_r)
+              AND t.id_r = greatest(p.unique_id_l, p.unique_id_r)
         )
-        con.execute(
-            f"""
-            INSERT INTO {target}
-            SELECT least(unique_id_l, unique_id_r), greatest(unique_id_l, unique_id_r),
-                   'splink', match_probability
-            FROM {predictions.physical_name} p
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {target} t
-                WHERE t.id_l = least(p.unique_id_l, p.unique_id_r)
-                  AND t.id_r = greatest(p.unique_id_l, p.unique_id_r)
-            )
-            """
-        )
-        stats.splink_pairs = con.execute(
-            f"SELECT count(*) FROM {target} WHERE rule = 'splink'"
-        ).fetchone()[0]
-    stats.seconds = time.perf_counter() - started
+        """
+    )
+    stats.splink_pairs = con.execute(
+        f"SELECT count(*) FROM {target} WHERE rule = 'splink'"
+    ).fetchone()[0]
+    stats.seconds["scoring"] = round(time.perf_counter() - mark, 2)
     log.info(
-        "candidate links: %d email_exact, %d splink (threshold %.3f, weight %.1f) in %.1fs",
+        "candidate links: %d email_exact, %d splink (threshold %.3f, weight %.1f, %s model)",
         stats.email_pairs,
         stats.splink_pairs,
         threshold,
         math.log2(threshold / (1 - threshold)),
-        stats.seconds,
+        "trained" if stats.trained else "prior",
     )
     return stats

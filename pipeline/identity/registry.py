@@ -85,6 +85,31 @@ def assign_master_ids(
     return result
 
 
+def successor_rows(
+    merges: Iterable[tuple[str, str, object]],
+) -> list[tuple[str, str, object]]:
+    """Every retired id's surviving id from each as-of date on, chains followed to their end.
+
+    `merges` are identity.master_id_merges rows (retired_id, surviving_id, as_of). If X was
+    retired into Y at t1 and Y into Z at t2, the result holds (X, Y, t1), (Y, Z, t2) and
+    (X, Z, t2): at a refresh dated d, a retired id belongs to the master of its latest row with
+    as_of <= d. History models use it to follow customers through merges.
+    """
+    current: dict[str, str] = {}
+    rows: list[tuple[str, str, object]] = []
+    by_date: dict[object, list[tuple[str, str]]] = defaultdict(list)
+    for retired, surviving, as_of in merges:
+        by_date[as_of].append((retired, surviving))
+    for as_of in sorted(by_date):
+        for retired, surviving in sorted(by_date[as_of]):
+            final = current.get(surviving, surviving)
+            followers = [old for old, now in current.items() if now == retired]
+            for old in [*followers, retired]:
+                current[old] = final
+                rows.append((old, final, as_of))
+    return sorted(set(rows), key=lambda r: (r[2], r[0]))
+
+
 def registry_ddl() -> list[str]:
     """DDL of the persistent registry tables (created when missing, never dropped)."""
     return [

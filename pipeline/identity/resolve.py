@@ -20,10 +20,15 @@ import pyarrow as pa
 from pipeline.identity.clustering import RULE_PRIORITY, Link, cluster_links
 from pipeline.identity.golden import golden_sql, source_columns
 from pipeline.identity.guards import Profile, gender_code
-from pipeline.identity.model import MATCH_THRESHOLD, candidate_links
+from pipeline.identity.model import MATCH_THRESHOLD, ScoringStats, candidate_links
 from pipeline.identity.normalize import build_features
 from pipeline.identity.overrides import Overrides
-from pipeline.identity.registry import Assignment, assign_master_ids, registry_ddl
+from pipeline.identity.registry import (
+    Assignment,
+    assign_master_ids,
+    registry_ddl,
+    successor_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,35 +52,44 @@ class ResolutionReport:
     pairs_refused: dict[str, int] = field(default_factory=dict)
     new_master_ids: int = 0
     retired_master_ids: int = 0
+    #: Pairs the blocking keys put in front of the model.
+    candidate_pairs: int = 0
+    #: Whether this run's m/u were estimated from its own records (else: documented priors),
+    #: and the match weight of every comparison level it used.
+    model_trained: bool = False
+    match_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _links_and_profiles(
-    source_rows: pa.Table, overrides: Overrides, train: bool, threshold: float
-) -> tuple[list[str], list[Link], dict[str, Profile], dict[str, int]]:
-    """Score candidate links in a scratch DuckDB; returns ids, links, guard profiles, counts."""
+    source_rows: pa.Table, overrides: Overrides, train: bool | None, threshold: float
+) -> tuple[list[str], list[Link], dict[str, Profile], ScoringStats]:
+    """Score candidate links in a scratch DuckDB; returns ids, links, guard profiles, stats."""
     scratch = duckdb.connect()
     try:
         scratch.register("source_rows", source_rows)
         build_features(scratch, "source_rows", "features")
-        candidate_links(scratch, "features", "links", train=train, threshold=threshold)
+        stats = candidate_links(scratch, "features", "links", train=train, threshold=threshold)
         ids = [r[0] for r in scratch.execute("SELECT unique_id FROM features").fetchall()]
         links = [
             Link(*row)
             for row in scratch.execute("SELECT id_l, id_r, rule, score FROM links").fetchall()
         ]
-        by_rule = dict(scratch.execute("SELECT rule, count(*) FROM links GROUP BY rule").fetchall())
         override_ids = sorted({i for p in overrides.never_merge + overrides.force_merge for i in p})
         rows = scratch.execute(
             """
-            SELECT unique_id, first_name_f, last_name_f, birth_date::DATE, gender FROM features
+            SELECT unique_id, first_name_f, last_name_f, birth_date::DATE, gender, address_f,
+                   phone, email_local
+            FROM features
             WHERE unique_id IN (SELECT id_l FROM links UNION SELECT id_r FROM links)
                OR list_contains(?, unique_id)
             """,
             [override_ids],
         ).fetchall()
-        profiles = {r[0]: Profile(r[1], r[2], r[3], gender_code(r[4])) for r in rows}
-        return ids, links, profiles, by_rule
+        profiles = {
+            r[0]: Profile(r[1], r[2], r[3], gender_code(r[4]), r[5], r[6], r[7]) for r in rows
+        }
+        return ids, links, profiles, stats
     finally:
         scratch.close()
 
@@ -97,7 +111,7 @@ def resolve_identities(
     as_of: dt.date,
     overrides: Overrides | None = None,
     *,
-    train: bool = False,
+    train: bool | None = None,
     threshold: float = MATCH_THRESHOLD,
     source: str = SOURCE_TABLE,
 ) -> ResolutionReport:
@@ -105,7 +119,8 @@ def resolve_identities(
 
     Writes identity.customer_identity_map, identity.customers, identity.identity_merges
     (replaced each run) and updates the persistent registry identity.master_registry,
-    identity.master_ids and identity.master_id_merges.
+    identity.master_ids and identity.master_id_merges, and rebuilds
+    identity.master_id_successors (retired id -> surviving id from each as-of date on).
     """
     overrides = overrides or Overrides()
     report = ResolutionReport()
@@ -115,9 +130,14 @@ def resolve_identities(
         f"SELECT {', '.join(MATCH_COLUMNS)} FROM {source}"
     ).fetch_arrow_table()
     report.records_in = source_rows.num_rows
-    ids, links, profiles, report.candidate_pairs_by_rule = _links_and_profiles(
-        source_rows, overrides, train, threshold
+    ids, links, profiles, stats = _links_and_profiles(source_rows, overrides, train, threshold)
+    report.candidate_pairs_by_rule = dict(
+        Counter(link.rule for link in links)  # links above the threshold, before the guards
     )
+    report.candidate_pairs = stats.blocked_pairs
+    report.model_trained = stats.trained
+    report.match_weights = stats.weights
+    report.seconds.update(stats.seconds)
     report.seconds["linkage"] = round(time.perf_counter() - started, 2)
 
     mark = time.perf_counter()
@@ -235,6 +255,24 @@ def _write(
             f"SELECT retired_id, surviving_id, {as_of_sql} FROM _identity_retired "
             f"ORDER BY retired_id"
         )
+        merges = con.execute(
+            "SELECT retired_id, surviving_id, as_of FROM identity.master_id_merges"
+        ).fetchall()
+        successors = successor_rows(merges)
+        con.register(
+            "_identity_successors",
+            pa.table(
+                {
+                    "retired_id": pa.array([r[0] for r in successors], pa.string()),
+                    "surviving_id": pa.array([r[1] for r in successors], pa.string()),
+                    "as_of": pa.array([r[2] for r in successors], pa.date32()),
+                }
+            ),
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE identity.master_id_successors AS "
+            "SELECT * FROM _identity_successors ORDER BY as_of, retired_id"
+        )
         con.execute("DROP TABLE IF EXISTS identity.customer_identity_map")
         con.execute(
             """
@@ -271,5 +309,9 @@ def _write(
             "_identity_merges",
             "_identity_new_ids",
             "_identity_retired",
+            "_identity_successors",
         ):
-            con.unregister(view)
+            try:
+                con.unregister(view)
+            except duckdb.Error:  # not registered: the transaction failed before it
+                pass

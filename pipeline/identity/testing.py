@@ -55,3 +55,24 @@ def write_customers(path: Path, rows: list[dict]) -> None:
             )
     finally:
         con.close()
+
+
+def resolve_rows(db: Path, rows: list[dict], overrides=None, as_of: dt.date | None = None):
+    """Write `rows` as clean.customers in `db` and resolve them once.
+
+    Returns (ResolutionReport, source customer id -> master id). as_of defaults to 2026-10-01.
+    """
+    from pipeline.identity.resolve import resolve_identities
+
+    write_customers(db, rows)
+    con = duckdb.connect(str(db))
+    try:
+        report = resolve_identities(con, as_of or dt.date(2026, 10, 1), overrides)
+        mapping = dict(
+            con.execute(
+                "SELECT source_customer_id, customer_id FROM identity.customer_identity_map"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    return report, mapping

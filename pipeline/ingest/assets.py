@@ -73,7 +73,8 @@ def extract_landing(
             group_name="ingest",
             deps=list(RAW_KEYS.values()),
             description="Every rejected row or removed value, with file, row, column, reason "
-            "code, message and the raw row. Rows read = accepted + rejected, per file.",
+            "code, message and the raw row. Rows read = accepted + deferred + rejected, per "
+            "file (deferred: dated after the as-of date, left for a later refresh).",
         )
     ],
     pool=WAREHOUSE_POOL,
@@ -89,7 +90,13 @@ def clean_entities(
     from pipeline.ingest.clean import clean_entities as clean
 
     with warehouse.connect() as con:
-        report = clean(con, settings.as_of_date(), settings.currency, _log(context))
+        report = clean(
+            con,
+            settings.as_of_date(),
+            settings.refresh.currency,
+            _log(context),
+            date_floor=settings.date_floor_date(),
+        )
         counts = {
             entity: con.execute(f"select count(*) from clean.{entity}").fetchone()[0]
             for entity in [*ENTITIES, "quarantine"]

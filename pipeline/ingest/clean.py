@@ -2,8 +2,9 @@
 
 Everything is rebuilt from raw on each run (deterministic, idempotent) in DuckDB SQL; only phone
 numbers that are not plainly written French ones go through Python, over their distinct values.
-Each raw row ends either accepted in its clean table or rejected in the quarantine with exactly
-one reason (the first failing check), so per file: rows read = rows accepted + rows rejected.
+Each raw row ends accepted in its clean table, deferred (dated after the as-of date: left for a
+later refresh, not quarantined) or rejected in the quarantine with exactly one reason (the first
+failing check), so per file: rows read = rows accepted + rows deferred + rows rejected.
 Values removed from accepted rows (`field_nulled`) are quarantined too, as extra entries.
 """
 
@@ -20,6 +21,7 @@ from pipeline.ingest import extract
 from pipeline.ingest.countries import COUNTRY_NAMES, ISO2_CODES
 from pipeline.ingest.entities import (
     AMOUNT,
+    AS_OF_COLUMNS,
     BOOLEAN,
     DATE,
     ENTITIES,
@@ -34,8 +36,10 @@ from pipeline.ingest.phones import DEFAULT_REGION, fr_plain_e164_sql, normalize_
 REASONS = (
     "missing_required",
     "unparsable_date",
+    "implausible_date",
     "future_date",
     "invalid_amount",
+    "amount_out_of_range",
     "negative_amount",
     "unknown_status",
     "duplicate_order_id",
@@ -45,7 +49,16 @@ REASONS = (
     "invalid_phone",
     "invalid_value",
     "invalid_encoding",
+    "extra_fields",
+    "missing_fields",
+    "malformed_row",
+    "repeated_header",
 )
+#: Not a quarantine reason: the fate of a row dated after the as-of date (counted per file).
+DEFERRED = "deferred"
+#: Amounts are DECIMAL(18,2) and the marts sum them in DECIMAL(18,2) (below 10^16): a single
+#: value of a trillion or more is a unit or export error (e.g. `9e15`) and could overflow sums.
+AMOUNT_LIMIT = 10**12
 ORDER_STATUSES = ("completed", "cancelled", "returned")
 EMAIL_RE = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
 _TRUE = ("true", "t", "1", "yes", "y", "oui", "o", "vrai")
@@ -150,6 +163,8 @@ class EntityCounts:
     accepted: int = 0
     rejected: int = 0
     fields_nulled: int = 0
+    #: Rows dated after the as-of date: kept in raw, left out of this refresh.
+    deferred: int = 0
 
 
 @dataclass
@@ -195,23 +210,42 @@ def _shown(col: str) -> str:
     return f"'''' || t_{col} || ''''"
 
 
-def _amount_sql(v: str) -> str:
-    """Parse a trimmed amount text with the file's decimal separator into DECIMAL(18,2).
+_CURRENCY = r"(€|\$|£|EUR|USD|GBP|CHF)"
+_GROUP_SPACE = "[ \u00a0\u202f]"
 
-    Spaces (also non-breaking ones used as thousands separators) and currency signs are ignored;
-    a thousands separator is only removed when the value matches the thousands pattern exactly,
-    so "12,50" in a decimal-point file is invalid rather than read as 1250.
+
+def _amount_text_sql(v: str) -> str:
+    """Normalise a trimmed amount text to a plain SQL number (`-1234.5`, `9e15`), or NULL.
+
+    Accepted (docs/input_contract.md): digits with the file's decimal separator; a sign; a
+    currency sign or code before or after the number (`€12,50`, `12.50 EUR`, `-$3`);
+    thousands groups in their exact pattern only (`1,234.50` / `1.234,50`, or spaces, also
+    non-breaking, and `'` in decimal-point files); scientific notation (`1.5E3`). Anything
+    else is NULL (invalid_amount), so `12,50` in a decimal-point file is never read as 1250.
+    Plain numbers, most of a large file, take the first branches and skip the other regexes.
     """
-    x = f"regexp_replace({v}, '[\\s\u00a0\u202f€$£]|EUR', '', 'g')"
-    comma = (
-        f"replace(CASE WHEN regexp_full_match({x}, '[+-]?\\d{{1,3}}(\\.\\d{{3}})+(,\\d+)?') "
-        f"THEN replace({x}, '.', '') ELSE {x} END, ',', '.')"
+    x = (
+        f"regexp_replace(regexp_replace({v}, '\\s*{_CURRENCY}$', ''), "
+        f"'^([+-]?)\\s*{_CURRENCY}\\s*', '\\1')"
     )
-    dot = (
-        f"CASE WHEN regexp_full_match({x}, '[+-]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d+)?') "
-        f"THEN replace({x}, ',', '') ELSE {x} END"
-    )
-    return f"try_cast(CASE WHEN _decimal = ',' THEN {comma} ELSE {dot} END AS DECIMAL(18,2))"
+    sci = "([eE][+-]?\\d+)?"
+    dot_groups = f"regexp_full_match({x}, '[+-]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d+)?')"
+    dot_spaces = f"regexp_full_match({x}, '[+-]?\\d{{1,3}}([ \u00a0\u202f'']\\d{{3}})+(\\.\\d+)?')"
+    comma_groups = f"regexp_full_match({x}, '[+-]?\\d{{1,3}}(\\.\\d{{3}})+(,\\d+)?')"
+    comma_spaces = f"regexp_full_match({x}, '[+-]?\\d{{1,3}}({_GROUP_SPACE}\\d{{3}})+(,\\d+)?')"
+    return f"""CASE
+        WHEN regexp_full_match({v}, '[+-]?\\d+') THEN {v}
+        WHEN _decimal = '.' AND regexp_full_match({v}, '[+-]?\\d*\\.\\d+') THEN {v}
+        WHEN _decimal = ',' AND regexp_full_match({v}, '[+-]?\\d*,\\d+') THEN replace({v}, ',', '.')
+        WHEN _decimal = '.' AND {dot_groups} THEN replace({x}, ',', '')
+        WHEN _decimal = '.' AND {dot_spaces} THEN regexp_replace({x}, '[ \u00a0\u202f'']', '', 'g')
+        WHEN _decimal = '.' AND regexp_full_match({x}, '[+-]?(\\d+\\.?\\d*|\\.\\d+){sci}') THEN {x}
+        WHEN _decimal = ',' AND {comma_groups} THEN replace(replace({x}, '.', ''), ',', '.')
+        WHEN _decimal = ',' AND {comma_spaces}
+            THEN replace(regexp_replace({x}, '{_GROUP_SPACE}', '', 'g'), ',', '.')
+        WHEN _decimal = ',' AND regexp_full_match({x}, '[+-]?(\\d+,?\\d*|,\\d+){sci}')
+            THEN replace({x}, ',', '.')
+    END"""
 
 
 def _timestamp_sql(v: str, formats: list[str]) -> str:
@@ -221,7 +255,10 @@ def _timestamp_sql(v: str, formats: list[str]) -> str:
         tries = ", ".join(
             f"try_strptime({v}, {_lit(fmt + suffix)})" for suffix in ("", " %H:%M:%S", " %H:%M")
         )
-        branches.append(f"WHEN _date_format = {_lit(fmt)} THEN coalesce({tries})")
+        # strptime's %Y also reads '24' as year 0024: in a file of four-digit years, a value
+        # without one is unparsable, never silently moved to the first century.
+        guard = f"regexp_matches({v}, '\\d{{4}}') AND " if "%Y" in fmt else ""
+        branches.append(f"WHEN _date_format = {_lit(fmt)} AND {guard}true THEN coalesce({tries})")
     custom = f"CASE {' '.join(branches)} END" if branches else "NULL::TIMESTAMP"
     return (
         f"CASE WHEN regexp_matches({v}, '^\\d{{4}}-\\d{{2}}-\\d{{2}}') "
@@ -232,7 +269,7 @@ def _timestamp_sql(v: str, formats: list[str]) -> str:
 def _integer_sql(v: str) -> str:
     return (
         f"CASE WHEN regexp_full_match({v}, '[+-]?\\d+([.,]0+)?') "
-        f"THEN try_cast(regexp_replace({v}, '[.,]0+$', '') AS BIGINT) END"
+        f"THEN try_cast(regexp_replace({v}, '[.,]0+$', '') AS INTEGER) END"
     )
 
 
@@ -266,6 +303,7 @@ def _checks(entity: str, formats_note: str) -> list[_Check]:
         nulls = col not in spec.required and not (entity == "order_lines" and col == "line_number")
         bad = f"t_{col} IS NOT NULL AND p_{col} IS NULL"
         if kind == AMOUNT:
+            bad = f"t_{col} IS NOT NULL AND n_{col} IS NULL"
             checks.append(
                 _Check(
                     col,
@@ -299,7 +337,7 @@ def _checks(entity: str, formats_note: str) -> list[_Check]:
                     col,
                     "invalid_value",
                     bad,
-                    _msg(col, f"{_shown(col)} || ' is not an integer'"),
+                    _msg(col, f"{_shown(col)} || ' is not an integer (32-bit)'"),
                     nulls,
                 )
             )
@@ -322,16 +360,44 @@ def _checks(entity: str, formats_note: str) -> list[_Check]:
             checks.append(
                 _Check(
                     col,
-                    "future_date",
-                    f"CAST(p_{col} AS DATE) > _as_of",
+                    "implausible_date",
+                    f"p_{col} < _date_floor",
                     _msg(
                         col,
-                        f"{_shown(col)} || ' is after the as-of date ' || CAST(_as_of AS VARCHAR)",
+                        f"{_shown(col)} || ' is before the plausibility floor ' || "
+                        "CAST(_date_floor AS VARCHAR) || ' (setting date_floor)'",
                     ),
                     nulls,
                 )
             )
+        if (entity, col) == ("customers", "birth_date"):
+            # Rows are deferred by their creation date; a birth after the as-of is an error.
+            checks.append(
+                _Check(
+                    col,
+                    "future_date",
+                    f"p_{col} > _as_of",
+                    _msg(
+                        col,
+                        f"{_shown(col)} || ' is after the as-of date ' || CAST(_as_of AS VARCHAR)",
+                    ),
+                    True,
+                )
+            )
         if kind == AMOUNT:
+            checks.append(
+                _Check(
+                    col,
+                    "amount_out_of_range",
+                    f"n_{col} IS NOT NULL AND (p_{col} IS NULL OR abs(p_{col}) >= {AMOUNT_LIMIT})",
+                    _msg(
+                        col,
+                        f"{_shown(col)} || ' is outside the accepted range (absolute value "
+                        f"below {AMOUNT_LIMIT:,})'",
+                    ),
+                    nulls,
+                )
+            )
             checks.append(
                 _Check(
                     col,
@@ -417,7 +483,7 @@ def _parsed_sql(entity: str, formats: list[str]) -> list[str]:
         t = f"t_{col}"
         items.append(f"nullif(trim({_q(col)}), '') AS {t}")
         if kind == AMOUNT:
-            items.append(f"{_amount_sql(t)} AS p_{col}")
+            items.append(f"{_amount_text_sql(t)} AS n_{col}")
         elif kind == DATE:
             items.append(f"CAST({_timestamp_sql(t, formats)} AS DATE) AS p_{col}")
         elif kind == TIMESTAMP:
@@ -434,7 +500,11 @@ def _parsed_sql(entity: str, formats: list[str]) -> list[str]:
 
 
 def _parsed_relation(
-    con: duckdb.DuckDBPyConnection, entity: str, as_of: dt.date, formats: list[str]
+    con: duckdb.DuckDBPyConnection,
+    entity: str,
+    as_of: dt.date,
+    date_floor: dt.date,
+    formats: list[str],
 ) -> tuple[list[_Check], str, str]:
     """SQL of the parsed rows of raw.<entity>: raw row + typed values + the first rejecting check.
 
@@ -453,6 +523,10 @@ def _parsed_relation(
             f"CASE WHEN upper(t_country) IN ({codes}) THEN upper(t_country) "
             f"ELSE MAP {{{names}}}[strip_accents(lower(t_country))] END AS p_country"
         )
+    extra_items += [
+        f"try_cast(n_{c} AS DECIMAL(18,2)) AS p_{c}"
+        for c in ENTITIES[entity].columns_of_kind(AMOUNT)
+    ]
     formats_note = "CASE WHEN _date_format = 'iso' THEN 'ISO YYYY-MM-DD' ELSE _date_format END"
     checks = _checks(entity, formats_note)
     reject = [c for c in checks if not c.nulls_field]
@@ -462,12 +536,16 @@ def _parsed_relation(
         f"'message': {c.message}}}"
         for c in reject
     )
-    raw_json = "json_object(" + ", ".join(f"{_lit(c)}, s.{_q(c)}" for c in raw_cols) + ")"
+    raw_json = (
+        "CASE WHEN s._raw_line IS NOT NULL THEN json_object('raw_line', s._raw_line) "
+        "ELSE json_object(" + ", ".join(f"{_lit(c)}, s.{_q(c)}" for c in raw_cols) + ") END"
+    )
     sql = f"""
         WITH base AS (
             SELECT r.*, coalesce(f.decimal_separator, '.') AS _decimal,
                    coalesce(f.date_format, 'iso') AS _date_format,
                    DATE '{as_of.isoformat()}' AS _as_of,
+                   DATE '{date_floor.isoformat()}' AS _date_floor,
                    CASE {encoding_col} END AS _bad_encoding_col
             FROM raw.{entity} r
             LEFT JOIN {extract.REGISTRY_TABLE} f ON f.source_file = r._source_file
@@ -477,7 +555,12 @@ def _parsed_relation(
             SELECT * {", " + ", ".join(extra_items) if extra_items else ""} FROM parsed
         )
         SELECT *,
-            CASE WHEN _bad_encoding_col IS NOT NULL THEN {{'column': _bad_encoding_col,
+            CASE WHEN _row_error IS NOT NULL THEN {{'column': NULL::VARCHAR,
+                     'reason': split_part(_row_error, ':', 1), 'message': _source_file
+                     || ' row ' || CAST(_source_row AS VARCHAR) || ': '
+                     || trim(substr(_row_error, strpos(_row_error, ':') + 1))}}
+                 {_deferral_sql(entity)}
+                 WHEN _bad_encoding_col IS NOT NULL THEN {{'column': _bad_encoding_col,
                      'reason': 'invalid_encoding', 'message': _source_file || ' row '
                      || CAST(_source_row AS VARCHAR) || ': column ' || _bad_encoding_col
                      || ': contains bytes that are not valid in the file encoding'}}
@@ -485,6 +568,32 @@ def _parsed_relation(
         FROM parsed2
         """
     return checks, sql, f"CAST({raw_json} AS VARCHAR)"
+
+
+#: Order ids whose every row in the orders files is deferred (their lines are deferred too).
+_DEFERRED_ORDERS = "_deferred_orders"
+
+
+def _deferral_sql(entity: str) -> str:
+    """The CASE branch giving a row dated after the as-of date the fate `deferred`.
+
+    It comes before every check: such a row is not part of this refresh, so it is neither
+    validated nor counted in the quarantine rate; a later refresh validates it.
+    """
+    col = AS_OF_COLUMNS.get(entity)
+    if col is not None:
+        condition = f"CAST(p_{col} AS DATE) > _as_of"
+        text = f"{_shown(col)} || ' is after the as-of date ' || CAST(_as_of AS VARCHAR)"
+    elif entity == "order_lines":
+        col = "order_id"
+        condition = f"t_order_id IN (SELECT order_id FROM {_DEFERRED_ORDERS})"
+        text = "'order ' || t_order_id || ' is dated after the as-of date'"
+    else:
+        return ""
+    return (
+        f"WHEN {condition} THEN {{'column': {_lit(col)}, 'reason': '{DEFERRED}', "
+        f"'message': {_msg(col, text)}}}"
+    )
 
 
 def _output_value(entity: str, col: str, checks: list[_Check], currency: str) -> str:
@@ -733,7 +842,7 @@ def _quarantine(
     entries = [
         "SELECT _source_file, _source_row, _err['column'] AS column_name, "
         "_err['reason'] AS reason_code, _err['message'] AS message, 'rejected' AS action "
-        f"{source} _err IS NOT NULL",
+        f"{source} _err IS NOT NULL AND _err['reason'] <> '{DEFERRED}'",
         f"SELECT _source_file, _source_row, NULL, 'duplicate_row', {dup_msg}, 'rejected' "
         f"{source} _err IS NULL AND _rn_content > 1",
         f"SELECT _source_file, _source_row, {_lit(key_col)}, {_lit(reason)}, {key_msg}, "
@@ -763,6 +872,11 @@ def _create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
     """The clean schema and the temporary quarantine collecting every entry of this run."""
     con.execute("CREATE SCHEMA IF NOT EXISTS clean")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _quarantine ({QUARANTINE_DDL})")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _deferred_counts "
+        "(entity VARCHAR, f VARCHAR, n BIGINT, latest VARCHAR)"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_DEFERRED_ORDERS} (order_id VARCHAR)")
 
 
 def _publish(con: duckdb.DuckDBPyConnection, entity: str, union_sql: str = "") -> None:
@@ -852,6 +966,42 @@ def _derived_customers_sql(
         FROM _unknown_refs GROUP BY customer_id"""
 
 
+def _count_deferred(
+    con: duckdb.DuckDBPyConnection, entity: str, as_of: dt.date, log: logging.Logger
+) -> None:
+    """Record, per file, the rows of `entity` deferred to a later refresh (and log them)."""
+    col = AS_OF_COLUMNS.get(entity, "NULL")
+    con.execute(
+        f"""INSERT INTO _deferred_counts
+            SELECT {_lit(entity)}, _source_file, count(*), CAST(max({col}) AS VARCHAR)
+            FROM _v_{entity} WHERE _err['reason'] = '{DEFERRED}' GROUP BY ALL"""
+    )
+    found = con.execute(
+        "SELECT f, n, latest FROM _deferred_counts WHERE entity = ? ORDER BY f", [entity]
+    ).fetchall()
+    if entity == "orders" and found:
+        # Lines follow their order: deferred when every row of the order is deferred (an
+        # order re-exported with a later date keeps its lines with its earlier version).
+        con.execute(
+            f"""INSERT INTO {_DEFERRED_ORDERS}
+                WITH d AS (SELECT DISTINCT order_id FROM _v_orders
+                           WHERE _err['reason'] = '{DEFERRED}' AND order_id IS NOT NULL)
+                SELECT order_id FROM d WHERE NOT EXISTS (
+                    SELECT 1 FROM _v_orders v WHERE v.order_id = d.order_id
+                    AND coalesce(v._err['reason'], '') <> '{DEFERRED}')"""
+        )
+    for file, n, latest in found:
+        log.info(
+            "%s (%s): %d row(s) dated after the as-of date %s deferred to a later refresh "
+            "(kept in raw, not quarantined)%s",
+            file,
+            entity,
+            n,
+            as_of.isoformat(),
+            f"; latest {latest[:10]}" if latest else "",
+        )
+
+
 def _load_log(con: duckdb.DuckDBPyConnection) -> None:
     accepted = " UNION ALL ".join(
         f"SELECT _source_file AS f, count(*) AS n FROM clean.{e} "
@@ -862,10 +1012,11 @@ def _load_log(con: duckdb.DuckDBPyConnection) -> None:
         f"""CREATE OR REPLACE TABLE clean.load_log AS
             SELECT r.entity, r.source_file, r.checksum, r.encoding, r.delimiter,
                    r.decimal_separator, r.date_format, r.rows_read,
-                   coalesce(a.n, 0) AS rows_accepted, coalesce(q.n, 0) AS rows_rejected,
-                   r.loaded_at
+                   coalesce(a.n, 0) AS rows_accepted, coalesce(d.n, 0) AS rows_deferred,
+                   coalesce(q.n, 0) AS rows_rejected, r.loaded_at
             FROM {extract.REGISTRY_TABLE} r
             LEFT JOIN ({accepted}) a ON a.f = r.source_file
+            LEFT JOIN _deferred_counts d ON d.f = r.source_file
             LEFT JOIN (SELECT source_file AS f, count(*) AS n FROM clean.quarantine
                        WHERE action = 'rejected' GROUP BY 1) q ON q.f = r.source_file
             ORDER BY r.entity, r.source_file"""
@@ -873,12 +1024,24 @@ def _load_log(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def clean_entities(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, currency: str, log: logging.Logger
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    currency: str,
+    log: logging.Logger,
+    *,
+    date_floor: dt.date,
 ) -> CleanReport:
     """Rebuild every `clean.*` table, `clean.quarantine` and `clean.load_log` from `raw.*`.
 
-    Runs in one transaction: readers see the previous clean tables or the new ones, never a mix.
+    Rows dated after `as_of` are deferred (left out, counted per file); dates before
+    `date_floor` are implausible. Runs in one transaction: readers see the previous clean
+    tables or the new ones, never a mix.
     """
+    if date_floor > as_of:
+        raise ValueError(
+            f"the date floor {date_floor} is after the as-of date {as_of}: every dated row "
+            "would be implausible; set date_floor (--date-floor) on or before the as-of date"
+        )
     report = CleanReport()
     con.execute("BEGIN TRANSACTION")
     try:
@@ -893,11 +1056,12 @@ def clean_entities(
         ]
         # Customers last: they gain the customers that other entities reference.
         for entity in [*(e for e in ENTITIES if e != "customers"), "customers"]:
-            checks, parsed_sql, raw_json = _parsed_relation(con, entity, as_of, formats)
+            checks, parsed_sql, raw_json = _parsed_relation(con, entity, as_of, date_floor, formats)
             if entity == "customers":
                 con.execute(f"CREATE OR REPLACE TEMP TABLE _cl_customers AS {parsed_sql}")
                 _attach_phones(con, log)
             _classify(con, entity, checks, currency, parsed_sql)
+            _count_deferred(con, entity, as_of, log)
             _quarantine(con, entity, checks, raw_json)
             derived = _derived_customers_sql(con, log, report) if entity == "customers" else ""
             _publish(con, entity, derived)
@@ -914,6 +1078,8 @@ def clean_entities(
             for work in ("_v_", "_dc_", "_dk_", "_ln_"):
                 con.execute(f"DROP TABLE IF EXISTS {work}{entity}")
         con.execute("DROP TABLE IF EXISTS _quarantine")
+        con.execute("DROP TABLE IF EXISTS _deferred_counts")
+        con.execute(f"DROP TABLE IF EXISTS {_DEFERRED_ORDERS}")
         con.execute("DROP TABLE IF EXISTS _unknown_refs")
         con.execute("DROP TABLE IF EXISTS _kept_customers")
         con.execute("COMMIT")
@@ -925,11 +1091,11 @@ def clean_entities(
 
 
 def _fill_report(con: duckdb.DuckDBPyConnection, report: CleanReport, log: logging.Logger) -> None:
-    for entity, read, acc, rej in con.execute(
-        "SELECT entity, sum(rows_read), sum(rows_accepted), sum(rows_rejected) "
-        "FROM clean.load_log GROUP BY entity"
+    for entity, read, acc, rej, deferred in con.execute(
+        "SELECT entity, sum(rows_read), sum(rows_accepted), sum(rows_rejected), "
+        "sum(rows_deferred) FROM clean.load_log GROUP BY entity"
     ).fetchall():
-        report.entities[entity] = EntityCounts(int(read), int(acc), int(rej))
+        report.entities[entity] = EntityCounts(int(read), int(acc), int(rej), 0, int(deferred))
     for entity, n in con.execute(
         "SELECT entity, count(*) FROM clean.quarantine WHERE action = 'field_nulled' GROUP BY 1"
     ).fetchall():
@@ -941,10 +1107,11 @@ def _fill_report(con: duckdb.DuckDBPyConnection, report: CleanReport, log: loggi
     )
     for entity, c in sorted(report.entities.items()):
         log.info(
-            "%s: %d read, %d accepted, %d rejected, %d field(s) nulled",
+            "%s: %d read, %d accepted, %d deferred, %d rejected, %d field(s) nulled",
             entity,
             c.rows_read,
             c.accepted,
+            c.deferred,
             c.rejected,
             c.fields_nulled,
         )

@@ -45,59 +45,233 @@ def iter_chunks(path: Path, size: int = _CHUNK) -> Iterator[bytes]:
             yield chunk
 
 
-def detect_encoding(path: Path) -> tuple[Detected, int]:
-    """Detect utf-8 / utf-8-sig / cp1252 / latin-1 by streaming the whole file once.
+class UnreadableFileError(ValueError):
+    """The file is not delimited text the pipeline can decode (binary, archive, unknown UTF)."""
 
-    Returns the detection and the number of invalid UTF-8 sequences found when UTF-8 was chosen
-    (those bytes become U+FFFD, and cleaning quarantines their rows as `invalid_encoding`).
-    A file is UTF-8 when it decodes strictly, or when its valid multi-byte sequences outnumber
-    the invalid ones (a UTF-8 export with a few corrupt rows); otherwise it is a single-byte
-    Windows encoding: cp1252, or latin-1 when it holds bytes cp1252 leaves undefined.
+
+#: Byte-order marks checked longest first (UTF-32 LE starts with the UTF-16 LE mark).
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (UTF8_BOM, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+#: Magic numbers of files that are often misnamed .csv: what they are and what to do instead.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "a gzip archive named without .gz: name it .csv.gz"),
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?): export the sheet as CSV"),
+    (b"PAR1", "a Parquet file: name it .parquet"),
+    (b"\xd0\xcf\x11\xe0", "a legacy Office document (.xls?): export the sheet as CSV"),
+    (b"%PDF", "a PDF document, not a CSV export"),
+)
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """What one streaming pass over a text file found: encoding and line endings.
+
+    `line_endings` is LF, CRLF, CR or mixed. `needs_rewrite` says the file must be read through
+    a normalised UTF-8 copy: DuckDB's strict CSV parser refuses mixed line endings, and a blank
+    line between rows would shift the row numbers it reports (it skips blank lines but counts
+    them in its line numbers).
     """
+
+    encoding: Detected
+    invalid_bytes: int = 0
+    line_endings: str = "LF"
+    blank_lines: bool = False
+
+    @property
+    def needs_rewrite(self) -> bool:
+        """True when the file is read through a normalised copy (see the class docstring)."""
+        return self.line_endings == "mixed" or self.blank_lines
+
+
+def _refuse_binary(head: bytes, name: str) -> str | None:
+    """A clear reason when `head` (the first bytes) is not text in a supported encoding.
+
+    UTF-16 without a byte-order mark is recognised by its NUL bytes in every other position
+    (ASCII text); any other NUL byte means binary content.
+    """
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return f"{name}: not a CSV text file: {what}"
+    if b"\x00" not in head:
+        return None
+    offset = head.index(b"\x00")
+    return (
+        f"{name}: not a CSV text file: binary content (NUL byte at offset "
+        f"{offset}); export the data as CSV (UTF-8, Windows-1252 or UTF-16)"
+    )
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """'utf-16-le' / 'utf-16-be' when NUL bytes sit in every other position (ASCII as UTF-16)."""
+    even, odd = head[0::2], head[1::2]
+    if len(head) < 4:
+        return None
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _line_endings(crlf: int, cr: int, lf: int) -> str:
+    lone_cr, bare_lf = cr - crlf, lf - crlf
+    kinds = [k for k, n in (("CRLF", crlf), ("CR", lone_cr), ("LF", bare_lf)) if n]
+    return kinds[0] if len(kinds) == 1 else ("LF" if not kinds else "mixed")
+
+
+_BLANK_LINE = re.compile(rb"\n(?:\r?\n)+|\r\r+")
+
+
+def _has_inner_blank_line(chunk: bytes, last: bool) -> bool:
+    """True when a blank line (two line ends in a row) is followed by more data."""
+    for match in _BLANK_LINE.finditer(chunk):
+        rest = chunk[match.end() :]
+        if rest.strip(b"\r\n") or not last:
+            return True
+    return False
+
+
+def scan_file(path: Path, name: str | None = None) -> FileScan:
+    """Detect encoding and line endings by streaming the whole file once.
+
+    Encodings: utf-8 / utf-8-sig / cp1252 / latin-1, and UTF-16 / UTF-32 (with a byte-order
+    mark, or UTF-16 recognised by its NUL pattern). A file is UTF-8 when it decodes strictly, or
+    when its valid multi-byte sequences outnumber the invalid ones (a UTF-8 export with a few
+    corrupt rows: those bytes become U+FFFD and cleaning quarantines their rows as
+    `invalid_encoding`); otherwise it is a single-byte Windows encoding: cp1252, or latin-1
+    when it holds bytes cp1252 leaves undefined. Binary files and archives raise
+    `UnreadableFileError` naming the file and what it looks like.
+    """
+    name = name or path.name
+    with open_binary(path) as fh:
+        head = fh.read(64 * 1024)
+    bom = next((enc for mark, enc in _BOMS if head.startswith(mark)), None)
+    if bom in ("utf-16", "utf-32"):
+        return FileScan(Detected(bom, f"{bom.upper()} with byte-order mark"))
+    if bom is None and (utf16 := _utf16_without_bom(head)):
+        return FileScan(Detected(utf16, "UTF-16 without byte-order mark (NUL bytes pattern)"))
+    refused = _refuse_binary(head, name)
+    if refused:
+        raise UnreadableFileError(refused)
     # "replace" turns each invalid sequence into one U+FFFD, which we count.
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    has_bom = False
-    first = True
-    invalid = 0
-    multibyte = 0
-    non_ascii = False
-    cp1252_undefined = False
-    for chunk in iter_chunks(path):
-        if first:
-            has_bom = chunk.startswith(UTF8_BOM)
-            first = False
-        if chunk.isascii():
-            continue
-        non_ascii = True
-        cp1252_undefined = cp1252_undefined or any(bytes([b]) in chunk for b in _CP1252_UNDEFINED)
-        text = decoder.decode(chunk)
-        bad = text.count("\ufffd")
-        invalid += bad
-        # Non-ASCII characters counted at C speed: the length lost by an ASCII-only encode.
-        multibyte += len(text) - len(text.encode("ascii", "ignore")) - bad
+    has_bom = bom == "utf-8-sig"
+    invalid = multibyte = crlf = cr = lf = 0
+    non_ascii = cp1252_undefined = blank = False
+    previous = b""
+    chunks = iter_chunks(path)
+    chunk = next(chunks, b"")
+    while chunk:
+        following = next(chunks, b"")
+        # Line-end counts are C-speed byte counts; a CRLF split across two chunks counts once.
+        has_cr = b"\r" in chunk
+        if has_cr:
+            crlf += chunk.count(b"\r\n") + (previous.endswith(b"\r") and chunk.startswith(b"\n"))
+            cr += chunk.count(b"\r")
+        lf += chunk.count(b"\n")
+        if not blank and (
+            b"\n\n" in chunk or (has_cr and (b"\n\r\n" in chunk or b"\r\r" in chunk))
+        ):
+            blank = _has_inner_blank_line(chunk, last=not following)
+        previous = chunk
+        if b"\x00" in chunk:
+            raise UnreadableFileError(
+                f"{name}: not a CSV text file: binary content (NUL byte after the first "
+                "64 KB); export the data as CSV"
+            )
+        if not chunk.isascii():
+            non_ascii = True
+            cp1252_undefined = cp1252_undefined or any(
+                bytes([b]) in chunk for b in _CP1252_UNDEFINED
+            )
+            text = decoder.decode(chunk)
+            bad = text.count("\ufffd")
+            invalid += bad
+            # Non-ASCII characters counted at C speed: the length lost by an ASCII-only encode.
+            multibyte += len(text) - len(text.encode("ascii", "ignore")) - bad
+        chunk = following
     invalid += decoder.decode(b"", final=True).count("\ufffd")
+    endings = _line_endings(crlf, cr, lf)
     if not non_ascii:
-        return Detected("utf-8", "ASCII only"), 0
-    name = "utf-8-sig" if has_bom else "utf-8"
+        return FileScan(Detected("utf-8", "ASCII only"), 0, endings, blank)
+    enc = "utf-8-sig" if has_bom else "utf-8"
     if invalid == 0:
-        return Detected(name, "valid UTF-8" + (" with BOM" if has_bom else "")), 0
+        reason = "valid UTF-8" + (" with BOM" if has_bom else "")
+        return FileScan(Detected(enc, reason), 0, endings, blank)
     if has_bom or multibyte > invalid:
-        return (
-            Detected(name, f"UTF-8 with {invalid} undecodable byte sequence(s)"),
-            invalid,
-        )
+        reason = f"UTF-8 with {invalid} undecodable byte sequence(s)"
+        return FileScan(Detected(enc, reason), invalid, endings, blank)
     if cp1252_undefined:
-        return Detected("latin-1", "not UTF-8; bytes undefined in Windows-1252 present"), 0
-    return Detected("cp1252", "not UTF-8; single-byte Windows-1252 text"), 0
+        reason = "not UTF-8; bytes undefined in Windows-1252 present"
+        return FileScan(Detected("latin-1", reason), 0, endings, blank)
+    return FileScan(
+        Detected("cp1252", "not UTF-8; single-byte Windows-1252 text"), 0, endings, blank
+    )
 
 
-def transcode_to_utf8(path: Path, encoding: str, target: Path) -> None:
-    """Write `path` decoded with `encoding` (undecodable bytes -> U+FFFD) as UTF-8 to `target`."""
+def detect_encoding(path: Path) -> tuple[Detected, int]:
+    """The encoding of `path` and its count of undecodable UTF-8 sequences (see `scan_file`)."""
+    scan = scan_file(path)
+    return scan.encoding, scan.invalid_bytes
+
+
+def normalize_newlines(text: str) -> str:
+    """CRLF and lone CR line ends (also inside quoted values) as LF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _NormalisedWriter:
+    """Writes decoded text with LF line ends, optionally without blank lines outside quotes."""
+
+    def __init__(self, out: io.TextIOBase, drop_blank_lines: bool) -> None:
+        self.out = out
+        self.drop_blank_lines = drop_blank_lines
+        self.pending = ""
+        self.quoted = False
+
+    def write(self, text: str, final: bool = False) -> None:
+        text = self.pending + text
+        # A CR ending this piece may be the first half of a CRLF: keep it for the next one.
+        keep = 1 if not final and text.endswith("\r") else 0
+        self.pending = text[len(text) - keep :]
+        text = normalize_newlines(text[: len(text) - keep])
+        if not self.drop_blank_lines:
+            self.out.write(text)
+            return
+        lines = text.split("\n")
+        last = lines.pop()
+        if final:
+            if last:
+                self.out.write(last)
+        else:
+            self.pending = last + self.pending
+        for line in lines:
+            # A blank line inside a quoted value is content; outside, it is not a row.
+            if line or self.quoted:
+                self.out.write(line + "\n")
+            if line.count('"') % 2:
+                self.quoted = not self.quoted
+
+
+def transcode_to_utf8(
+    path: Path, encoding: str, target: Path, drop_blank_lines: bool = False
+) -> None:
+    """Write `path` as UTF-8 with LF line ends to `target` (undecodable bytes -> U+FFFD).
+
+    With `drop_blank_lines`, empty lines outside quoted values are left out (a line-by-line
+    pass following the quote parity, taken only for the rare files that hold such lines).
+    """
     decoder = codecs.getincrementaldecoder(encoding)("replace")
     with target.open("w", encoding="utf-8", newline="") as out:
+        writer = _NormalisedWriter(out, drop_blank_lines)
         for chunk in iter_chunks(path):
-            out.write(decoder.decode(chunk))
-        out.write(decoder.decode(b"", final=True))
+            writer.write(decoder.decode(chunk))
+        writer.write(decoder.decode(b"", final=True), final=True)
 
 
 def read_sample_text(path: Path, encoding: str, size: int = _SAMPLE_BYTES) -> str:
@@ -105,7 +279,7 @@ def read_sample_text(path: Path, encoding: str, size: int = _SAMPLE_BYTES) -> st
     with open_binary(path) as fh:
         raw = fh.read(size)
         more = bool(fh.read(1))
-    text = raw.decode(encoding, errors="replace")
+    text = normalize_newlines(raw.decode(encoding, errors="replace"))
     if more and "\n" in text:
         text = text[: text.rfind("\n") + 1]
     return text

@@ -17,7 +17,16 @@ TIMESTAMP = "timestamp"
 INTEGER = "integer"
 BOOLEAN = "boolean"
 
-LINEAGE_COLUMNS: tuple[str, ...] = ("_source_file", "_source_row", "_file_checksum", "_loaded_at")
+LINEAGE_COLUMNS: tuple[str, ...] = (
+    "_source_file",
+    "_source_row",
+    "_file_checksum",
+    "_loaded_at",
+    # Set on rows read but not split into columns (row shape) or not data (repeated header):
+    # "<reason>: <detail>", and the raw line as found in the file.
+    "_row_error",
+    "_raw_line",
+)
 
 
 @dataclass(frozen=True)
@@ -164,3 +173,15 @@ ENTITIES: dict[str, EntitySpec] = {
 
 #: Entities ordered longest name first: a file belongs to the longest entity its name starts with.
 ENTITIES_BY_PREFIX: tuple[str, ...] = tuple(sorted(ENTITIES, key=len, reverse=True))
+
+#: The date that places a row in time: a row dated after a refresh's as-of date is *deferred*
+#: (kept in raw, left out of that refresh, not quarantined). Order lines follow their order.
+AS_OF_COLUMNS: dict[str, str] = {
+    "orders": "order_date",
+    "customers": "created_at",
+    "refunds": "refunded_at",
+    "nps_responses": "responded_at",
+    "support_tickets": "created_at",
+    "campaign_contacts": "contacted_at",
+    "marketing_spend": "month",
+}

@@ -7,7 +7,7 @@ amount``) so a data engineer can fix the file without reading code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import sqlglot
@@ -110,16 +110,130 @@ def _date_format(value: Any, key: str) -> str:
     return value
 
 
+#: What a mapping `expr` may use (docs/input_contract.md): operators, CASE, casts and these
+#: scalar functions, as the node types sqlglot parses them into. Anything else (sub-queries,
+#: table functions such as read_csv, settings and environment readers such as
+#: current_setting or getenv, clocks, random) is refused when the mapping is loaded.
+EXPR_NODES: dict[type[exp.Expression], str] = {
+    exp.Column: "column",
+    exp.Identifier: "column",
+    exp.Literal: "literal",
+    exp.Null: "NULL",
+    exp.Boolean: "TRUE/FALSE",
+    exp.Paren: "( )",
+    exp.Neg: "-",
+    exp.Add: "+",
+    exp.Sub: "-",
+    exp.Mul: "*",
+    exp.Div: "/",
+    exp.IntDiv: "//",
+    exp.Mod: "%",
+    exp.DPipe: "||",
+    exp.EQ: "=",
+    exp.NEQ: "<>",
+    exp.GT: ">",
+    exp.GTE: ">=",
+    exp.LT: "<",
+    exp.LTE: "<=",
+    exp.And: "AND",
+    exp.Or: "OR",
+    exp.Not: "NOT",
+    exp.Is: "IS",
+    exp.Between: "BETWEEN",
+    exp.In: "IN (list)",
+    exp.Like: "LIKE",
+    exp.ILike: "ILIKE",
+    exp.Case: "CASE",
+    exp.If: "CASE WHEN / if",
+    exp.Cast: "CAST / ::",
+    exp.TryCast: "TRY_CAST",
+    exp.DataType: "type name",
+    exp.DataTypeParam: "type parameter",
+    exp.Coalesce: "coalesce",
+    exp.Nullif: "nullif",
+    exp.Concat: "concat",
+    exp.ConcatWs: "concat_ws",
+    exp.Upper: "upper",
+    exp.Lower: "lower",
+    exp.Trim: "trim / ltrim / rtrim",
+    exp.Substring: "substring / substr",
+    exp.Replace: "replace",
+    exp.Length: "length",
+    exp.Left: "left",
+    exp.Right: "right",
+    exp.Pad: "lpad / rpad",
+    exp.SplitPart: "split_part",
+    exp.RegexpReplace: "regexp_replace",
+    exp.RegexpExtract: "regexp_extract",
+    exp.RegexpLike: "regexp_matches",
+    exp.Contains: "contains",
+    exp.StartsWith: "starts_with",
+    exp.Round: "round",
+    exp.Abs: "abs",
+    exp.Floor: "floor",
+    exp.Ceil: "ceil",
+    exp.Greatest: "greatest",
+    exp.Least: "least",
+    exp.StrToTime: "strptime",
+    exp.TimeToStr: "strftime",
+    exp.DateFromParts: "make_date",
+}
+#: Functions sqlglot does not model (parsed as anonymous calls) that are allowed by name.
+EXPR_FUNCTIONS = frozenset({"strip_accents", "nfc_normalize", "try_strptime"})
+
+
+def _refused_node(node: exp.Expression) -> str | None:
+    """Why `node` may not appear in a mapping expression, or None when it is allowed."""
+    if isinstance(node, exp.Anonymous):
+        return None if node.name.lower() in EXPR_FUNCTIONS else f"function {node.name}()"
+    if isinstance(node, exp.Column) and node.table:
+        return f"qualified column {node.sql(dialect='duckdb')} (use source column names only)"
+    if isinstance(node, exp.In) and node.args.get("query") is not None:
+        return "IN (sub-query)"
+    if type(node) in EXPR_NODES:
+        return None
+    if isinstance(node, exp.Func):
+        return f"function {node.sql_name().lower()}()"
+    return f"{type(node).__name__} ({node.sql(dialect='duckdb')[:40]})"
+
+
 def _expr(value: Any, key: str) -> str:
-    """A scalar SQL expression (no sub-queries), validated by parsing it."""
+    """A scalar SQL expression over source columns, made only of whitelisted parts."""
     if not isinstance(value, str) or not value.strip():
         raise MappingError(f"{key}.expr: expected a non-empty SQL expression")
     try:
         tree = sqlglot.parse_one(value, read="duckdb")
     except sqlglot.errors.ParseError as exc:
         raise MappingError(f"{key}.expr: cannot parse {value!r}: {exc}") from exc
-    if tree.find(exp.Select, exp.Subquery, exp.Table) is not None:
-        raise MappingError(f"{key}.expr: only scalar expressions over source columns are allowed")
+    for node in tree.walk():
+        refused = _refused_node(node)
+        if refused:
+            raise MappingError(
+                f"{key}.expr: {refused} is not allowed in {value!r}; allowed: operators, CASE, "
+                "casts and the scalar functions listed in docs/input_contract.md"
+            )
+    return value
+
+
+def _pattern(value: Any, key: str) -> str | None:
+    """A file glob relative to the landing directory, never reaching outside it."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise MappingError(f"{key}: expected a file glob such as 'commandes*.csv'")
+    if (
+        PurePosixPath(value).is_absolute()
+        or PureWindowsPath(value).is_absolute()
+        or (PureWindowsPath(value).drive)
+    ):
+        raise MappingError(
+            f"{key}: {value!r} is absolute; patterns are relative to the landing directory"
+        )
+    if ".." in PurePosixPath(value.replace("\\", "/")).parts:
+        raise MappingError(
+            f"{key}: {value!r} leaves the landing directory ('..'); patterns must match "
+            "files inside it"
+        )
     return value
 
 
@@ -152,9 +266,7 @@ def _entity(name: str, body: Any) -> EntityMapping:
     unknown = sorted(set(body) - _ENTITY_KEYS)
     if unknown:
         raise MappingError(f"{key}: unknown key(s) {unknown}; allowed: {sorted(_ENTITY_KEYS)}")
-    pattern = body.get("pattern")
-    if pattern is not None and (not isinstance(pattern, str) or not pattern.strip()):
-        raise MappingError(f"{key}.pattern: expected a file glob such as 'commandes*.csv'")
+    pattern = _pattern(body.get("pattern"), f"{key}.pattern")
     columns_raw = body.get("columns") or {}
     if not isinstance(columns_raw, dict):
         raise MappingError(f"{key}.columns: expected canonical_name: spec pairs")

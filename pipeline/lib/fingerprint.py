@@ -1,32 +1,46 @@
-"""What a refresh depends on, as one digest: lets `segments refresh` skip a run that would
-rebuild exactly what is already published (the no-op refresh).
+"""What a refresh read, as one record: the no-op skip and the new-data sensor both compare with it.
 
-Inputs: the landing files (content, by sha256), every refresh setting (as-of date included), the
-mapping and steward-override files, the dbt project's source files and the pipeline version.
-Schedules and sensors do not use it: the new-data sensor already fires on changed checksums only.
+A refresh depends on the landing files (content, by sha256), its effective settings (as-of date
+included), the mapping and steward-override files, the dbt project's source files and the
+pipeline version. Each successful refresh, whoever started it (CLI, schedule, sensor), writes
+`<state>/last_refresh.json` (the `refresh_record` asset, last step of the job):
+
+* `segments refresh` skips a run whose fingerprint equals the recorded one (nothing would change);
+* the new-data sensor compares the landing part only: new content in the landing directory since
+  the last successful refresh, whatever its as-of date or settings.
+
+Shared code: the caller lists the landing files (the ingest's rule decides which count).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pipeline.segments.project import DBT_PROJECT_DIR
-
-FINGERPRINT_FILE = "last_refresh.json"
+RECORD_FILE = "last_refresh.json"
 _CHUNK = 1 << 20
+#: dbt project folders whose files change what a refresh builds.
+_DBT_FOLDERS = ("models", "macros", "seeds", "tests")
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file's content, read in 1 MiB chunks."""
+    """sha256 of a file's content, read in 1 MiB chunks (exports can be large)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def json_digest(value: Any) -> str:
+    """sha256 of a value's canonical JSON (sorted keys): equal values, equal digests."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _tree(root: Path) -> list[tuple[str, str]]:
@@ -37,43 +51,91 @@ def _tree(root: Path) -> list[tuple[str, str]]:
     return [(str(p.relative_to(root)) if p != root else p.name, file_sha256(p)) for p in files]
 
 
-def refresh_fingerprint(settings: dict[str, Any], landing: Path, warehouse: Path) -> str:
-    """Digest of everything a refresh reads; equal digests mean equal published tables."""
+def settings_digest(resources: Mapping[str, Any]) -> str:
+    """Digest of the run's resource configs (`settings`, `warehouse`, `serving`)."""
+    return json_digest({name: resources.get(name) for name in ("settings", "warehouse", "serving")})
+
+
+def inputs_digest(
+    mapping_file: Path | None, overrides_file: Path | None, dbt_project_dir: Path
+) -> str:
+    """Digest of the files besides the exports that shape a refresh, and the pipeline version."""
     try:
         version = metadata.version("customer-segments")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    dbt_sources = [
-        entry
-        for folder in ("models", "macros", "seeds", "tests")
-        for entry in _tree(DBT_PROJECT_DIR / folder)
-    ] + _tree(DBT_PROJECT_DIR / "dbt_project.yml")
-    payload = {
-        "settings": settings,
-        "warehouse": str(warehouse),
-        "landing": _tree(landing),
-        "mapping": _tree(Path(settings["mapping_file"])) if settings.get("mapping_file") else [],
-        "identity_overrides": _tree(Path(settings.get("identity_overrides_file") or "-")),
-        "dbt": dbt_sources,
-        "version": version,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    dbt_files = [entry for folder in _DBT_FOLDERS for entry in _tree(dbt_project_dir / folder)]
+    return json_digest(
+        {
+            "mapping": _tree(mapping_file) if mapping_file else [],
+            "identity_overrides": _tree(overrides_file) if overrides_file else [],
+            "dbt": dbt_files + _tree(dbt_project_dir / "dbt_project.yml"),
+            "version": version,
+        }
+    )
 
 
-def last_fingerprint(state_dir: Path) -> dict[str, Any] | None:
-    """The fingerprint recorded by the last successful refresh, if any."""
-    path = state_dir / FINGERPRINT_FILE
+@dataclass(frozen=True)
+class RefreshFingerprint:
+    """The three parts of what a refresh reads; `digest` is the whole."""
+
+    #: {path relative to the landing directory: sha256} of the export files read.
+    landing: dict[str, str]
+    settings: str
+    inputs: str
+
+    @property
+    def digest(self) -> str:
+        """One value for the whole: equal digests mean equal published tables."""
+        return json_digest({"landing": self.landing, "settings": self.settings, "in": self.inputs})
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    """The last successful refresh: its fingerprint, which run, why, as of when."""
+
+    fingerprint: str
+    landing: dict[str, str]
+    settings: str
+    inputs: str
+    run_id: str
+    as_of: str
+    trigger: str = ""
+    reason: str = ""
+    recorded_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
+
+    @classmethod
+    def of(cls, fingerprint: RefreshFingerprint, **details: str) -> RefreshRecord:
+        """A record of `fingerprint` with the run's details (run_id, as_of, trigger, reason)."""
+        return cls(
+            fingerprint=fingerprint.digest,
+            landing=dict(fingerprint.landing),
+            settings=fingerprint.settings,
+            inputs=fingerprint.inputs,
+            **details,
+        )
+
+
+def read_record(state_dir: Path) -> RefreshRecord | None:
+    """The record of the last successful refresh, or None (none yet, or an older format)."""
+    path = Path(state_dir) / RECORD_FILE
     if not path.exists():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return RefreshRecord(**data)
+    except TypeError:  # written by an older version: no landing part, as if never refreshed
+        return None
 
 
-def record_fingerprint(state_dir: Path, fingerprint: str, run_id: str, as_of: str) -> None:
-    """Record a successful refresh (written atomically: a crash never leaves half a file)."""
+def write_record(state_dir: Path, record: RefreshRecord) -> Path:
+    """Write the record atomically: a crash never leaves half a file."""
+    state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = state_dir / f".{FINGERPRINT_FILE}.tmp"
-    tmp.write_text(
-        json.dumps({"fingerprint": fingerprint, "run_id": run_id, "as_of": as_of}),
-        encoding="utf-8",
-    )
-    tmp.replace(state_dir / FINGERPRINT_FILE)
+    tmp = state_dir / f".{RECORD_FILE}.tmp"
+    tmp.write_text(json.dumps(asdict(record), indent=1, sort_keys=True), encoding="utf-8")
+    final = state_dir / RECORD_FILE
+    tmp.replace(final)
+    return final

@@ -12,14 +12,13 @@ check result and never block.
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
-from pipeline.quality.runner import DEFAULT_ENGINE, GateOutcome, QualityRunner
+from pipeline.quality.runner import GateOutcome, QualityRunner
 from pipeline.quality.suites import GateSpec, load_gate
 
 LOAD_HISTORY_TABLE = "quality.load_history"
@@ -27,59 +26,28 @@ PUBLISHED_ATTACHMENT = "published"
 _ENTITY = re.compile(r"^[a-z_]+$")
 
 
-@dataclass(frozen=True)
-class QualityThresholds:
-    """The gate knobs a deployment may tune (defaults are the documented policy)."""
+def gate_parameters(settings: RefreshSettings, run_id: str) -> dict[str, Any]:
+    """Values the suites reference: SQL `$name` parameters and GX `{$PARAMETER: name}`.
 
-    #: Earliest plausible business date; older order/refund dates are errors.
-    min_date: str = "2000-01-01"
-    #: A raw row count falling by this share or more versus the last accepted load blocks.
-    max_row_drop: float = 0.9
-    #: Highest accepted share of rejected rows per landing file.
-    quarantine_ceiling: float = 0.1
-    #: Segment share moves (percentage points) versus the published refresh: warn above ...
-    drift_warn_points: float = 5.0
-    #: ... and block above this.
-    drift_block_points: float = 25.0
-
-    @classmethod
-    def from_settings(cls, settings: RefreshSettings) -> "QualityThresholds":
-        """Thresholds from `RefreshSettings.quality_*` fields, defaults where a field is absent.
-
-        The `quality_*` fields are requested from the settings owner; until they exist the
-        defaults apply, so the gates behave the same before and after that change.
-        """
-        values = {
-            name: getattr(settings, f"quality_{name}")
-            for name in cls.__dataclass_fields__
-            if getattr(settings, f"quality_{name}", None) is not None
-        }
-        return cls(**values)
-
-
-def gate_parameters(
-    settings: RefreshSettings, run_id: str, thresholds: QualityThresholds | None = None
-) -> dict[str, Any]:
-    """Values the suites reference: SQL `$name` parameters and GX `{$PARAMETER: name}`."""
-    limits = thresholds or QualityThresholds.from_settings(settings)
+    Every setting marked `gate` in `pipeline/lib/settings.py` is a parameter of the same name
+    (the `quality:` thresholds, the score scale...): a threshold added there reaches the suites
+    without code here.
+    """
+    values = settings.gate_values()
     as_of = settings.as_of_date()
     # GX bounds on date columns must be timestamps: GX compares date columns as pandas
     # timestamps, and a bare "YYYY-MM-DD" bound would be parsed as a `date`, which pandas refuses
     # to compare. Dates of the as-of day are valid: they are compared with the next midnight.
     as_of_end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    min_date = dt.datetime.combine(dt.date.fromisoformat(limits.min_date), dt.time())
+    # Checked to be on or before the as-of date: GX would otherwise fail deep in a stack with
+    # "min_value cannot be greater than max_value".
+    min_date = dt.datetime.combine(settings.date_floor_date(), dt.time())
     return {
+        **values,
         "run_id": run_id,
         "as_of": as_of.isoformat(),
         "as_of_end": as_of_end.isoformat(),
         "min_date": min_date.isoformat(),
-        "score_buckets": settings.score_buckets,
-        "monetary_mode": settings.monetary_mode,
-        "lookback_days": settings.lookback_days,
-        "max_row_drop": limits.max_row_drop,
-        "quarantine_ceiling": limits.quarantine_ceiling,
-        "drift_warn_points": limits.drift_warn_points,
-        "drift_block_points": limits.drift_block_points,
     }
 
 
@@ -126,7 +94,6 @@ def evaluate_gate(
     run_id: str,
     *,
     volume_entity: str | None = None,
-    thresholds: QualityThresholds | None = None,
     build_docs: bool = True,
     engine: str | None = None,
 ) -> GateOutcome:
@@ -137,12 +104,16 @@ def evaluate_gate(
     (append this load): never while a suite runs, as DuckDB refuses a second connection with
     another configuration (the SQL engine's) to the same file in one process.
 
-    `engine` is `sql` or `pandas` (see `pipeline.quality.runner`); unset, the settings field
-    `quality_engine` applies when it exists, else `DEFAULT_ENGINE` (`sql`).
+    `engine` is `sql` or `pandas` (see `pipeline.quality.runner`); unset, `quality.engine`.
     """
-    engine = engine or getattr(settings, "quality_engine", None) or DEFAULT_ENGINE
-    runner = QualityRunner(settings.state_path(), run_id, build_docs=build_docs, engine=engine)
-    parameters = gate_parameters(settings, run_id, thresholds)
+    runner = QualityRunner(
+        settings.state_path(),
+        run_id,
+        build_docs=build_docs,
+        engine=engine or settings.quality.engine,
+        keep_runs=settings.quality.data_docs_keep_runs,
+    )
+    parameters = gate_parameters(settings, run_id)
     attachments = {PUBLISHED_ATTACHMENT: published_serving_file(settings)}
     if volume_entity:
         with warehouse.connect() as con:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import re
 import time
@@ -47,13 +48,17 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 # Importing the shim registers the `duckdb` datasource type, which the file context needs to
 # load a saved `type: duckdb` datasource (and `add_or_update_duckdb`).
 from pipeline.lib.resources import Warehouse
+from pipeline.lib.settings import QualitySection
+from pipeline.quality.docs_offline import make_offline, prune_runs
 from pipeline.quality.duckdb_sql import duckdb_datasource
 from pipeline.quality.suites import GateSpec, SuiteSpec
 
 #: Engines: `sql` = GX SQL engine in DuckDB via the shim, `pandas` = fetch + GX pandas engine.
 ENGINES = ("sql", "pandas")
-#: The engine gates use unless told otherwise (`QualityRunner(engine=...)`, `evaluate_gate`).
-DEFAULT_ENGINE = "sql"
+#: The engine gates use unless told otherwise: the default of the `quality.engine` setting.
+DEFAULT_ENGINE = QualitySection.model_fields["engine"].default
+
+log = logging.getLogger(__name__)
 
 DATASOURCE = "warehouse"
 #: The file context's `type: duckdb` datasource of the `sql` engine (one query asset per suite).
@@ -269,6 +274,7 @@ class QualityRunner:
         *,
         build_docs: bool = True,
         engine: str = DEFAULT_ENGINE,
+        keep_runs: int | None = None,
     ) -> None:
         if engine not in ENGINES:
             raise ValueError(f"quality engine must be one of {ENGINES}, got {engine!r}")
@@ -278,6 +284,8 @@ class QualityRunner:
         self.results_dir = self.quality_dir / "results" / run_id
         self.docs_dir = self.quality_dir / "data_docs"
         self.build_docs = build_docs
+        #: Runs whose results and Data Docs pages are kept (None = all).
+        self.keep_runs = keep_runs
         self._context: Any = None
 
     # -- GX context -------------------------------------------------------------------------
@@ -389,7 +397,13 @@ class QualityRunner:
         suites = [self.run_suite(s, warehouse, parameters, attachments or {}) for s in gate.suites]
         outcome = GateOutcome(gate=gate.name, suites=suites, results_dir=self.results_dir)
         if self.build_docs and any(s.rows is not None for s in suites):
+            if self.keep_runs:
+                pruned = prune_runs(self.quality_dir, self.keep_runs, self.run_id)
+                if pruned:
+                    log.info("pruned the results and Data Docs of %d older run(s)", len(pruned))
             self.context.build_data_docs(site_names=[DOCS_SITE])
+            # GX links its libraries from CDNs: point the pages at local copies (offline).
+            make_offline(self.docs_dir)
             outcome.data_docs_index = self.docs_dir / "index.html"
         self._write_json(
             f"{gate.name}.gate.json",

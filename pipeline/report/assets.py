@@ -1,15 +1,15 @@
 """The insight report asset: one static HTML file per published refresh."""
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
+from pipeline.lib.reasons import RunReason
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.report.data import report_as_of
-from pipeline.report.i18n import DEFAULT_LANGUAGE, STRINGS
+from pipeline.report.i18n import STRINGS
 from pipeline.report.render import build_report
 from pipeline.segments.assets import model_key
 from pipeline.segments.distribution import segment_distribution_markdown
@@ -34,22 +34,15 @@ REPORT_MODELS = (
 )
 PUBLISHED_REFRESH = dg.AssetKey(["serving", "published_refresh"])
 REPORT_KEY = dg.AssetKey(["report", "insight_report"])
-#: Until RefreshSettings has a `report_language` field, the language comes from this variable.
-LANGUAGE_ENV = "SEGMENTS_REPORT_LANGUAGE"
 
 
 def report_language(settings: RefreshSettings) -> str:
-    """The report language: settings.report_language if present, else $SEGMENTS_REPORT_LANGUAGE,
-    else French. Unknown codes fail loudly rather than produce a half-translated report."""
-    language = (
-        (
-            getattr(settings, "report_language", "")
-            or os.environ.get(LANGUAGE_ENV)
-            or DEFAULT_LANGUAGE
-        )
-        .strip()
-        .lower()
-    )
+    """The report language (`report.language`; $SEGMENTS_REPORT_LANGUAGE overrides the file).
+
+    The settings model only admits languages the report has strings for; this check keeps the
+    two in step should one change without the other.
+    """
+    language = settings.report.language
     if language not in STRINGS:
         raise ValueError(f"report language must be one of {sorted(STRINGS)}, got {language!r}")
     return language
@@ -111,7 +104,11 @@ def insight_report(
                 f"{published}: not reporting unpublished numbers."
             )
         result = build_report(
-            con, reports_dir(settings), language=language, currency=settings.currency
+            con,
+            reports_dir(settings),
+            language=language,
+            currency=settings.refresh.currency,
+            reason=RunReason.from_tags(context.run.tags),
         )
         distribution = segment_distribution_markdown(con)
     context.log.info(f"insight report written to {result.path} ({result.size_bytes} bytes)")

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import math
 
-DEFAULT_LANGUAGE = "fr"
+from pipeline.lib.settings import ReportSection
+
+#: The default of the `report.language` setting (declared once, in pipeline/lib/settings.py).
+DEFAULT_LANGUAGE = ReportSection.model_fields["language"].default
 
 STRINGS: dict[str, dict[str, str]] = {
     "fr": {
         "title": "Rapport de segmentation clients",
         "as_of": "Situation au",
         "generated": "Généré le",
+        "trigger": "Déclenché par",
+        "trigger_threshold": "seuil",
+        "trigger_cli": "la ligne de commande (segments refresh)",
+        "trigger_schedule": "le calendrier de rafraîchissement",
+        "trigger_new_data": "de nouveaux exports",
+        "trigger_kpi_drop": "une baisse d'indicateur",
+        "trigger_business_event": "un événement métier",
+        "trigger_backfill": "un rattrapage d'historique",
+        "trigger_manual": "un lancement manuel",
         "toc": "Sommaire",
         "sec_headline": "Chiffres clés et évolutions",
         "sec_segments": "Taille et chiffre d'affaires des segments",
@@ -25,6 +37,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "sec_exclusions": "Liste d'exclusion des campagnes",
         "sec_personas": "Personas",
         "sec_priority": "Grille de priorités",
+        "sec_outlook": "Perspectives : valeur prédite, risque d'attrition et segments trouvés "
+        "dans les données",
         "first_refresh": "Premier rafraîchissement : aucune comparaison possible pour l'instant.",
         "since": "depuis le",
         "customers": "Clients",
@@ -162,6 +176,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "title": "Customer segmentation report",
         "as_of": "As of",
         "generated": "Generated on",
+        "trigger": "Triggered by",
+        "trigger_threshold": "threshold",
+        "trigger_cli": "the command line (segments refresh)",
+        "trigger_schedule": "the refresh schedule",
+        "trigger_new_data": "new exports",
+        "trigger_kpi_drop": "a KPI drop",
+        "trigger_business_event": "a business event",
+        "trigger_backfill": "a history backfill",
+        "trigger_manual": "a manual launch",
         "toc": "Contents",
         "sec_headline": "Headline numbers and changes",
         "sec_segments": "Segment sizes and revenue",
@@ -172,6 +195,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "sec_exclusions": "Campaign exclusion list",
         "sec_personas": "Personas",
         "sec_priority": "Priority grid",
+        "sec_outlook": "Outlook: predicted value, churn risk and segments found in the data",
         "first_refresh": "First refresh: nothing to compare with yet.",
         "since": "since",
         "customers": "Customers",

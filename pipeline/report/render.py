@@ -23,7 +23,8 @@ import pandas as pd
 from markupsafe import Markup
 
 from pipeline.lib.codes import OVERALL
-from pipeline.report import data, svg
+from pipeline.lib.reasons import RunReason
+from pipeline.report import data, outlook, svg
 from pipeline.report.data import num
 from pipeline.report.i18n import DEFAULT_LANGUAGE, Formatter, Translator, strings
 
@@ -77,12 +78,13 @@ class ReportData:
 
 @dataclass(frozen=True)
 class Section:
-    """One section of the report: `build(report_data)` returns its template context."""
+    """One section of the report: `build(report_data)` returns its template context, or None
+    when the warehouse has nothing for it (the section and its contents entry are left out)."""
 
     id: str
     title: str
     template: str
-    build: Callable[[ReportData], dict[str, Any]]
+    build: Callable[[ReportData], dict[str, Any] | None]
 
 
 def trend_label(trend: float | None) -> str:
@@ -565,6 +567,12 @@ def priority_section(r: ReportData) -> dict[str, Any]:
     return {"chart": Markup(chart), "rows": rows}
 
 
+def outlook_section(r: ReportData) -> dict[str, Any] | None:
+    """Predicted revenue per segment, churn risk, behaviour clusters and their drift (the
+    predictions domain's marts, see `outlook.py`); None before the predictions ran."""
+    return outlook.section_context(r.con, r.language, r.f, r.segment_label, r.codes)
+
+
 SECTIONS: list[Section] = [
     Section("headline", "sec_headline", "sections/headline.html.j2", headline_section),
     Section("segments", "sec_segments", "sections/segments.html.j2", segments_section),
@@ -576,6 +584,7 @@ SECTIONS: list[Section] = [
     Section("exclusions", "sec_exclusions", "sections/exclusions.html.j2", exclusions_section),
     Section("personas", "sec_personas", "sections/personas.html.j2", personas_section),
     Section("priority", "sec_priority", "sections/priority.html.j2", priority_section),
+    Section("outlook", "sec_outlook", "sections/outlook.html.j2", outlook_section),
 ]
 
 
@@ -604,6 +613,30 @@ def load_report_data(con: duckdb.DuckDBPyConnection, language: str, currency: st
     )
 
 
+def _trigger_line(reason: RunReason | None, r: ReportData) -> dict | None:
+    """The header's "triggered by" line: the kind in the report's language, then the measured
+    move (`NPS Ensemble des clients 40 -> 12, threshold 10`, metric and segment translated) or
+    the trigger's own words."""
+    if reason is None:
+        return None
+    t, f = r.t, r.f
+    label = t.get(f"trigger_{reason.kind}", reason.kind)
+    if reason.metric and reason.before is not None and reason.after is not None:
+        percent = reason.metric.endswith("_rate")
+        value = f.pct if percent else f.number
+        metric = t.get(KPI_LABELS.get(reason.metric, reason.metric), reason.metric)
+        segment = r.segment_label(reason.segment) if reason.segment else ""
+        detail = (
+            f"{metric} {segment} {value(reason.before, 1)} → {value(reason.after, 1)}"
+        ).replace("  ", " ")
+        if reason.threshold is not None:
+            threshold = f.pct(reason.threshold, 1) if percent else f.number(reason.threshold, 1)
+            detail += f" ({t['trigger_threshold']} {threshold})"
+    else:
+        detail = reason.summary
+    return {"kind": reason.kind, "label": label, "detail": detail, "summary": reason.summary}
+
+
 def build_report(
     con: duckdb.DuckDBPyConnection,
     out_dir: Path,
@@ -611,17 +644,29 @@ def build_report(
     currency: str = "EUR",
     generated_at: dt.datetime | None = None,
     sections: list[Section] | None = None,
+    reason: RunReason | None = None,
 ) -> ReportResult:
     """Render the report of the refresh held in the warehouse and write it under `out_dir`.
+
+    `reason` (why the refresh ran: trigger kind, KPI move and threshold) goes in the header.
 
     Writes `insight_report_<as_of>.html` and replaces `latest.html` atomically (temp file +
     rename), so a reader never sees a half-written report.
     """
     r = load_report_data(con, language, currency)
-    rendered = [
-        {"id": s.id, "title": r.t[s.title], "template": s.template, "ctx": s.build(r)}
-        for s in (sections or SECTIONS)
-    ]
+    rendered = []
+    for section in sections or SECTIONS:
+        ctx = section.build(r)
+        if ctx is None:  # nothing to show (e.g. no prediction marts in this warehouse)
+            continue
+        rendered.append(
+            {
+                "id": section.id,
+                "title": r.t[section.title],
+                "template": section.template,
+                "ctx": ctx,
+            }
+        )
     html = (
         _environment()
         .get_template("report.html.j2")
@@ -632,6 +677,7 @@ def build_report(
             lang=language,
             as_of=r.as_of,
             generated_at=(generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+            trigger=_trigger_line(reason, r),
             sections=rendered,
             trend_label=trend_label,
             attr=_attr,

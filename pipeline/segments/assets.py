@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
+from pydantic import Field
 
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.segments.distribution import segment_distribution_markdown
@@ -19,6 +20,8 @@ from pipeline.segments.project import dbt_project, translator
 from pipeline.segments.spark import export_clean_parquet, load_spark_tables, spark_environment
 
 HISTORY_SELECT = "path:models/history"
+#: Models built by the KPI monitoring job only (pipeline/automation/monitor.py), never by a refresh.
+MONITORING_SELECT = "path:models/monitoring"
 
 
 #: Marts whose Dagster page shows the segment distribution (the story, before any BI tool).
@@ -44,8 +47,8 @@ def _table_metadata(con, key: dg.AssetKey) -> dict[str, Any]:
 
 def _spark_dir(warehouse: Warehouse, settings: RefreshSettings) -> Path:
     """Where the Spark session keeps its warehouse and metastore (kept between runs)."""
-    if settings.spark_dir:
-        return Path(settings.spark_dir).expanduser().resolve()
+    if settings.refresh.spark_dir:
+        return Path(settings.refresh.spark_dir).expanduser().resolve()
     return warehouse.resolved_path().parent / "spark"
 
 
@@ -75,21 +78,24 @@ def _build(
     dbt: DbtCliResource,
     warehouse: Warehouse,
     settings: RefreshSettings,
+    extra_vars: dict[str, Any] | None = None,
 ):
     """`dbt build` of the step's selection with this run's warehouse path and vars.
 
     Events are held until dbt exits: dbt writes the warehouse from its own process, so row counts
     and the segment distribution can only be read once its write lock is released.
     """
-    dbt_vars = settings.dbt_vars() | {"warehouse_path": str(warehouse.resolved_path())}
+    dbt_vars = (
+        settings.dbt_vars()
+        | {"warehouse_path": str(warehouse.resolved_path())}
+        | (extra_vars or {})
+    )
     args = ["build"]
-    if settings.engine == "spark":
+    if settings.refresh.engine == "spark":
         args += _prepare_spark(context, warehouse, settings, dbt_vars)
-    elif settings.engine != "duckdb":
-        raise ValueError(f"engine must be 'duckdb' or 'spark', got {settings.engine!r}")
     context.log.info(f"dbt vars: {json.dumps(dbt_vars)}")
     events = list(dbt.cli([*args, "--vars", json.dumps(dbt_vars)], context=context).stream())
-    if settings.engine == "spark":
+    if settings.refresh.engine == "spark":
         # Gates, publication and the report read the DuckDB warehouse whatever the engine.
         loaded = load_spark_tables(_spark_dir(warehouse, settings), warehouse.resolved_path())
         context.log.info(f"loaded back from Spark: {loaded}")
@@ -105,7 +111,7 @@ def _build(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=translator,
-    exclude=HISTORY_SELECT,
+    exclude=f"{HISTORY_SELECT} {MONITORING_SELECT}",
     pool=WAREHOUSE_POOL,
 )
 def segment_dbt_assets(
@@ -144,7 +150,51 @@ def segment_history_dbt_assets(
     yield from _build(context, dbt, warehouse, settings)
 
 
-DBT_ASSETS = (segment_dbt_assets, segment_history_dbt_assets)
+class MonitorConfig(dg.Config):
+    """What the monitoring run compares with (set by the monitor sensor)."""
+
+    published_as_of: str = Field(description="As-of date YYYY-MM-DD of the published refresh.")
+    new_files: list[str] = Field(
+        default=[],
+        description="Landing files (relative paths) the published refresh did not read: their "
+        "answers are the ones received since.",
+    )
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    select=MONITORING_SELECT,
+    name="segment_monitoring_dbt_assets",
+    pool=WAREHOUSE_POOL,
+)
+def segment_monitoring_dbt_assets(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: Warehouse,
+    settings: RefreshSettings,
+    config: MonitorConfig,
+):
+    """Measure churn and NPS between refreshes (`kpi_monitor`), like with like.
+
+    Only the KPI monitoring job builds it, after ingesting the landing as of today: the figures
+    at the published as-of date, since it, and today, with the run id as monitor id.
+    """
+    yield from _build(
+        context,
+        dbt,
+        warehouse,
+        settings,
+        {
+            "monitor_published_as_of": config.published_as_of,
+            "monitor_new_files": config.new_files,
+            "monitor_id": context.run_id,
+        },
+    )
+
+
+DBT_ASSETS = (segment_dbt_assets, segment_history_dbt_assets, segment_monitoring_dbt_assets)
 
 
 def model_key(model_name: str) -> dg.AssetKey:

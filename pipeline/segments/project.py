@@ -15,7 +15,7 @@ from dagster_dbt import (
     DbtProject,
 )
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+from pipeline.lib.paths import DBT_PROJECT_DIR
 
 
 def dbt_executable() -> str:

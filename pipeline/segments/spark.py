@@ -49,6 +49,7 @@ SOURCE_TABLES = (
     "identity.customer_identity_map",
     "identity.customers",
     "identity.identity_merges",
+    "identity.master_id_successors",
 )
 
 #: Schemas of the dbt models (generate_schema_name keeps the folder names).
@@ -114,7 +115,11 @@ def export_clean_parquet(
 
 
 def build_clean_warehouse(
-    landing_dir: Path, warehouse_path: Path, as_of: dt.date, currency: str = "EUR"
+    landing_dir: Path,
+    warehouse_path: Path,
+    as_of: dt.date,
+    currency: str = "EUR",
+    date_floor: dt.date | None = None,
 ) -> None:
     """Fill a DuckDB warehouse with raw, clean and identity tables from a landing directory.
 
@@ -126,11 +131,14 @@ def build_clean_warehouse(
     from pipeline.ingest.clean import clean_entities
     from pipeline.ingest.extract import extract_landing
     from pipeline.ingest.mapping import load_mapping
+    from pipeline.lib.resources import RefreshSettings
 
+    # Unset: the settings' plausibility floor (its default lives there only).
+    floor = date_floor or RefreshSettings(as_of=as_of.isoformat()).date_floor_date()
     Path(warehouse_path).parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(warehouse_path)) as con:
         extract_landing(con, Path(landing_dir), load_mapping(None), log)
-        clean_entities(con, as_of, currency, log)
+        clean_entities(con, as_of, currency, log, date_floor=floor)
         resolve_identities(con, as_of)
 
 

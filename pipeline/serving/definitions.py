@@ -2,12 +2,13 @@
 
 import dagster as dg
 
+from pipeline.lib.resources import deployment_settings
 from pipeline.serving.assets import published_refresh
 from pipeline.serving.options import ServingOptions
 
-#: Secrets stay out of the config: an empty `pii_key` / `pg_dsn` reads SEGMENTS_PII_KEY /
-#: SEGMENTS_PG_DSN at run time (a deployment may also pass `dg.EnvVar(...)` explicitly).
+#: The `serving:` section of the settings file. Secrets stay out of it: an empty `pii_key` /
+#: `pg_dsn` reads SEGMENTS_PII_KEY / SEGMENTS_PG_DSN at run time.
 defs = dg.Definitions(
     assets=[published_refresh],
-    resources={"serving": ServingOptions()},
+    resources={"serving": ServingOptions(**deployment_settings().settings.serving.model_dump())},
 )

@@ -51,6 +51,14 @@ PUBLICATION_DOCS: dict[str, TableDoc] = {
             "row_counts": "Rows per published table (JSON object).",
             "table_count": "Number of published tables.",
             "total_rows": "Rows in all published tables.",
+            "trigger": "What started the refresh: cli, schedule, new_data, kpi_drop, "
+            "business_event, backfill or manual.",
+            "reason": "Why the refresh ran, in one sentence.",
+            "reason_metric": "For a KPI drop: the metric that moved (nps, churn_rate); else empty.",
+            "reason_segment": "For a KPI drop: the segment watched ('All' = every customer).",
+            "reason_before": "For a KPI drop: the published value of the metric.",
+            "reason_after": "For a KPI drop: the value the monitoring job measured.",
+            "reason_threshold": "For a KPI drop: the setting the move exceeded.",
         },
     ),
     "refresh_tables": TableDoc(
@@ -91,6 +99,29 @@ def dbt_descriptions(manifest_path: Path) -> dict[str, TableDoc]:
             (node.get("description") or "").strip(), columns
         )
     return docs
+
+
+def warehouse_doc(
+    con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str
+) -> TableDoc | None:
+    """The comments a warehouse table carries (tables built in Python, not by dbt, describe
+    themselves with `COMMENT ON`), or None when it has none."""
+    row = con.execute(
+        "SELECT comment FROM duckdb_tables() "
+        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        [catalog, schema, table],
+    ).fetchone()
+    columns = dict(
+        con.execute(
+            "SELECT column_name, comment FROM duckdb_columns() "
+            "WHERE database_name = ? AND schema_name = ? AND table_name = ? "
+            "AND comment IS NOT NULL",
+            [catalog, schema, table],
+        ).fetchall()
+    )
+    if not (row and row[0]) and not columns:
+        return None
+    return TableDoc((row[0] if row else None) or "", columns)
 
 
 def column_description(doc: TableDoc | None, column: str, source_column: str) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from pipeline.lib.settings import ServingSection
+
 PII_KEY_ENV = "SEGMENTS_PII_KEY"
 PG_DSN_ENV = "SEGMENTS_PG_DSN"
 #: Where `generate_dev_pii_key` keeps the generated key (inside the state directory).
@@ -26,57 +28,20 @@ class PiiKeyMissingError(RuntimeError):
     """No secret key for the pseudonymous customer keys: publication refuses to run."""
 
 
-class ServingOptions(dg.ConfigurableResource):
-    """What the publication produces and where: serving file, exports, PostgreSQL, PII rules."""
+class ServingOptions(dg.ConfigurableResource, ServingSection):
+    """What the publication produces and where: serving file, exports, PostgreSQL, PII rules.
 
-    schemas: list[str] = Field(
-        default=["marts", "history"],
-        description="Warehouse schemas whose tables and views are published (BI-facing).",
-    )
-    exclude_tables: list[str] = Field(
-        default=[], description="Table names (or schema.table) never published."
-    )
+    Its fields are the `serving:` section of the settings file (`pipeline/lib/settings.py`),
+    plus the two secrets, which never go in that file.
+    """
+
     pii_key: str = Field(
         default="",
         description=f"Secret key of the HMAC-SHA256 customer keys; empty = ${PII_KEY_ENV}.",
     )
-    generate_dev_pii_key: bool = Field(
-        default=False,
-        description="Development only: without a configured key, create (once) and reuse a "
-        f"random key in <state_dir>/{DEV_PII_KEY_FILE}.",
-    )
-    extra_pii_columns: list[str] = Field(
-        default=[], description="More column names (regex, case-insensitive) to drop as PII."
-    )
-    export_parquet: bool = Field(default=True, description="Write <table>.parquet exports.")
-    export_csv: bool = Field(default=True, description="Write <table>.csv exports.")
-    csv_delimiter: str = Field(default=";", description="CSV delimiter (';' for French Excel).")
-    csv_bom: bool = Field(default=True, description="Start CSV files with a UTF-8 BOM (Excel).")
-    csv_decimal_comma: bool = Field(
-        default=True, description="Write decimals with a comma in CSV (French Excel)."
-    )
-    keep_refreshes: int = Field(
-        default=5,
-        ge=1,
-        description="Published refresh folders kept under exports/ (and campaign/).",
-    )
-    campaign_export: bool = Field(
-        default=False,
-        description="Also write campaign/<refresh_id>/campaign_contacts.* WITH emails of opted-in "
-        "customers (minus campaign_exclusions). Off by default: it holds personal data.",
-    )
     pg_dsn: str = Field(
         default="",
         description=f"PostgreSQL connection string; empty = ${PG_DSN_ENV}; neither = disabled.",
-    )
-    pg_schema: str = Field(default="segments", description="Live PostgreSQL schema for BI.")
-    pg_reader_role: str = Field(
-        default="", description="PostgreSQL role granted USAGE + SELECT on each new schema."
-    )
-    pg_lock_timeout_seconds: int = Field(
-        default=300,
-        ge=1,
-        description="How long the schema swap waits for open reader transactions to finish.",
     )
 
     def resolved_pg_dsn(self) -> str:

@@ -29,12 +29,14 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.lib.reasons import COLUMN_TYPES, KINDS, RunReason
 from pipeline.serving import exports
 from pipeline.serving.docs import (
     DICTIONARY_TABLE,
     PUBLICATION_DOCS,
     TableDoc,
     apply_comments,
+    warehouse_doc,
     write_dictionary,
 )
 from pipeline.serving.files import fsync_dir, fsync_file, remove_path
@@ -212,6 +214,7 @@ def publish_refresh(
     before_swap: Callable[[Path], None] | None = None,
     log: Log | None = None,
     descriptions: Mapping[str, TableDoc] | None = None,
+    reason: RunReason | None = None,
 ) -> PublicationResult:
     """Publish the BI-facing tables of the build warehouse (see the module docstring).
 
@@ -219,7 +222,8 @@ def publish_refresh(
     (tests use it to kill a publication at the worst moment). Raises without touching the
     published outputs when anything fails before the switch. `descriptions` (by table name,
     see `pipeline.serving.docs.dbt_descriptions`) become the comments of the published tables
-    and columns.
+    and columns; tables dbt does not describe (the Python-built prediction marts) keep their
+    warehouse comments. `reason` (why the run happened) goes into `refresh_info`.
     """
     log = log or (lambda message: None)
     state_dir = Path(state_dir)
@@ -273,6 +277,7 @@ def publish_refresh(
                 pg_workdir=serving_dir / f".pgload-{tag}",
                 log=log,
                 descriptions=descriptions or {},
+                reason=reason or RunReason("manual", KINDS["manual"]),
             )
             fsync_file(tmp)
             if before_swap is not None:
@@ -323,6 +328,7 @@ def _build(
     pg_workdir: Path,
     log: Log,
     descriptions: Mapping[str, TableDoc],
+    reason: RunReason,
 ) -> PublicationResult:
     """Write the temporary serving file, the temporary export folders and the PostgreSQL load."""
     tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -350,7 +356,10 @@ def _build(
                 for name, _ in source.columns
                 if CUSTOMER_ID_COLUMN.match(name)
             }
-            missing = apply_comments(con, source.name, descriptions.get(source.name), renamed)
+            doc = descriptions.get(source.name) or warehouse_doc(
+                con, catalog, source.schema, source.name
+            )
+            missing = apply_comments(con, source.name, doc, renamed)
             if missing:
                 undescribed[source.name] = missing
             counts[source.name] = con.execute(
@@ -360,7 +369,9 @@ def _build(
                 dropped[source.name] = dropped_cols
                 log(f"{source.schema}.{source.name}: dropped PII columns {dropped_cols}")
         sources_by_name = {source.name: f"{source.schema}.{source.name}" for source in sources}
-        _write_info_tables(con, refresh_id, as_of, published_at, run_id, counts, sources_by_name)
+        _write_info_tables(
+            con, refresh_id, as_of, published_at, run_id, counts, sources_by_name, reason
+        )
         for table in ("refresh_info", "refresh_tables"):
             apply_comments(con, table, PUBLICATION_DOCS[table])
         write_dictionary(con, refresh_id, [*counts, "refresh_info", "refresh_tables"])
@@ -437,12 +448,17 @@ def _write_info_tables(
     run_id: str,
     counts: dict[str, int],
     sources: dict[str, str],
+    reason: RunReason,
 ) -> None:
-    """`refresh_info` (one row: which refresh this is) and `refresh_tables` (one row a table)."""
+    """`refresh_info` (one row: which refresh this is, and why it ran: trigger, reason,
+    reason_metric, reason_segment, reason_before, reason_after, reason_threshold) and
+    `refresh_tables` (one row a table)."""
+    why = reason.columns()
+    why_sql = "".join(f", ?::{COLUMN_TYPES[name]} AS {name}" for name in why)
     con.execute(
         "CREATE TABLE refresh_info AS SELECT ?::VARCHAR AS refresh_id, ?::DATE AS as_of, "
         "?::TIMESTAMP AS published_at, ?::VARCHAR AS run_id, ?::VARCHAR AS tables, "
-        "?::VARCHAR AS row_counts, ?::INTEGER AS table_count, ?::BIGINT AS total_rows",
+        "?::VARCHAR AS row_counts, ?::INTEGER AS table_count, ?::BIGINT AS total_rows" + why_sql,
         [
             refresh_id,
             as_of,
@@ -452,6 +468,7 @@ def _write_info_tables(
             json.dumps(counts, sort_keys=True),
             len(counts),
             sum(counts.values()),
+            *why.values(),
         ],
     )
     con.execute(

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import dagster as dg
 
+from pipeline.lib.reasons import RunReason
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.serving.docs import TableDoc, dbt_descriptions
 from pipeline.serving.options import ServingOptions
@@ -71,7 +72,7 @@ def build_published_refresh(
         Builds a new serving DuckDB file (pseudonymous customer keys, no personal data),
         Parquet/CSV exports and, when configured, a PostgreSQL schema, then switches each one
         in a single step: readers see the previous refresh or this one, never a mix. The
-        refresh id is the as-of date.
+        refresh id is the as-of date; `refresh_info` also says why the run happened.
         """
         result = publish_refresh(
             warehouse_path=warehouse.resolved_path(),
@@ -81,6 +82,7 @@ def build_published_refresh(
             options=serving,
             log=context.log.info,
             descriptions=descriptions(),
+            reason=RunReason.from_tags(context.run.tags),
         )
         metadata: dict[str, object] = {
             "refresh_id": result.refresh_id,
@@ -90,6 +92,7 @@ def build_published_refresh(
             "undescribed_columns": dg.MetadataValue.json(result.undescribed_columns),
             "dagster/row_count": sum(result.row_counts.values()),
             "postgres_schema": result.postgres_schema or "disabled",
+            "trigger": RunReason.from_tags(context.run.tags).summary,
         }
         if result.export_dir is not None:
             metadata["export_dir"] = dg.MetadataValue.path(str(result.export_dir))

@@ -1,5 +1,6 @@
 {#- Customers whose segment changed between two consecutive refreshes (present in both): from
-    which segment to which, with both as-of dates. Rebuilt from the whole history on each run. -#}
+    which segment to which, with both as-of dates. A customer merged into another in between is
+    followed through the surviving master id. Rebuilt from the whole history on each run. -#}
 {{ config(materialized='table') }}
 
 with
@@ -8,8 +9,17 @@ segment_history as (
     select * from {{ ref('segment_history') }}
 ),
 
+successors as (
+    select * from {{ ref('stg_master_id_successors') }}
+),
+
 consecutive_pairs as (
     {{ consecutive_refresh_pairs('segment_history') }}
+),
+
+-- Earlier-refresh rows keyed by the master id at the later refresh (merges followed).
+before_refresh_followed as (
+    {{ earlier_refresh_rows_followed('segment_history', 'consecutive_pairs', 'successors') }}
 ),
 
 changes as (
@@ -24,8 +34,10 @@ changes as (
         before_refresh.monetary as from_monetary,
         after_refresh.monetary as to_monetary
     from consecutive_pairs
-    inner join segment_history as before_refresh
-        on consecutive_pairs.from_as_of = before_refresh.as_of
+    inner join before_refresh_followed as before_refresh
+        on
+            consecutive_pairs.from_as_of = before_refresh.from_as_of
+            and consecutive_pairs.to_as_of = before_refresh.to_as_of
     inner join segment_history as after_refresh
         on
             consecutive_pairs.to_as_of = after_refresh.as_of

@@ -1,5 +1,6 @@
 {#- Segment migration matrices: for each pair of consecutive refreshes in segment_history, how
-    many customers present in both went from each segment to each other one (the diagonal is
+    many customers present in both (following merged customers through their surviving master
+    id) went from each segment to each other one (the diagonal is
     customers who stayed), with their monetary value at both dates. Sparse: empty cells have no
     row. Rebuilt from the whole history on each run. -#}
 {{ config(materialized='table') }}
@@ -10,8 +11,17 @@ segment_history as (
     select * from {{ ref('segment_history') }}
 ),
 
+successors as (
+    select * from {{ ref('stg_master_id_successors') }}
+),
+
 consecutive_pairs as (
     {{ consecutive_refresh_pairs('segment_history') }}
+),
+
+-- Earlier-refresh rows keyed by the master id at the later refresh (merges followed).
+before_refresh_followed as (
+    {{ earlier_refresh_rows_followed('segment_history', 'consecutive_pairs', 'successors') }}
 ),
 
 moves as (
@@ -23,8 +33,10 @@ moves as (
         before_refresh.monetary as from_monetary,
         after_refresh.monetary as to_monetary
     from consecutive_pairs
-    inner join segment_history as before_refresh
-        on consecutive_pairs.from_as_of = before_refresh.as_of
+    inner join before_refresh_followed as before_refresh
+        on
+            consecutive_pairs.from_as_of = before_refresh.from_as_of
+            and consecutive_pairs.to_as_of = before_refresh.to_as_of
     inner join segment_history as after_refresh
         on
             consecutive_pairs.to_as_of = after_refresh.as_of

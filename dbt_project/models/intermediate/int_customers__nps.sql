@@ -24,8 +24,8 @@ customer_nps as (
     select
         customer_id,
         count(*) as nps_responses,
-        sum(case when score >= 9 then 1 else 0 end) as promoters,
-        sum(case when score <= 6 then 1 else 0 end) as detractors,
+        sum({{ nps_promoter('score') }}) as promoters,
+        sum({{ nps_detractor('score') }}) as detractors,
         max(case when answer_rank = 1 then score end) as latest_score
     from windowed_answers
     group by customer_id

@@ -39,8 +39,7 @@ customer_facts as (
         coalesce(customer_nps.nps_responses, 0) as nps_responses,
         coalesce(customer_nps.promoters, 0) as promoters,
         coalesce(customer_nps.detractors, 0) as detractors,
-        case when customer_rfm.recency_days >= {{ var('churn_days') | int }} then 1 else 0 end
-            as is_churned
+        {{ is_churned('customer_rfm.recency_days') }} as is_churned
     from customer_rfm
     inner join rfm_values
         on customer_rfm.customer_id = rfm_values.customer_id
@@ -139,7 +138,7 @@ kpis as (
         cast(coalesce(group_totals.tickets, 0) as integer) as tickets,
         {{ safe_divide('group_totals.tickets', 'group_totals.customers') }}
             as tickets_per_customer,
-        {{ safe_divide('100.0 * (group_totals.promoters - group_totals.detractors)',
+        {{ nps_score('group_totals.promoters', 'group_totals.detractors',
             'group_totals.nps_responses') }} as nps,
         cast(coalesce(group_totals.nps_responses, 0) as integer) as nps_responses,
         cast(coalesce(group_totals.churned_customers, 0) as integer) as churned_customers,

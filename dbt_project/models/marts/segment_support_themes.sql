@@ -108,7 +108,7 @@ themes as (
         with_shares.ticket_share,
         overall_shares.ticket_share as overall_ticket_share,
         {{ safe_divide('with_shares.ticket_share', 'overall_shares.ticket_share') }} as lift,
-        {{ safe_divide('100.0 * (with_shares.promoters - with_shares.detractors)',
+        {{ nps_score('with_shares.promoters', 'with_shares.detractors',
             'with_shares.nps_responses') }} as nps,
         cast(with_shares.nps_responses as integer) as nps_responses,
         with_shares.nps_responses >= {{ nps_min_responses() }} as is_nps_reliable

@@ -12,6 +12,7 @@ rekeyed as (
     {{ rekeyed_to_master('nps_responses', ['response_id'], [
         'nps_responses.responded_at',
         'cast(nps_responses.score as integer) as score',
+        'nps_responses._source_file as source_file',
     ]) }}
 )
 

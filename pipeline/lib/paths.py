@@ -1,0 +1,12 @@
+"""Where the repository's own files are: the dbt project and the settings file.
+
+Shared code needs these paths without importing a domain (the dbt project's Dagster side lives
+in `pipeline.segments.project`, which imports `DBT_PROJECT_DIR` from here).
+"""
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+#: The settings file shipped with the repository (every key at its default, commented).
+DEFAULT_SETTINGS_FILE = REPO_ROOT / "config" / "segments.yaml"
