@@ -24,3 +24,15 @@ def test_overall_and_unscored_codes_match_the_dbt_macros() -> None:
         DBT_PROJECT_DIR / "models" / "marts" / "segment_persona_breakdowns.sql"
     ).read_text(encoding="utf-8")
     assert f"'{codes.OTHER_VALUES}'" in breakdowns
+
+
+def test_every_cluster_trait_word_is_translated() -> None:
+    """The report prints the behaviour clusters' trait words (cluster_profiles.persona) through
+    i18n: each word the clustering can write has a label in every language."""
+    from pipeline.predictions.clustering import PERSONA_WORDS
+    from pipeline.report.i18n import CODES
+
+    words = {word for _, high, low in PERSONA_WORDS for word in (high, low)}
+    words.add("average behaviour")
+    for language, domains in CODES.items():
+        assert set(domains["trait"]) == words, language

@@ -146,8 +146,8 @@ def section_context(
 ) -> dict[str, Any] | None:
     """The template context of the section, or None when there is nothing to show.
 
-    Segments, categories and channels are printed through the report's translations, like every
-    other code of the report.
+    Segments, categories, channels and the clusters' trait words are printed through the
+    report's translations, like every other code of the report.
     """
     context = outlook_context(con, segment_label)
     if context is None:
@@ -188,6 +188,9 @@ def section_context(
             "category_label": label("category", c.get("top_category")),
             "channel_label": label("channel", c.get("top_channel")),
             "rfm_segment_label": segment_label(c["top_rfm_segment"]),
+            "traits": ", ".join(
+                codes.code("trait", word) for word in str(c.get("persona") or "").split(", ")
+            ),
         }
         for c in context["clusters"]
     ]
