@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("landing", type=Path)
     parser.add_argument("warehouse", type=Path)
     parser.add_argument("--as-of", default="2026-10-01")
-    parser.add_argument("--date-floor", default=RefreshSettings().date_floor)
+    parser.add_argument("--date-floor", default=RefreshSettings().quality.date_floor)
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
     args.warehouse.unlink(missing_ok=True)

@@ -2,6 +2,13 @@
 
 Every command that computes segments executes the Dagster job in-process: there is no second code
 path beside the job the schedules and sensors run.
+
+Exit codes of `segments refresh` (README, docs/automation.md):
+
+* 0: refreshed and published, or skipped because nothing changed;
+* 1: a step failed (bad export, dbt, publication...); the last lines name the step and the cause;
+* 2: the command or the configuration is wrong (pre-flight), nothing was run;
+* 3: a quality gate blocked the refresh; the published tables stay as they were.
 """
 
 from __future__ import annotations
@@ -20,8 +27,15 @@ import duckdb
 
 from pipeline.lib.cli_options import load_or_exit, settings_options
 from pipeline.lib.codes import OVERALL
+from pipeline.lib.failures import Failure, one_line, run_failures
+from pipeline.lib.permissions import private_by_default
 
 log = logging.getLogger("segments")
+
+EXIT_OK = 0
+EXIT_STEP_FAILED = 1
+EXIT_CONFIGURATION = 2
+EXIT_BLOCKED_BY_GATE = 3
 
 
 def _instance():
@@ -93,16 +107,18 @@ def execute_refresh(
     instance=None,
     run_config: dict[str, Any] | None = None,
     force: bool = False,
+    loggers: tuple[dict[str, Any], dict[str, Any]] | None = None,
     **options: Any,
 ):
     """Run the `refresh_segments` job in this process and return its execution result.
 
     `options` are those of `build_run_config` (landing, as_of, warehouse, mapping, state_dir,
-    config_file, sets), unless a ready `run_config` is given. Unless `force`, a refresh whose
-    fingerprint (exports, effective settings, as-of date, mapping, steward overrides, dbt project)
-    equals the one the last successful refresh recorded is not run: a `SkippedRefresh` is
-    returned, since the published tables are already exactly what it would build. The job's
-    last step records the new fingerprint.
+    config_file, sets), unless a ready `run_config` is given. `loggers` (logger definitions and
+    their run config, see `pipeline.lib.runlog`) replace Dagster's console logger. Unless
+    `force`, a refresh whose fingerprint (exports, effective settings, as-of date, mapping,
+    steward overrides, dbt project) equals the one the last successful refresh recorded is not
+    run: a `SkippedRefresh` is returned, since the published tables are already exactly what it
+    would build. The job's last step records the new fingerprint.
     """
     from pipeline.automation.record import run_config_fingerprint
     from pipeline.lib.fingerprint import read_record
@@ -125,6 +141,9 @@ def execute_refresh(
     from pipeline.definitions import defs  # after the manifest exists
 
     job = defs.resolve_job_def("refresh_segments")
+    if loggers is not None:
+        job = job.with_logger_defs(loggers[0])
+        run_config = {**run_config, "loggers": loggers[1]}
     reason = RunReason(trigger, KINDS.get(trigger, trigger) + (" (--force)" if force else ""))
     return job.execute_in_process(
         run_config=run_config,
@@ -154,23 +173,6 @@ def step_intervals(instance, run_id: str) -> dict[str, tuple[float, float]]:
 def _step_seconds(instance, run_id: str) -> dict[str, float]:
     """Wall time per step, read from the run's event log."""
     return {key: end - start for key, (start, end) in step_intervals(instance, run_id).items()}
-
-
-def _failure_lines(result) -> list[str]:
-    """Failed steps with their error, and failed quality gates with the expectations that failed."""
-    lines = []
-    for event in result.all_events:
-        data = event.event_specific_data
-        if event.event_type_value == "STEP_FAILURE" and data is not None:
-            lines.append(f"step {event.step_key}: {data.error.message.strip()}")
-        elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not data.passed:
-            detail = data.metadata.get("failed_expectations") or data.metadata.get("failed")
-            detail_text = f": {detail.value}" if detail is not None else ""
-            lines.append(
-                f"gate {data.asset_key.to_user_string()}:{data.check_name} "
-                f"({data.severity.value}){detail_text}"
-            )
-    return lines
 
 
 def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) -> None:
@@ -255,14 +257,22 @@ def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) 
 
 
 @click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def cli(verbose: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Stream the full log to the terminal.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Customer segmentation pipeline: RFM segments, cohorts and KPIs from CRM exports."""
+    ctx.ensure_object(dict)["verbose"] = verbose
+    console = logging.StreamHandler()
+    # Warnings and errors only: a refresh's full log goes to its log file (`-v` streams it).
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[console],
     )
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+    # Files the pipeline creates (warehouse, WAL, logs, state) are owner-only unless published.
+    private_by_default()
 
 
 @cli.command()
@@ -291,7 +301,24 @@ def demo(out: Path, customers: int, orders: int, seed: int, as_of, file_format: 
     click.echo(str(summary))
 
 
-@cli.command()
+def _echo_failure(
+    headline: str, failures: list[Failure], log_path: Path | None, extra: list[str] = ()
+) -> None:
+    """The last lines of a failed command: headline, log path, then step and cause of each."""
+    click.echo(headline, err=True)
+    for line in extra:
+        click.echo(f"  {line}", err=True)
+    if log_path is not None:
+        click.echo(f"  full log: {log_path}", err=True)
+    for failure in failures:
+        click.echo(f"  step:  {failure.step}", err=True)
+        click.echo(f"  cause: {failure.cause}", err=True)
+
+
+@cli.command(
+    epilog="Exit codes: 0 refreshed (or nothing changed), 1 a step failed, 2 bad command or "
+    "configuration (nothing run), 3 blocked by a quality gate (published tables unchanged)."
+)
 @click.option("--landing", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Default: today.")
 @click.option("--warehouse", type=click.Path(path_type=Path), help="Default: warehouse.path.")
@@ -311,8 +338,13 @@ def demo(out: Path, customers: int, orders: int, seed: int, as_of, file_format: 
     help="Plausibility floor: older dates are quarantined (implausible_date). "
     "Default: quality.date_floor (1900-01-01).",
 )
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Stream the full run log (always in the log file)."
+)
 @settings_options
+@click.pass_context
 def refresh(
+    ctx,
     landing,
     as_of,
     warehouse,
@@ -322,16 +354,24 @@ def refresh(
     spark_dir,
     force,
     date_floor,
+    verbose,
     config_file,
     sets,
 ) -> None:
     """Run the refresh_segments job in-process and print what it did, in numbers.
 
-    When nothing it reads changed since the last successful refresh (same exports, settings,
-    as-of date, mapping, steward overrides and dbt project), the run is skipped: the published
-    tables are already exactly what it would build.
+    The configuration is checked first (pre-flight: PII key, folders, mapping, settings), before
+    any work starts. When nothing it reads changed since the last successful refresh (same
+    exports, settings, as-of date, mapping, steward overrides and dbt project), the run is
+    skipped: the published tables are already exactly what it would build. The full log goes to
+    <state>/logs/refresh-<time>.log; a failure ends with the failed step and its cause.
     """
+    from pipeline.lib.runlog import RunLog, new_log_path
+    from pipeline.preflight import preflight
+
     started = time.perf_counter()
+    verbose = verbose or (ctx.obj or {}).get("verbose", False)
+    # Refused settings end here with one line per bad key (exit code 2, nothing run).
     run_config = build_run_config(
         landing=landing,
         as_of=as_of.date() if as_of else None,
@@ -349,9 +389,38 @@ def refresh(
             ),
         },
     )
+    checked = preflight(run_config)
+    if not checked.ok:
+        _echo_failure(
+            f"refresh NOT STARTED: pre-flight found {len(checked.problems)} problem(s) in "
+            f"{checked.seconds:.2f}s; nothing was run or changed.",
+            [Failure("pre-flight (configuration)", p, "config") for p in checked.problems],
+            None,
+        )
+        sys.exit(EXIT_CONFIGURATION)
     _, wh, state = _paths(run_config)
+    run_log = RunLog(new_log_path(state), verbose=verbose)
+    click.echo(f"pre-flight ok in {checked.seconds:.2f}s; full log: {run_log.path}")
     instance = _instance()
-    result = execute_refresh(instance=instance, run_config=run_config, force=force)
+    try:
+        with run_log.capture():
+            result = execute_refresh(
+                instance=instance,
+                run_config=run_config,
+                force=force,
+                loggers=run_log.dagster_loggers(),
+            )
+    except Exception as exc:  # outside any step: dbt parse, fingerprint, Dagster itself
+        import traceback
+
+        run_log.write(traceback.format_exc())
+        _echo_failure(
+            f"refresh FAILED before its first step after {time.perf_counter() - started:.1f}s; "
+            "the published tables are unchanged.",
+            [Failure("setup (before the run)", one_line(f"{type(exc).__name__}: {exc}"), "step")],
+            run_log.path,
+        )
+        sys.exit(EXIT_STEP_FAILED)
     if isinstance(result, SkippedRefresh):
         click.echo(
             f"nothing changed since the refresh as of {result.as_of} (run {result.run_id}): "
@@ -360,12 +429,21 @@ def refresh(
         )
         return
     if not result.success:
-        click.echo("refresh FAILED; the previously published tables are unchanged.", err=True)
-        for line in _failure_lines(result):
-            click.echo(f"  {line}", err=True)
-        sys.exit(1)
+        failures = run_failures(result.all_events) or [
+            Failure("run", "failed without an error event; see the log", "run")
+        ]
+        blocked = any(f.kind == "gate" for f in failures)
+        what = "BLOCKED by a quality gate" if blocked else "FAILED"
+        _echo_failure(
+            f"refresh {what} after {time.perf_counter() - started:.1f}s (run {result.run_id}); "
+            "the published tables, exports, report and history are unchanged.",
+            failures,
+            run_log.path,
+        )
+        sys.exit(EXIT_BLOCKED_BY_GATE if blocked else EXIT_STEP_FAILED)
     _print_summary(wh, state, _step_seconds(instance, result.run_id))
-    click.echo(f"\nrefresh succeeded in {time.perf_counter() - started:.1f}s (run {result.run_id})")
+    click.echo(f"\nfull log: {run_log.path}")
+    click.echo(f"refresh succeeded in {time.perf_counter() - started:.1f}s (run {result.run_id})")
 
 
 @cli.group("config")

@@ -447,28 +447,141 @@ def test_cohort_period_zero_must_be_full_retention(warehouse, settings):
     }
 
 
-def test_ninety_percent_row_drop_blocks(warehouse, settings):
-    first = run("raw_orders", warehouse, settings, run_id="run-1")
-    assert first.passed
-    # 96 -> 10 rows is an 89.6% drop: suspicious but accepted.
+def _settings_as_of(settings: RefreshSettings, as_of: str) -> RefreshSettings:
+    return RefreshSettings(**{**settings.model_dump(), "as_of": as_of})
+
+
+def _volume(warehouse: Warehouse, run_id: str) -> tuple:
+    with warehouse.connect(read_only=True) as con:
+        return con.execute(
+            "SELECT row_count, history_rows, baseline_run_id, rows_to_baseline_as_of, "
+            "baseline_history_rows, volume_drop, history_loss FROM quality.load_volume "
+            "WHERE run_id = ? AND entity = 'orders'",
+            [run_id],
+        ).fetchone()
+
+
+HISTORY_LOSS = "raw.orders.volume: expect_column_values_to_be_between(history_loss)"
+VOLUME_DROP = "raw.orders.volume: expect_column_values_to_be_between(volume_drop)"
+
+
+def test_history_loss_above_one_percent_blocks_and_names_both_counts(warehouse, settings):
+    # 96 orders dated 2024-01-01..2026-06-18, all on or before the as-of.
+    assert run("raw_orders", warehouse, settings, run_id="run-1").passed
+    # A month appended after the as-of (4 rows) and the as-of moved on: nothing lost.
+    sql(
+        warehouse,
+        "INSERT INTO raw.orders SELECT 'N' || i, 'C001', '2026-10-15', '10', 'completed', "
+        "'orders_new.csv', i, 'x', now() FROM range(4) t(i)",
+    )
+    later = _settings_as_of(settings, "2026-11-01")
+    assert run("raw_orders", warehouse, later, run_id="run-2").passed
+    assert _volume(warehouse, "run-2") == (100, 100, "run-1", 96, 96, -0.041667, 0.0)
+    # One old order gone of 100 history rows: exactly 1% is tolerated ...
+    sql(warehouse, "DELETE FROM raw.orders WHERE _source_row = 1 AND _source_file = 'orders.csv'")
+    assert run("raw_orders", warehouse, later, run_id="run-3").passed
+    assert _volume(warehouse, "run-3")[-1] == 0.01
+    # ... two more (3 of 100 since run-2... of 99 since run-3: 2.02%) are not.
+    sql(
+        warehouse,
+        "DELETE FROM raw.orders WHERE _source_row IN (2, 3) AND _source_file = 'orders.csv'",
+    )
+    blocked = run("raw_orders", warehouse, later, run_id="run-4")
+    assert error_names(blocked) == [HISTORY_LOSS]
+    (failure,) = blocked.errors
+    assert failure.unexpected_values == [0.020202] and failure.limit == "<= 0.01"
+    line = failure.describe()
+    assert "observed 0.020202, limit <= 0.01" in line
+    assert "rows not dated after 2026-11-01: 97 now, 99 in the last accepted load" in line
+    assert "all rows: 97 now, 99 then (run run-3" in line
+
+
+def test_total_drop_of_half_or_more_blocks_even_without_history_loss(warehouse, settings):
+    # The baseline holds 96 history rows and 96 rows dated after its as-of (deferred rows).
+    sql(
+        warehouse,
+        "INSERT INTO raw.orders SELECT 'F' || i, 'C001', '2026-12-01', '10', 'completed', "
+        "'orders_future.csv', i, 'x', now() FROM range(96) t(i)",
+    )
+    assert run("raw_orders", warehouse, settings, run_id="run-1").passed
+    assert _volume(warehouse, "run-1")[:2] == (192, 96)
+    # The later rows vanish: no history lost, but the total halves (exactly 50%): blocked.
+    sql(warehouse, "DELETE FROM raw.orders WHERE _source_file = 'orders_future.csv'")
+    blocked = run("raw_orders", warehouse, settings, run_id="run-2")
+    assert error_names(blocked) == [VOLUME_DROP]
+    assert _volume(warehouse, "run-2")[-2:] == (0.5, 0.0)
+    assert "observed 0.5, limit < 0.5" in blocked.errors[0].describe()
+
+
+def test_undated_rows_count_as_history_and_dates_follow_the_file_format(warehouse, settings):
+    # A day-first file (registry format) and a row without a usable date.
+    sql(
+        warehouse,
+        "CREATE TABLE raw.file_registry AS SELECT 'orders' AS entity, 'fr.csv' AS source_file, "
+        "'%d/%m/%Y' AS date_format",
+    )
+    sql(
+        warehouse,
+        "INSERT INTO raw.orders SELECT * FROM (VALUES "
+        "('FR1', 'C001', '30/09/2026', '1', 'completed', 'fr.csv', 1, 'x', now()), "
+        "('FR2', 'C001', '02/10/2026', '1', 'completed', 'fr.csv', 2, 'x', now()), "
+        "('FR3', 'C001', 'not a date', '1', 'completed', 'fr.csv', 3, 'x', now()))",
+    )
+    assert run("raw_orders", warehouse, settings, run_id="run-1").passed
+    # 96 ISO rows + 30/09/2026 + the undated row; 02/10/2026 is after the as-of.
+    assert _volume(warehouse, "run-1")[:2] == (99, 98)
+
+
+def test_exact_fifty_and_ninety_percent_drops_block_and_never_become_the_baseline(
+    warehouse, settings
+):
+    # 100 orders, all dated on or before the as-of.
+    sql(
+        warehouse,
+        "INSERT INTO raw.orders SELECT 'X' || i, 'C001', '2025-05-05', '10', 'completed', "
+        "'orders.csv', 96 + i, 'x', now() FROM range(1, 5) t(i)",
+    )
+    assert run("raw_orders", warehouse, settings, run_id="run-1").passed
+    # 100 -> 50 rows: exactly 50% fewer, and 50% of the history gone.
+    sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 50")
+    half = run("raw_orders", warehouse, settings, run_id="run-2")
+    assert error_names(half) == [HISTORY_LOSS, VOLUME_DROP]
+    assert _volume(warehouse, "run-2")[-2:] == (0.5, 0.5)
+    # 100 -> 10 rows (the blocked load is not the baseline): exactly 90%, blocked.
     sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 10")
-    assert run("raw_orders", warehouse, settings, run_id="run-2").passed
-    # Against the last accepted load (10 rows), 10 -> 1 is exactly 90%: blocked.
-    sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 1")
-    third = run("raw_orders", warehouse, settings, run_id="run-3")
-    assert error_names(third) == ["raw.orders.volume: expect_column_values_to_be_between(row_drop)"]
-    # The blocked load is recorded but never becomes the baseline.
+    ninety = run("raw_orders", warehouse, settings, run_id="run-3")
+    assert error_names(ninety) == [HISTORY_LOSS, VOLUME_DROP]
+    assert _volume(warehouse, "run-3")[-2:] == (0.9, 0.9)
+    assert "observed 0.9, limit < 0.5" in ninety.errors[1].describe()
     sql(warehouse, "DELETE FROM raw.orders WHERE _source_row > 0")
     with warehouse.connect(read_only=True) as con:
         history = con.execute(
-            "SELECT run_id, row_count, gate_passed FROM quality.load_history ORDER BY recorded_at"
+            "SELECT run_id, row_count, gate_passed, history_rows FROM quality.load_history "
+            "ORDER BY recorded_at"
         ).fetchall()
-    assert history == [("run-1", 96, True), ("run-2", 10, True), ("run-3", 1, False)]
+    assert history == [
+        ("run-1", 100, True, 100),
+        ("run-2", 50, False, 50),
+        ("run-3", 10, False, 10),
+    ]
     empty = run("raw_orders", warehouse, settings, run_id="run-4")
     assert set(error_names(empty)) == {
         "raw.orders.volume: expect_column_values_to_be_between(row_count)",
-        "raw.orders.volume: expect_column_values_to_be_between(row_drop)",
+        HISTORY_LOSS,
+        VOLUME_DROP,
     }
+
+
+def test_volume_suite_fails_closed_without_a_measurement(warehouse, settings):
+    # Run as a gate without a volume entity, the load is never measured: no table ...
+    gate = load_gate("raw_orders")
+    outcome = evaluate_gate(gate, warehouse, settings, "run-x", build_docs=False)
+    assert error_names(outcome) == ["raw.orders.volume: batch query"]
+    # ... or no row for this run (an empty batch would pass every column expectation).
+    assert run("raw_orders", warehouse, settings, run_id="run-1").passed
+    outcome = evaluate_gate(gate, warehouse, settings, "run-y", build_docs=False)
+    assert error_names(outcome) == ["raw.orders.volume: expect_table_row_count_to_equal()"]
+    assert "observed 0, limit = 1" in outcome.errors[0].describe()
 
 
 def test_missing_required_raw_column_blocks(warehouse, settings):

@@ -303,7 +303,7 @@ def test_a_90_percent_drop_in_orders_blocks_publication(refreshed, tmp_path):
         "--warehouse", str(warehouse),
         "--state-dir", str(state),
     )  # fmt: skip
-    assert code == 1
+    assert code == 3  # blocked by a quality gate
     assert "raw_orders_gate" in output
     assert _file_digest(serving) == before
     with duckdb.connect(str(warehouse), read_only=True) as con:

@@ -171,6 +171,8 @@ def test_campaign_export_only_when_enabled(tmp_path: Path) -> None:
     folder = tmp_path / "state" / "campaign" / "2026-10-01"
     assert result.campaign_dir == folder
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
+    assert stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
     con = duckdb.connect()
     rows = con.execute(
         "SELECT email, segment, customer_key FROM read_parquet(?)",
@@ -185,6 +187,27 @@ def test_campaign_export_only_when_enabled(tmp_path: Path) -> None:
     # The BI outputs stay clean even with the campaign export on.
     for file in (tmp_path / "state" / "exports").rglob("*.parquet"):
         assert scan_file(str(file)) == []
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o022])
+def test_bi_outputs_get_their_documented_modes_whatever_the_umask(tmp_path: Path, umask) -> None:
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF)
+    previous = os.umask(umask)
+    try:
+        publish(tmp_path)
+    finally:
+        os.umask(previous)
+    state = tmp_path / "state"
+    modes = {
+        path.relative_to(state).as_posix(): stat.S_IMODE(path.lstat().st_mode)
+        for path in [state / "serving", serving_path(state), state / "exports"]
+        + list((state / "exports").rglob("*"))
+        if not path.is_symlink()
+    }
+    assert modes.pop("serving") == 0o755 and modes.pop("serving/segments.duckdb") == 0o644
+    assert modes.pop("exports") == 0o755 and modes.pop("exports/2026-10-01") == 0o755
+    assert set(modes.values()) == {0o644}, modes  # every export file and exports/LATEST
+    assert {p.name for p in (state / "serving").iterdir()} == {"segments.duckdb", ".publish.lock"}
 
 
 def test_value_scan_stops_a_leak_and_keeps_previous_refresh(tmp_path: Path) -> None:

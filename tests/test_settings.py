@@ -178,8 +178,8 @@ def test_config_file_from_the_environment_and_missing_files(tmp_path: Path) -> N
         ),
         (
             "file",
-            "quality:\n  max_row_drop: 1.5\n",
-            "quality.max_row_drop: Input should be less than or equal to 1 (got 1.5, from file",
+            "quality:\n  max_volume_drop: 1.5\n",
+            "quality.max_volume_drop: Input should be less than or equal to 1 (got 1.5, from file",
         ),
         (
             "file",
@@ -333,7 +333,7 @@ def test_the_fingerprint_includes_every_effective_setting(tmp_path: Path) -> Non
         ("exclusions.serial_returner_rate", 0.4),
         ("serving.csv_delimiter", ","),
         ("report.language", "en"),
-        ("quality.max_row_drop", 0.5),
+        ("quality.max_volume_drop", 0.4),
     ]:
         changed = run_config_fingerprint(base.with_values({key: value}).run_config("2026-10-01"))
         assert changed.digest != reference.digest, key

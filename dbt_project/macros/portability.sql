@@ -54,20 +54,21 @@
     by as_of and insert_overwrite replaces exactly the partitions present in the new rows (dbt-spark
     sets partitionOverwriteMode = dynamic), which is the same contract. Note that Spark stores the
     partition column last. Use: config(materialized='incremental', unique_key='as_of',
-    **history_incremental_config()); unique_key only serves DuckDB.
+    **history_incremental_config()); unique_key only serves DuckDB. `partition_column` names the
+    slice when it is not as_of (kpi_monitor: one slice per monitoring run, monitor_id).
 -#}
-{% macro history_incremental_config() -%}
-    {{ return(adapter.dispatch('history_incremental_config')()) }}
+{% macro history_incremental_config(partition_column='as_of') -%}
+    {{ return(adapter.dispatch('history_incremental_config')(partition_column)) }}
 {%- endmacro %}
 
-{% macro default__history_incremental_config() -%}
+{% macro default__history_incremental_config(partition_column) -%}
     {{ return({'incremental_strategy': 'delete+insert'}) }}
 {%- endmacro %}
 
-{% macro spark__history_incremental_config() -%}
+{% macro spark__history_incremental_config(partition_column) -%}
     {{ return({
         'incremental_strategy': 'insert_overwrite',
-        'partition_by': ['as_of'],
+        'partition_by': [partition_column],
         'file_format': 'parquet',
     }) }}
 {%- endmacro %}

@@ -24,8 +24,8 @@ from pipeline.segments.assets import segment_dbt_assets, segment_history_dbt_ass
 BACKFILL_JOB_NAME = "backfill_history"
 #: Marts and history plus everything upstream of them inside dbt (staging, intermediate, seeds):
 #: those depend on the as-of date too. Python assets (ingest, identity) are not dbt nodes. The
-#: history models' own parents count (stg_master_id_successors feeds only history): on a fresh
-#: warehouse nothing else builds them.
+#: history models' own parents (e.g. stg_master_id_successors, which no mart reads) are selected
+#: in the non-history dbt assets too, so they exist when the history models are built.
 BACKFILL_DBT_SELECT = "+path:models/marts +path:models/history"
 
 backfill_history_job = dg.define_asset_job(

@@ -12,6 +12,7 @@ to dbt as the `warehouse_path` var, which `dbt_project/profiles.yml` reads.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -23,6 +24,8 @@ import dagster as dg
 import duckdb
 from pydantic import ConfigDict, Field
 
+from pipeline.lib.permissions import ensure_private_dir, make_private, private_by_default
+from pipeline.lib.preflight import folder_problem, raise_problems
 from pipeline.lib.settings import (
     RUN_SECTIONS,
     ClusteringSection,
@@ -60,16 +63,37 @@ class Warehouse(dg.ConfigurableResource, WarehouseSection):
         """Absolute path of the warehouse file (relative paths are taken from the working dir)."""
         return _absolute(self.path)
 
+    def problems(self) -> list[str]:
+        """Pre-flight (`pipeline.lib.preflight`): the warehouse can be created or written."""
+        path = self.resolved_path()
+        problem = folder_problem(path.parent, "warehouse folder")
+        if problem:
+            return [problem]
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            return [f"warehouse {path} is not readable and writable by this user"]
+        return []
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """At run start: private file modes for the run, then the pre-flight checks."""
+        if getattr(context, "dagster_run", None) is not None:
+            private_by_default()
+        raise_problems(context, self.problems())
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the warehouse, creating its folder on first use; always closes the connection."""
+        """Open the warehouse, creating its folder on first use; always closes the connection.
+
+        A writer makes the file owner-only: it holds personal data (emails, phones, raw rows).
+        """
         path = self.resolved_path()
         if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_private_dir(path.parent)
         config: dict[str, Any] = {"memory_limit": self.memory_limit}
         if self.threads:
             config["threads"] = self.threads
         con = duckdb.connect(str(path), read_only=read_only, config=config)
+        if not read_only:
+            make_private(path)
         try:
             yield con
         finally:
@@ -162,10 +186,33 @@ class RefreshSettings(dg.ConfigurableResource):
         return _absolute(self.paths.landing_dir)
 
     def state_path(self) -> Path:
-        """Absolute state directory (created on demand)."""
-        path = _absolute(self.paths.state_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """Absolute state directory (created on demand, owner-only: it holds run logs, quality
+        samples and sensor state; BI outputs inside have their own modes)."""
+        return ensure_private_dir(_absolute(self.paths.state_dir))
+
+    def problems(self) -> list[str]:
+        """Pre-flight (`pipeline.lib.preflight`): values dbt or a step would refuse, one line each.
+
+        The typed settings model already refused unknown keys, wrong types, unknown engines,
+        timezones and languages; this checks what depends on several values or on the machine:
+        the as-of date and the date floor, the dbt vars and the state directory (created if
+        missing). The mapping file is checked by `pipeline.preflight` (it belongs to ingest).
+        """
+        problems = []
+        for check in (self.as_of_date, self.date_floor_date, self.dbt_vars):
+            try:
+                check()
+            except ValueError as exc:
+                if str(exc) not in problems:
+                    problems.append(str(exc))
+        problem = folder_problem(_absolute(self.paths.state_dir), "state directory")
+        if problem:
+            problems.append(problem)
+        return problems
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """At run start: refuse the run, before any step, when `problems()` finds any."""
+        raise_problems(context, self.problems())
 
     def mapping_path(self) -> Path | None:
         """The mapping file, or None when the defaults are used."""

@@ -277,10 +277,18 @@ class QualitySection(Section):
         "Plausibility floor YYYY-MM-DD: older dates are quarantined row by row "
         "(implausible_date), and the gates accept dates from it to the as-of date.",
     )
-    max_row_drop: float = setting(
-        0.9,
-        "A raw row count falling by this share or more against the last accepted load "
-        "blocks the refresh.",
+    max_history_loss: float = setting(
+        0.01,
+        "Exports are cumulative: share of the rows not dated after the last accepted load's "
+        "as-of that may go missing since that load; a larger loss blocks (0.01 = 1%).",
+        ge=0,
+        le=1,
+        gate=True,
+    )
+    max_volume_drop: float = setting(
+        0.5,
+        "A total raw row count falling by this share or more against the last accepted load "
+        "blocks the refresh (0.5 = a drop of 50% or more).",
         gt=0,
         le=1,
         gate=True,

@@ -597,8 +597,16 @@ def _write_clusters(
         )
         drift_row = pd.DataFrame([drift.row()])
         con.register("_drift_df", drift_row)
+        # Explicit types: on the first refresh the previous_* columns are all NULL, which
+        # DuckDB would type INTEGER from the frame, refusing the dates of later refreshes.
         con.execute(
-            f"create table if not exists {MARTS}.cluster_drift as select * from _drift_df limit 0"
+            f"""create table if not exists {MARTS}.cluster_drift (
+                as_of date, previous_as_of date, k integer, previous_k integer,
+                k_criterion varchar, silhouette double, customers bigint,
+                customers_compared bigint, adjusted_rand_index double,
+                max_centroid_shift double, mean_centroid_shift double, new_clusters varchar,
+                vanished_clusters varchar, min_ari double, max_shift double,
+                drift_detected boolean, verdict varchar)"""
         )
         con.execute(f"delete from {MARTS}.cluster_drift where as_of = ?", [as_of])
         con.execute(f"insert into {MARTS}.cluster_drift by name select * from _drift_df")

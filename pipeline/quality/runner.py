@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,12 @@ class ExpectationOutcome:
     observed_value: Any = None
     sample_keys: list[str] = field(default_factory=list)
     error: str | None = None
+    #: The rule's bound as people read it, e.g. `<= 0.01` (None when the type says it all).
+    limit: str | None = None
+    #: A few of the values that broke the rule (never for `pii` suites).
+    unexpected_values: list[Any] = field(default_factory=list)
+    #: The suite's `explain` column on the failing rows (e.g. both counts of a comparison).
+    details: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -104,17 +111,45 @@ class ExpectationOutcome:
         return f"{self.suite}: {self.label}"
 
     def describe(self) -> str:
-        """One log line: what failed and why (counts and key samples, never other values)."""
+        """One log line: what failed, observed against the limit, counts and key samples."""
         parts = [f"[{self.severity.upper()}] {self.name}"]
         if self.error:
             parts.append(f"error: {self.error}")
+        observed = (
+            ", ".join(str(v) for v in self.unexpected_values)
+            if self.unexpected_values
+            else self.observed_value
+        )
+        if observed is not None and not self.success:
+            parts.append(f"observed {observed}" + (f", limit {self.limit}" if self.limit else ""))
         if self.unexpected_count is not None:
             parts.append(f"unexpected rows: {self.unexpected_count}")
-        elif self.observed_value is not None:
-            parts.append(f"observed: {self.observed_value}")
         if self.sample_keys:
             parts.append(f"sample keys: {', '.join(self.sample_keys)}")
+        parts.extend(self.details)
         return " | ".join(parts)
+
+
+def limit_text(kwargs: Mapping[str, Any]) -> str | None:
+    """The bound an expectation's kwargs set, in words: `<= 0.01`, `between 1 and 5`, `= 0`."""
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None or high is not None:
+        below = "<" if kwargs.get("strict_max") else "<="
+        above = ">" if kwargs.get("strict_min") else ">="
+        if low is not None and high is not None:
+            if low == high and not kwargs.get("strict_min") and not kwargs.get("strict_max"):
+                return f"= {low}"
+            return f"{above} {low} and {below} {high}"
+        return f"{above} {low}" if low is not None else f"{below} {high}"
+    if kwargs.get("value") is not None:
+        return f"= {kwargs['value']}"
+    if kwargs.get("value_set") is not None:
+        values = list(kwargs["value_set"])
+        shown = ", ".join(str(v) for v in values[:SAMPLE_SIZE])
+        return f"in {{{shown}{', ...' if len(values) > SAMPLE_SIZE else ''}}}"
+    if kwargs.get("regex") is not None:
+        return f"matches {kwargs['regex']!r}"
+    return None
 
 
 @dataclass
@@ -181,6 +216,8 @@ class GateOutcome:
             "expectations_run": len(self.expectations),
             "expectations_failed": len(failed),
             "failed_expectations": [e.name for e in self.errors],
+            # One readable line per blocking failure (observed vs limit): what the CLI prints.
+            "blocking_failures": [e.describe() for e in self.errors],
             "warning_expectations": [e.name for e in self.warnings],
             "unexpected_counts": {
                 e.name: e.unexpected_count for e in failed if e.unexpected_count is not None
@@ -249,6 +286,27 @@ def _rows(results: list[Any]) -> int | None:
             if observed is not None:
                 return int(observed)
     return None
+
+
+_MIDNIGHT = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T]00:00:00$")
+
+
+def _shown(value: Any) -> Any:
+    """A value as a failure message shows it, the same whichever engine produced it.
+
+    Decimals become numbers (the SQL engine returns Decimal('-3.50') where pandas has -3.5) and
+    midnight timestamps become dates (date bounds are written as timestamps, see docs).
+    """
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime | pd.Timestamp):
+        value = value.isoformat()
+    elif isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        match = _MIDNIGHT.match(value)
+        return match.group(1) if match else value
+    return _json_safe(value)
 
 
 def _json_safe(value: Any) -> Any:
@@ -567,8 +625,11 @@ class QualityRunner:
                 "exclude_unexpected_values": True,
             }
         fmt: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
-        if suite.key and all(k in columns for k in suite.key):
-            fmt["unexpected_index_column_names"] = list(suite.key)
+        index = list(suite.key) if suite.key and all(k in columns for k in suite.key) else []
+        if suite.explain in columns and suite.explain not in index:
+            index.append(suite.explain)
+        if index:
+            fmt["unexpected_index_column_names"] = index
         return fmt
 
     @staticmethod
@@ -592,13 +653,23 @@ class QualityRunner:
                 error = str(item.get("exception_message") or "exception").splitlines()[0]
                 break
         samples: list[str] = []
-        if not result.success and not suite.pii and suite.key:
+        explained: list[str] = []
+        values: list[Any] = []
+        if not result.success and not suite.pii:
             for row in details.get("partial_unexpected_index_list") or []:
-                samples.append("/".join(str(row.get(k)) for k in suite.key))
+                if suite.key:
+                    samples.append("/".join(str(row.get(k)) for k in suite.key))
+                if suite.explain and row.get(suite.explain) is not None:
+                    explained.append(str(row[suite.explain]))
             table_level = "column" not in config.kwargs and "column_A" not in config.kwargs
-            if not samples and table_level and all(k in columns for k in suite.key):
+            if suite.key and not samples and table_level and all(k in columns for k in suite.key):
                 # Mismatch batches (rows that should not exist): their first keys are the sample.
                 samples = ["/".join(str(v) for v in row) for row in head_keys()]
+            values = [
+                _shown(v)
+                for v in details.get("partial_unexpected_list") or []
+                if v is not None and not (isinstance(v, float) and math.isnan(v))
+            ]
         unexpected = details.get("unexpected_count")
         return ExpectationOutcome(
             suite=suite.name,
@@ -609,6 +680,9 @@ class QualityRunner:
             observed_value=_json_safe(details.get("observed_value")),
             sample_keys=list(dict.fromkeys(samples))[:SAMPLE_SIZE],
             error=error,
+            limit=limit_text({k: _shown(v) for k, v in config.kwargs.items()}),
+            unexpected_values=list(dict.fromkeys(values))[:SAMPLE_SIZE],
+            details=list(dict.fromkeys(explained))[:SAMPLE_SIZE],
         )
 
     def _write_json(self, filename: str, payload: Mapping[str, Any]) -> Path:

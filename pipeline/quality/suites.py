@@ -83,6 +83,9 @@ class SuiteSpec:
     pii: bool = False
     #: Name of an extra DuckDB file the query reads (e.g. `published`); missing file = skipped.
     attach: str | None = None
+    #: Column whose value on a failing row is quoted in the failure message (e.g. both counts of
+    #: a volume comparison). Not allowed on `pii` suites.
+    explain: str | None = None
 
     @property
     def sql_parameters(self) -> tuple[str, ...]:
@@ -146,6 +149,11 @@ def _suite(raw: Any, where: str) -> SuiteSpec:
     if not _NAME.match(name):
         raise SuiteDefinitionError(f"{where}: suite name {name!r} must match {_NAME.pattern}")
     key = raw.get("key") or []
+    explain = raw.get("explain")
+    if explain is not None and (not isinstance(explain, str) or raw.get("pii")):
+        raise SuiteDefinitionError(
+            f"{where}: suite {name}: explain must name one column, and pii suites quote nothing"
+        )
     expectations = tuple(
         _expectation(e, f"{where} suite {name} #{i + 1}") for i, e in enumerate(raw["expectations"])
     )
@@ -159,6 +167,7 @@ def _suite(raw: Any, where: str) -> SuiteSpec:
         key=tuple([key] if isinstance(key, str) else key),
         pii=bool(raw.get("pii", False)),
         attach=raw.get("attach"),
+        explain=explain,
     )
 
 

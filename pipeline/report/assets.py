@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipeline.lib.permissions import shared_dir
 from pipeline.lib.reasons import RunReason
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.report.data import report_as_of
@@ -49,8 +50,8 @@ def report_language(settings: RefreshSettings) -> str:
 
 
 def reports_dir(settings: RefreshSettings) -> Path:
-    """Folder of the HTML reports: <state dir>/reports (see docs/contracts.md)."""
-    return settings.state_path() / "reports"
+    """Folder of the HTML reports: <state dir>/reports (see docs/contracts.md), BI-facing."""
+    return shared_dir(settings.state_path() / "reports")
 
 
 def published_as_of(state_path: Path) -> dt.date | None:

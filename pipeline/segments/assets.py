@@ -99,6 +99,25 @@ def _build(
         # Gates, publication and the report read the DuckDB warehouse whatever the engine.
         loaded = load_spark_tables(_spark_dir(warehouse, settings), warehouse.resolved_path())
         context.log.info(f"loaded back from Spark: {loaded}")
+        # Python assets downstream (predictions, behaviour clusters) also read staging and
+        # intermediate relations, which Spark keeps as views of its own: build those in DuckDB
+        # too, from the same clean tables (views and a few small tables, seconds at demo scale).
+        below = {k: v for k, v in dbt_vars.items() if not k.startswith("spark_")}
+        dbt.cli(
+            [
+                "build",
+                "--select",
+                "+path:models/intermediate path:models/staging",  # one token: dbt splits it
+                "--resource-type",
+                "model",
+                "--resource-type",
+                "seed",
+                "--vars",
+                json.dumps(below),
+            ],
+            manifest=dbt_project.manifest_path,
+        ).wait()
+        context.log.info("built staging and intermediate models in DuckDB for the Python assets")
     with warehouse.connect(read_only=True) as con:
         for event in events:
             if isinstance(event, dg.Output):
@@ -145,9 +164,13 @@ def segment_history_dbt_assets(
     """Append this refresh to the segment and KPI history and rebuild the transition tables.
 
     Runs only once the marts passed their blocking quality gates; re-running an as-of date
-    replaces that refresh's rows.
+    replaces that refresh's rows. In a run that publishes, the history is journaled and kept
+    only if the publication succeeds (`pipeline.serving.history`).
     """
-    yield from _build(context, dbt, warehouse, settings)
+    from pipeline.serving.history import journaled_history
+
+    with journaled_history(context, warehouse, settings):
+        yield from _build(context, dbt, warehouse, settings)
 
 
 class MonitorConfig(dg.Config):

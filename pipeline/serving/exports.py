@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from pipeline.lib.permissions import share
 from pipeline.serving.files import fsync_dir, remove_path, switch_symlink, write_text_atomic
 from pipeline.serving.pii import quote_ident
 
@@ -120,6 +121,8 @@ def install_folder(root: Path, tmp_dir: Path, refresh_id: str, run_tag: str) -> 
     fsync_dir(root)
     switch_symlink(root / LATEST_LINK, refresh_id)
     write_text_atomic(root / LATEST_FILE, refresh_id + "\n")
+    # The pointer holds a refresh id only; who may read the folders is decided by `root`'s mode.
+    share(root / LATEST_FILE)
     remove_path(previous)
     return target
 

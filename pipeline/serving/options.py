@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from pipeline.lib.preflight import raise_problems
 from pipeline.lib.settings import ServingSection
 
 PII_KEY_ENV = "SEGMENTS_PII_KEY"
@@ -54,22 +55,48 @@ class ServingOptions(dg.ConfigurableResource, ServingSection):
         There is deliberately no default key: a key known from the source code would let anyone
         with the public customer ids re-identify every row.
         """
-        key = self.pii_key or os.environ.get(PII_KEY_ENV, "")
+        key = self._configured_key()
         if not key and self.generate_dev_pii_key:
             key = _dev_key(state_dir / DEV_PII_KEY_FILE)
-        if not key:
-            raise PiiKeyMissingError(
-                f"No PII key configured: set the environment variable {PII_KEY_ENV} (or the "
-                "`pii_key` field of the `serving` resource) to a secret of at least "
-                f"{MIN_PII_KEY_LENGTH} characters, e.g. "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`. "
-                "Keep it stable: changing it changes every customer_key in BI tools."
-            )
-        if len(key) < MIN_PII_KEY_LENGTH:
-            raise PiiKeyMissingError(
-                f"The PII key is too short ({len(key)} characters, need {MIN_PII_KEY_LENGTH}+)."
-            )
+        _check_key(key)
         return key.encode("utf-8")
+
+    def _configured_key(self) -> str:
+        return self.pii_key or os.environ.get(PII_KEY_ENV, "")
+
+    def problems(self) -> list[str]:
+        """Pre-flight (`pipeline.lib.preflight`): a PII key is set and long enough.
+
+        With `generate_dev_pii_key` and no key, the publication creates one: nothing to check.
+        """
+        key = self._configured_key()
+        if not key and self.generate_dev_pii_key:
+            return []
+        try:
+            _check_key(key)
+        except PiiKeyMissingError as exc:
+            return [str(exc)]
+        return []
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """At run start: refuse the run, before any step, without a usable PII key."""
+        raise_problems(context, self.problems())
+
+
+def _check_key(key: str) -> None:
+    """Raise `PiiKeyMissingError`, saying how to fix it, for a missing or short key."""
+    if not key:
+        raise PiiKeyMissingError(
+            f"No PII key configured: set the environment variable {PII_KEY_ENV} (or the "
+            "`pii_key` field of the `serving` resource) to a secret of at least "
+            f"{MIN_PII_KEY_LENGTH} characters, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`. "
+            "Keep it stable: changing it changes every customer_key in BI tools."
+        )
+    if len(key) < MIN_PII_KEY_LENGTH:
+        raise PiiKeyMissingError(
+            f"The PII key is too short ({len(key)} characters, need {MIN_PII_KEY_LENGTH}+)."
+        )
 
 
 def _dev_key(path: Path) -> str:

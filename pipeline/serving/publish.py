@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.lib.permissions import ensure_private_dir, make_private, share, shared_dir
 from pipeline.lib.reasons import COLUMN_TYPES, KINDS, RunReason
 from pipeline.serving import exports
 from pipeline.serving.docs import (
@@ -242,6 +243,12 @@ def publish_refresh(
     export_tmp = exports_root / f"{exports.TMP_PREFIX}{refresh_id}-{short_tag}"
     campaign_tmp = campaign_root / f"{exports.TMP_PREFIX}{refresh_id}-{short_tag}"
     published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    # BI-facing folders are readable by others (docs/serving.md, "File permissions"); the
+    # campaign folder holds emails: owner-only.
+    for folder in (serving_dir, exports_root):
+        shared_dir(folder)
+    if options.campaign_export:
+        ensure_private_dir(campaign_root)
 
     with _publication_lock(serving_dir), contextlib.ExitStack() as stack:
         cleaned = _clean_serving_debris(serving_dir)
@@ -280,6 +287,9 @@ def publish_refresh(
                 reason=reason or RunReason("manual", KINDS["manual"]),
             )
             fsync_file(tmp)
+            share(tmp)
+            if export_tmp.exists():
+                share(export_tmp)
             if before_swap is not None:
                 before_swap(tmp)
         except BaseException:
@@ -535,6 +545,8 @@ def _campaign_export(
     )
     exports.write_manifest(out_dir, {**manifest, "campaign_rows": rows})
     # Personal data: readable by the pipeline's user only.
-    os.chmod(out_dir, 0o700)
+    for path in out_dir.iterdir():
+        make_private(path)
+    make_private(out_dir)
     con.execute(f"DROP TABLE {CAMPAIGN_TABLE}")
     return int(rows)

@@ -11,6 +11,7 @@ import dagster as dg
 from pipeline.lib.reasons import RunReason
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.serving.docs import TableDoc, dbt_descriptions
+from pipeline.serving.history import settle_publication
 from pipeline.serving.options import ServingOptions
 from pipeline.serving.publish import publish_refresh
 
@@ -72,18 +73,25 @@ def build_published_refresh(
         Builds a new serving DuckDB file (pseudonymous customer keys, no personal data),
         Parquet/CSV exports and, when configured, a PostgreSQL schema, then switches each one
         in a single step: readers see the previous refresh or this one, never a mix. The
-        refresh id is the as-of date; `refresh_info` also says why the run happened.
+        refresh id is the as-of date; `refresh_info` also says why the run happened. This run's
+        history rows are kept only if the serving file now holds this refresh; otherwise they are
+        rolled back (`pipeline.serving.history`).
         """
-        result = publish_refresh(
-            warehouse_path=warehouse.resolved_path(),
-            state_dir=settings.state_path(),
-            as_of=settings.as_of_date(),
-            run_id=context.run_id,
-            options=serving,
-            log=context.log.info,
-            descriptions=descriptions(),
-            reason=RunReason.from_tags(context.run.tags),
-        )
+        state = settings.state_path()
+        try:
+            result = publish_refresh(
+                warehouse_path=warehouse.resolved_path(),
+                state_dir=state,
+                as_of=settings.as_of_date(),
+                run_id=context.run_id,
+                options=serving,
+                log=context.log.info,
+                descriptions=descriptions(),
+                reason=RunReason.from_tags(context.run.tags),
+            )
+        finally:
+            # Publication and history are one unit: this run's history stays only if served.
+            settle_publication(context, warehouse, state)
         metadata: dict[str, object] = {
             "refresh_id": result.refresh_id,
             "serving_file": dg.MetadataValue.path(str(result.serving_path)),

@@ -16,7 +16,7 @@
         materialized='incremental',
         unique_key='monitor_key',
         on_schema_change='append_new_columns',
-        **history_incremental_config()
+        **history_incremental_config(partition_column='monitor_id')
     )
 }}
 

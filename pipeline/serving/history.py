@@ -1,0 +1,213 @@
+"""Publication and history are one unit: a refresh's history is kept only if it is published.
+
+The history models (dbt folder `history`: segment and KPI history, transitions, segment changes)
+write the warehouse's `history` schema in a step before the publication. So that a refresh that
+then fails to publish leaves no trace there (its as-of would otherwise appear in the next
+refresh's `segment_history` and transitions), the history step runs inside a journal:
+
+1. `begin`: before dbt touches the history, every table of the `history` schema is copied into
+   the schema `history_rollback`, with a `_journal` row naming the run and the as-of date;
+2. after the publication step, successful or not, `settle` decides by what is served: if the
+   serving file holds the journaled run, its history is kept (`commit`: the copy is dropped);
+   otherwise it is undone (`rollback`: the copied tables are put back, tables the run created
+   are dropped). Deciding by the serving file also covers a publication that failed after
+   switching the file (e.g. at the PostgreSQL swap): what BI reads keeps its history;
+3. a run killed in between leaves the journal behind: the next `begin` settles it first.
+
+Only runs that publish use the journal: `segments backfill` writes history on purpose without
+publishing it (the next publication shows it). Each step below is one DuckDB transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+HISTORY_SCHEMA = "history"
+JOURNAL_SCHEMA = "history_rollback"
+JOURNAL_TABLE = f"{JOURNAL_SCHEMA}._journal"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    return [
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = ? ORDER BY table_name",
+            [schema],
+        ).fetchall()
+    ]
+
+
+def pending(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.date] | None:
+    """(run id, as-of date) of the history written but not yet published, if any."""
+    if "_journal" not in _tables(con, JOURNAL_SCHEMA):
+        return None
+    row = con.execute(f"SELECT run_id, as_of FROM {JOURNAL_TABLE}").fetchone()
+    return (row[0], row[1]) if row else None
+
+
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.date] | None:
+    """Put the history tables back as they were before the journaled run; returns that run.
+
+    Tables of the journal are restored, history tables it does not know (created by the run)
+    are dropped. Returns None when there is no journal (nothing to undo).
+    """
+    journal = pending(con)
+    if journal is None:
+        return None
+    (saved,) = con.execute(f"SELECT tables FROM {JOURNAL_TABLE}").fetchone()
+    with _transaction(con):
+        for table in _tables(con, HISTORY_SCHEMA):
+            if table not in saved:
+                con.execute(f"DROP TABLE {HISTORY_SCHEMA}.{_q(table)}")
+        for table in saved:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {HISTORY_SCHEMA}.{_q(table)} AS "
+                f"SELECT * FROM {JOURNAL_SCHEMA}.{_q(table)}"
+            )
+        con.execute(f"DROP SCHEMA {JOURNAL_SCHEMA} CASCADE")
+    return journal
+
+
+def settle(con: duckdb.DuckDBPyConnection, published_run_id: str | None) -> str | None:
+    """Commit the journaled run if it is the published one, else roll it back.
+
+    Returns "committed", "rolled back" or None (no journal).
+    """
+    journal = pending(con)
+    if journal is None:
+        return None
+    if journal[0] == published_run_id:
+        commit(con, journal[0])
+        return "committed"
+    rollback(con)
+    return "rolled back"
+
+
+def begin(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    as_of: dt.date,
+    published_run_id: str | None,
+) -> tuple[str, dt.date, str] | None:
+    """Journal the history tables before `run_id` writes them.
+
+    A journal of another run was left by a run killed between its history and its publication:
+    it is settled first, and returned as (run id, as-of, "committed" | "rolled back"). A
+    journal of this run (a retried step) is kept as is: it holds the state before the run.
+    """
+    journal = pending(con)
+    if journal is not None and journal[0] == run_id:
+        return None
+    outcome = settle(con, published_run_id)
+    recovered = (journal[0], journal[1], outcome) if journal and outcome else None
+    with _transaction(con):
+        tables = _tables(con, HISTORY_SCHEMA)
+        con.execute(f"CREATE SCHEMA {JOURNAL_SCHEMA}")
+        for table in tables:
+            con.execute(
+                f"CREATE TABLE {JOURNAL_SCHEMA}.{_q(table)} AS "
+                f"SELECT * FROM {HISTORY_SCHEMA}.{_q(table)}"
+            )
+        con.execute(
+            f"CREATE TABLE {JOURNAL_TABLE} AS SELECT ?::VARCHAR AS run_id, ?::DATE AS as_of, "
+            "?::VARCHAR[] AS tables, now() AS started_at",
+            [run_id, as_of, tables],
+        )
+    return recovered
+
+
+def commit(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """Keep `run_id`'s history (it is published): drop its journal. False if none was open."""
+    journal = pending(con)
+    if journal is None or journal[0] != run_id:
+        return False
+    con.execute(f"DROP SCHEMA {JOURNAL_SCHEMA} CASCADE")
+    return True
+
+
+# --- Dagster glue: the history step and the publication step ------------------------------------
+
+
+def published_run_id(state_dir: Path) -> str | None:
+    """Run id of the refresh the serving file holds (None before the first publication)."""
+    from pipeline.serving.publish import serving_path
+
+    path = serving_path(state_dir)
+    if not path.exists():
+        return None
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute("SELECT run_id FROM refresh_info LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def run_publishes(context: Any) -> bool:
+    """True when this run also runs the publication step (the refresh job, or a selection with
+    it); backfills and partial runs write history without publishing it, by design."""
+    from pipeline.serving.wiring import PUBLISHED_REFRESH_KEY
+
+    in_job = PUBLISHED_REFRESH_KEY in context.job_def.asset_layer.selected_asset_keys
+    # No selection (None, or an empty set for a whole asset job) means every asset of the job.
+    selection = context.run.asset_selection
+    return in_job and (not selection or PUBLISHED_REFRESH_KEY in selection)
+
+
+@contextlib.contextmanager
+def journaled_history(context: Any, warehouse: Any, settings: Any) -> Iterator[None]:
+    """Run the history step inside the journal when the run publishes (see the module doc).
+
+    When the step itself fails, the history is rolled back at once.
+    """
+    if not run_publishes(context):
+        yield
+        return
+    state = settings.state_path()
+    with warehouse.connect() as con:
+        recovered = begin(con, context.run.run_id, settings.as_of_date(), published_run_id(state))
+    if recovered:
+        context.log.warning(
+            f"history of run {recovered[0]} (as of {recovered[1]}) was left unsettled by an "
+            f"interrupted refresh: {recovered[2]}"
+        )
+    try:
+        yield
+    except BaseException:
+        with warehouse.connect() as con:
+            rollback(con)
+        context.log.error("the history step failed: history tables restored")
+        raise
+
+
+def settle_publication(context: Any, warehouse: Any, state_dir: Path) -> str | None:
+    """After the publication step: keep this run's history if it is served, else undo it."""
+    with warehouse.connect() as con:
+        journal = pending(con)
+        outcome = settle(con, published_run_id(state_dir))
+    if outcome:
+        message = f"history of as-of {journal[1]} (run {journal[0][:8]}) {outcome}"
+        if outcome == "committed":
+            context.log.info(message)
+        else:
+            context.log.error(message + ": it was not published")
+    return outcome
