@@ -26,6 +26,7 @@ import click
 import duckdb
 
 from pipeline.lib.cli_options import load_or_exit, settings_options
+from pipeline.lib.codes import OVERALL
 from pipeline.lib.failures import Failure, one_line, run_failures
 from pipeline.lib.permissions import private_by_default
 
@@ -226,7 +227,8 @@ def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) 
             click.echo("\nSegments:")
             rows = con.execute(
                 "select segment, customers, share, revenue from marts.segment_kpis "
-                "order by segment = 'All', customers desc"
+                "order by segment = ?, customers desc",
+                [OVERALL],
             ).fetchall()
             for segment, customers, share, revenue in rows:
                 click.echo(

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from pipeline.automation.backfill import add_months, backfill_as_of_dates, run_backfill
 from pipeline.automation.cli import backfill
 from pipeline.lib.resources import RefreshSettings, Warehouse
+from tests.warehouse_helpers import create_optional_sources
 
 
 def test_backfill_dates_every_three_months() -> None:
@@ -122,6 +123,7 @@ def _write_clean_warehouse(path: Path, customers: int = 80, seed: int = 5) -> No
         )
         con.execute("create table clean.customers (customer_id varchar)")
         con.execute("create table clean.quarantine (entity varchar)")
+        create_optional_sources(con)
         con.execute(
             "create table identity.customer_identity_map (source_customer_id varchar primary key,"
             " customer_id varchar)"
@@ -131,10 +133,12 @@ def _write_clean_warehouse(path: Path, customers: int = 80, seed: int = 5) -> No
             "create table identity.customers (customer_id varchar primary key, email varchar,"
             " created_at timestamp, updated_at timestamp, country varchar,"
             " marketing_opt_in boolean, derived_from_orders boolean, completeness_score double,"
-            " freshness_days integer, source_record_count integer)"
+            " freshness_days integer, source_record_count integer, birth_date date, gender varchar,"
+            " region varchar)"
         )
         con.executemany(
-            "insert into identity.customers values (?, null, ?, ?, 'FR', true, false, 1.0, 0, 1)",
+            "insert into identity.customers values "
+            "(?, null, ?, ?, 'FR', true, false, 1.0, 0, 1, null, null, null)",
             [(m, created, created) for m, created in golden],
         )
         con.execute("create table identity.identity_merges (source_customer_id varchar)")

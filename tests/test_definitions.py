@@ -5,7 +5,16 @@ import dagster as dg
 from pipeline.definitions import defs
 from pipeline.segments.assets import model_key
 
-ENTITIES = ("customers", "nps_responses", "order_lines", "orders", "refunds", "support_tickets")
+ENTITIES = (
+    "campaign_contacts",
+    "customers",
+    "marketing_spend",
+    "nps_responses",
+    "order_lines",
+    "orders",
+    "refunds",
+    "support_tickets",
+)
 EXPECTED_ASSETS = {
     *(f"raw/{e}" for e in ENTITIES),
     *(f"clean/{e}" for e in ENTITIES),
@@ -15,13 +24,24 @@ EXPECTED_ASSETS = {
     "identity/identity_merges",
     "identity/master_id_merges",
     "identity/master_id_successors",
+    "marts/acquisition_costs",
+    "marts/campaign_exclusion_summary",
     "marts/campaign_exclusions",
+    "marts/churn_risk_bands",
     "marts/cluster_drift",
     "marts/cluster_profiles",
     "marts/customer_clusters",
+    "marts/customer_dimensions",
     "marts/customer_predictions",
     "marts/prediction_evaluation",
+    "marts/rfm_grid",
+    "marts/segment_campaign_kpis",
+    "marts/segment_persona_breakdowns",
+    "marts/segment_personas",
     "marts/segment_predictions",
+    "marts/segment_priority",
+    "marts/segment_star_products",
+    "marts/segment_support_themes",
     "marts/cohort_retention",
     "marts/cohort_season_comparison",
     "marts/cohort_segment_retention",

@@ -163,7 +163,7 @@ def test_same_arguments_give_identical_bytes(demo: DemoSummary, tmp_path: Path) 
         tmp_path / "again", customers=CUSTOMERS, orders=ORDERS, seed=SEED, as_of=AS_OF
     )
     first, second = checksums(demo.out_dir), checksums(again.out_dir)
-    assert len(first) == 12
+    assert len(first) == 15
     assert first == second
     other = generate_demo(
         tmp_path / "other", customers=CUSTOMERS, orders=ORDERS, seed=SEED + 1, as_of=AS_OF
@@ -184,6 +184,8 @@ def test_files_and_counts(demo: DemoSummary) -> None:
         "order_lines.csv",
         "nps_responses.csv",
         "support_tickets.csv",
+        "campaign_contacts.csv",
+        "marketing_spend.csv",
     }
     assert {p.name for p in demo.landing_dir.iterdir()} == expected
     for rel, rows in demo.files.items():

@@ -274,7 +274,8 @@ def test_report_personas_equal_the_marts_of_the_demo_refresh(refreshed):
         sheet = sheets[segment]
         assert int(sheet["data-customers"]) == row["customers"], segment
         assert float(sheet["data-revenue"]) == pytest.approx(row["revenue"], abs=0.01)
-        assert float(sheet["data-median-recency"]) == pytest.approx(row["median_recency"])
+        if sheet["data-suppressed"] == "false":
+            assert float(sheet["data-median-recency"]) == pytest.approx(row["median_recency"])
     assert report.stat().st_size < 3_000_000
 
 

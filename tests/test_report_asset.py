@@ -8,9 +8,12 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from test_report_standin import AS_OF, build_standin_warehouse
+from conftest import DEMO_AS_OF as AS_OF
+from report_helpers import copy_warehouse
 
 from pipeline.lib.resources import RefreshSettings, Warehouse
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
 
 
 def _publish(state: Path, as_of: dt.date) -> None:
@@ -41,9 +44,9 @@ def _materialize(tmp_path: Path) -> dg.ExecuteInProcessResult:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Path:
-    """Stand-in warehouse at tmp_path/wh.duckdb."""
-    return build_standin_warehouse(tmp_path / "wh.duckdb", customers=120)
+def warehouse(refreshed: dict, tmp_path: Path) -> Path:
+    """The demo refresh's warehouse, copied to tmp_path/wh.duckdb."""
+    return copy_warehouse(refreshed, tmp_path / "wh.duckdb")
 
 
 def test_asset_writes_report_with_path_metadata(tmp_path: Path, warehouse: Path) -> None:
@@ -61,7 +64,9 @@ def test_asset_writes_report_with_path_metadata(tmp_path: Path, warehouse: Path)
     assert meta["path"].value == str(report) and report.exists()
     assert (tmp_path / "state" / "reports" / "latest.html").exists()
     assert meta["as_of"].value == AS_OF.isoformat()
-    assert meta["customers"].value == 120
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        scored = con.execute("select count(*) from marts.customer_rfm").fetchone()[0]
+    assert meta["customers"].value == scored
     assert meta["language"].value == "fr"
     assert "| segment | customers | share | revenue |" in meta["segment_distribution"].value
 

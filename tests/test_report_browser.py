@@ -11,6 +11,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -20,19 +21,22 @@ from typing import Any
 
 import duckdb
 import pytest
-from test_report_standin import build_standin_warehouse
+from report_helpers import copy_warehouse
 
-from pipeline.report.render import build_report
+from pipeline.report.i18n import ATTRIBUTE_DOMAINS, Translator
+from pipeline.report.render import SECTIONS, build_report
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
 
 CHROMIUM = "/usr/bin/chromium"
-#: Charts the report always draws with the stand-in data (sparklines come on top).
+#: Charts the report of the demo's first refresh draws (sparklines come on top; the migration
+#: chart needs a previous refresh).
 EXPECTED_CHARTS = {
     "segment-customers",
     "segment-revenue",
     "rf-grid",
     "cohort-retention",
     "season-clv",
-    "segment-migrations",
     "priority-grid",
 }
 
@@ -158,8 +162,23 @@ DOM_CHECK = """(() => {
     width: svg.getBoundingClientRect().width,
     height: svg.getBoundingClientRect().height,
   }));
+  // Every label of every chart as the quadrilateral it covers on screen (rotation included).
+  const quad = (el) => {
+    const b = el.getBBox(), m = el.getScreenCTM();
+    return [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height],
+            [b.x, b.y + b.height]].map(([x, y]) => [m.a * x + m.c * y + m.e,
+                                                   m.b * x + m.d * y + m.f]);
+  };
+  const labels = [...document.querySelectorAll('svg.chart')].map(svg => ({
+    chart: svg.dataset.chart,
+    texts: [...svg.querySelectorAll('text')].filter(t => t.textContent.trim())
+      .map(t => ({text: t.textContent, quad: quad(t)})),
+  }));
+  const svgText = [...document.querySelectorAll('svg text')].map(t => t.textContent).join('\\n');
   return JSON.stringify({
     charts,
+    labels,
+    visibleText: document.body.innerText + '\\n' + svgText,
     personas: document.querySelectorAll('article.persona').length,
     sections: [...document.querySelectorAll('section')].map(s => s.id),
     height: document.documentElement.scrollHeight,
@@ -167,17 +186,82 @@ DOM_CHECK = """(() => {
 })()"""
 
 
-@pytest.mark.slow
-def test_report_renders_in_chromium(tmp_path: Path) -> None:
-    """Load the report from file://, collect console errors and network requests, check every
-    chart is drawn and non-empty, and keep a full-page screenshot as a test artifact."""
-    _require_chromium()
-    warehouse = build_standin_warehouse(tmp_path / "wh.duckdb", customers=300)
+def _overlap(p: list[list[float]], q: list[list[float]], tolerance: float = 1.0) -> bool:
+    """Separating-axis test of two convex quadrilaterals (screen pixels): True when they
+    overlap by more than `tolerance` along every axis."""
+    for poly in (p, q):
+        for i in range(2):
+            (x1, y1), (x2, y2) = poly[i], poly[i + 1]
+            length = ((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5 or 1.0
+            ax, ay = -(y2 - y1) / length, (x2 - x1) / length
+            a = [x * ax + y * ay for x, y in p]
+            b = [x * ax + y * ay for x, y in q]
+            if max(a) - tolerance <= min(b) or max(b) - tolerance <= min(a):
+                return False
+    return True
+
+
+def overlapping_labels(labels: list[dict]) -> list[tuple[str, str, str]]:
+    """(chart, label, label) for every pair of texts of one chart that overlap on screen."""
+    found = []
+    for chart in labels:
+        texts = chart["texts"]
+        for i, first in enumerate(texts):
+            for second in texts[i + 1 :]:
+                if _overlap(first["quad"], second["quad"]):
+                    found.append((chart["chart"], first["text"], second["text"]))
+    return found
+
+
+def untranslated_codes(text: str, codes: dict[str, str]) -> list[str]:
+    """Codes (code -> its label in the report language) printed as such in `text`.
+
+    A code whose label is itself (or contains it as a word) is fine; otherwise the code must
+    not appear as a word (or, for several words, as a phrase) of the visible text.
+    """
+    words = set(re.findall(r"[\w<>+'-]+", text))
+    found = []
+    for code, label in codes.items():
+        if code == label or code in re.findall(r"[\w<>+'-]+", label):
+            continue
+        if (" " in code and code in text) or (" " not in code and code in words):
+            found.append(f"{code} (label {label!r})")
+    return found
+
+
+def mart_codes(warehouse: Path, language: str) -> dict[str, str]:
+    """Every code the report's marts hold, with its label in `language`."""
+    t = Translator(language)
+    codes: dict[str, str] = {}
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        result = build_report(
-            con, tmp_path / "reports", generated_at=dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
-        )
-    browser = DevToolsPipe(Path(tempfile.mkdtemp(dir=tmp_path, prefix="chromium-")))
+        seeds = con.execute(f"select segment, label_{language} from marts.segments").fetchall()
+        for segment, label in seeds:
+            codes[segment] = label
+        for code in ("All", "Unscored"):
+            codes[code] = t.code("segment", code)
+        queries = {
+            "reason": "select distinct reason from marts.campaign_exclusion_summary "
+            "where reason <> 'All'",
+            "topic": "select distinct topic from marts.segment_support_themes",
+            "category": "select distinct category from marts.segment_star_products",
+            "channel": "select distinct acquisition_channel from marts.acquisition_costs",
+            "grid_cell": "select distinct grid_cell from marts.segment_priority",
+        }
+        for domain, sql in queries.items():
+            for (code,) in con.execute(sql).fetchall():
+                codes[code] = t.code(domain, code)
+        for attribute, value in con.execute(
+            "select distinct attribute, value from marts.segment_persona_breakdowns"
+        ).fetchall():
+            codes[attribute] = t.code("attribute", attribute)
+            if ATTRIBUTE_DOMAINS[attribute] is not None:
+                codes[value] = t.attribute_value(attribute, value)
+    return codes
+
+
+def _render(report: Path, user_data_dir: Path) -> tuple[dict, list[dict], bytes]:
+    """Load a report in headless Chromium: its DOM state, the DevTools events, a screenshot."""
+    browser = DevToolsPipe(user_data_dir)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
@@ -190,7 +274,7 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
             {"width": 1280, "height": 4000, "deviceScaleFactor": 1, "mobile": False},
             session=session,
         )
-        browser.send("Page.navigate", {"url": result.path.as_uri()}, session=session)
+        browser.send("Page.navigate", {"url": report.as_uri()}, session=session)
         browser.wait_event("Page.loadEventFired")
         state = json.loads(
             browser.send(
@@ -206,10 +290,39 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
         )
     finally:
         browser.close()
+    return state, browser.events, base64.b64decode(shot["data"])
+
+
+@pytest.fixture(scope="module")
+def reports(refreshed: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The French report the demo refresh wrote, and the English one of the same warehouse."""
+    work = tmp_path_factory.mktemp("browser")
+    warehouse = copy_warehouse(refreshed, work / "warehouse.duckdb")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        english = build_report(
+            con, work / "en", language="en", generated_at=dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+        )
+    return {
+        "fr": Path(refreshed["state"]) / "reports" / "latest.html",
+        "en": english.path,
+        "warehouse": warehouse,
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_report_renders_in_chromium(reports: dict, tmp_path: Path, language: str) -> None:
+    """The real report of the demo refresh, in both languages, loaded from file:// in headless
+    Chromium: no console error, no network request, every chart drawn, no code left
+    untranslated, no two labels of a chart overlapping; the screenshot is kept as an artifact."""
+    _require_chromium()
+    report = reports[language]
+    assert f'lang="{language}"' in report.read_text(encoding="utf-8")[:200]
+    state, events, png = _render(report, Path(tempfile.mkdtemp(dir=tmp_path, prefix="chromium-")))
 
     errors = [
         e
-        for e in browser.events
+        for e in events
         if (
             e.get("method") == "Runtime.consoleAPICalled"
             and e["params"].get("type") in ("error", "assert")
@@ -220,7 +333,7 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
     assert errors == []
     requests = [
         e["params"]["request"]["url"]
-        for e in browser.events
+        for e in events
         if e.get("method") == "Network.requestWillBeSent"
     ]
     assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
@@ -229,15 +342,49 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
     assert EXPECTED_CHARTS <= names
     for chart in state["charts"]:
         assert chart["children"] > 0 and chart["width"] > 0 and chart["height"] > 0, chart
-    assert state["personas"] == result.segments
-    assert state["sections"] == [f"s{i}" for i in range(1, 10)]
+    assert state["personas"] >= 9
+    assert state["sections"] == [s.id for s in SECTIONS]
 
-    png = base64.b64decode(shot["data"])
+    assert overlapping_labels(state["labels"]) == []
+    codes = mart_codes(reports["warehouse"], language)
+    assert len(codes) > 60
+    assert untranslated_codes(state["visibleText"], codes) == []
+
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
-    screenshot = tmp_path / "insight_report.png"
+    screenshot = tmp_path / f"insight_report_{language}.png"
     screenshot.write_bytes(png)
     artifacts = os.environ.get("SEGMENTS_TEST_ARTIFACTS")
     if artifacts:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
         shutil.copy2(screenshot, Path(artifacts) / screenshot.name)
-        shutil.copy2(result.path, Path(artifacts) / result.path.name)
+        shutil.copy2(report, Path(artifacts) / f"insight_report_{language}.html")
+
+
+def test_the_overlap_check_sees_overlapping_labels() -> None:
+    """The geometric check itself: crossing and touching boxes, rotated ones too."""
+    square = [[0, 0], [10, 0], [10, 10], [0, 10]]
+    moved = [[x + 5, y + 5] for x, y in square]
+    apart = [[x + 12, y] for x, y in square]
+    # A 45-degree rotated square whose corner points at the first one without reaching it.
+    diamond = [[17, 5], [22, 0], [27, 5], [22, 10]]
+    assert _overlap(square, moved)
+    assert not _overlap(square, apart)
+    assert not _overlap(square, diamond)
+    assert overlapping_labels(
+        [{"chart": "c", "texts": [{"text": "a", "quad": square}, {"text": "b", "quad": moved}]}]
+    ) == [("c", "a", "b")]
+
+
+def test_the_code_check_sees_untranslated_codes() -> None:
+    codes = {
+        "one_time_promo_buyer": "Achat unique en promotion",
+        "25-34": "25-34 ans",
+        "Can't Lose Them": "À ne pas perdre",
+    }
+    assert untranslated_codes("Achat unique en promotion · 25-34 ans", codes) == []
+    assert untranslated_codes("motif one_time_promo_buyer", codes) == [
+        "one_time_promo_buyer (label 'Achat unique en promotion')"
+    ]
+    assert untranslated_codes("segment Can't Lose Them", codes) == [
+        "Can't Lose Them (label 'À ne pas perdre')"
+    ]

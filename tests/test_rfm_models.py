@@ -21,6 +21,7 @@ import pytest
 from dbt.cli.main import dbtRunner
 
 from tests.rfm_reference import reference_cohorts, reference_rfm
+from tests.warehouse_helpers import create_optional_sources
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 AS_OF = dt.date(2026, 10, 1)
@@ -212,15 +213,18 @@ def _write_warehouse(path: Path) -> None:
             "create table identity.customers (customer_id varchar primary key, email varchar, "
             "created_at timestamp, updated_at timestamp, country varchar, "
             "marketing_opt_in boolean, derived_from_orders boolean, completeness_score double, "
-            "freshness_days integer, source_record_count integer)"
+            "freshness_days integer, source_record_count integer, birth_date date, gender varchar, "
+            "region varchar)"
         )
         con.executemany(
-            "insert into identity.customers values (?, null, ?, null, 'FR', true, false, 1, 0, 1)",
+            "insert into identity.customers values "
+            "(?, null, ?, null, 'FR', true, false, 1, 0, 1, null, null, null)",
             rows["golden"],
         )
         # Created only to satisfy the source list (the models do not read them).
         con.execute("create table clean.customers (customer_id varchar)")
         con.execute("create table clean.quarantine (entity varchar)")
+        create_optional_sources(con)
         con.execute("create table identity.identity_merges (source_customer_id varchar)")
         con.execute(
             "create table identity.master_id_successors (retired_id varchar,"

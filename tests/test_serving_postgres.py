@@ -180,6 +180,19 @@ def test_postgres_row_counts_match(tmp_path: Path, pg_dsn: str) -> None:
             "'segments_test' AND (column_name ~ 'email|phone|first_name|last_name')"
         )
         assert cur.fetchone()[0] == 0
+        # The serving file's comments are PostgreSQL comments too (what BI tools show).
+        cur.execute(
+            "SELECT obj_description('segments_test.refresh_info'::regclass), "
+            "col_description('segments_test.customer_rfm'::regclass, "
+            "(SELECT ordinal_position FROM information_schema.columns WHERE table_schema = "
+            "'segments_test' AND table_name = 'customer_rfm' AND column_name = 'customer_key')"
+            "::int)"
+        )
+        table_comment, key_comment = cur.fetchone()
+        assert table_comment.startswith("Which refresh")
+        assert key_comment.startswith("Pseudonymous customer key")
+        cur.execute("SELECT count(*) FROM segments_test.data_dictionary")
+        assert cur.fetchone()[0] > 50
     assert _schemas(pg_dsn, "segments_test") == ["segments_test"]
 
 

@@ -281,3 +281,68 @@ def test_retention_keeps_last_k_refreshes(tmp_path: Path) -> None:
     publish(tmp_path, as_of=days[-1], run="run-again", keep_refreshes=2)
     assert (exports_root / "2026-09-01" / "customer_rfm.parquet").exists()
     assert [p.name for p in exports_root.iterdir() if p.name.startswith(".")] == []
+
+
+def test_descriptions_become_comments_and_the_data_dictionary(tmp_path: Path) -> None:
+    """dbt descriptions are the comments of the published tables and columns; the publication
+    describes its own columns (refresh_id, customer_key) and tables, and lists them all."""
+    from pipeline.serving.docs import CUSTOMER_KEY_DESCRIPTION, TableDoc
+
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=20)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        rfm_columns = [
+            name
+            for (name,) in con.execute(
+                "select column_name from duckdb_columns() "
+                "where schema_name = 'marts' and table_name = 'customer_rfm'"
+            ).fetchall()
+        ]
+    descriptions = {
+        "customer_rfm": TableDoc(
+            "One row per scored customer.", {name: f"About {name}." for name in rfm_columns}
+        ),
+        "segment_kpis": TableDoc("KPIs, it's per segment.", {"segment": "Segment, or 'All'."}),
+    }
+    result = publish_refresh(
+        warehouse_path=tmp_path / "warehouse.duckdb",
+        state_dir=tmp_path / "state",
+        as_of=AS_OF,
+        run_id="run-docs",
+        options=serving_options(),
+        descriptions=descriptions,
+    )
+    assert "customer_rfm" not in result.undescribed_columns
+    assert "segment" not in result.undescribed_columns["segment_kpis"]
+    assert "customers" in result.undescribed_columns["segment_kpis"]
+    with duckdb.connect(str(result.serving_path), read_only=True) as con:
+        tables = dict(
+            con.execute(
+                "select table_name, comment from duckdb_tables() "
+                "where database_name = current_database() and schema_name = 'main'"
+            ).fetchall()
+        )
+        assert tables["customer_rfm"] == "One row per scored customer."
+        assert tables["segment_kpis"] == "KPIs, it's per segment."
+        assert tables["refresh_info"].startswith("Which refresh")
+        columns = {
+            (t, c): comment
+            for t, c, comment in con.execute(
+                "select table_name, column_name, comment from duckdb_columns() "
+                "where database_name = current_database() and schema_name = 'main'"
+            ).fetchall()
+        }
+        assert columns[("customer_rfm", "customer_key")] == CUSTOMER_KEY_DESCRIPTION
+        assert columns[("customer_rfm", "recency_days")] == "About recency_days."
+        assert columns[("segment_kpis", "refresh_id")].startswith("Refresh this row")
+        assert columns[("segment_kpis", "customers")] is None
+        dictionary = {
+            (t, c): d
+            for t, c, d in con.execute(
+                "select table_name, column_name, description from data_dictionary"
+            ).fetchall()
+        }
+        assert dictionary[("segment_kpis", "segment")] == "Segment, or 'All'."
+        assert dictionary[("customer_rfm", "")] == "One row per scored customer."
+        assert dictionary[("data_dictionary", "description")] == "What the table or column holds."
+        # Every column of every table is listed, the dictionary itself included.
+        assert len(dictionary) == len(columns) + len(tables)

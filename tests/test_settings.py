@@ -109,6 +109,24 @@ def test_dbt_project_defaults_equal_the_settings_defaults() -> None:
     assert project["vars"] == defaults
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("marketing.attribution_window_days", 7),
+        ("marketing.star_min_customers", 3),
+        ("marketing.persona_min_customers", 5),
+        ("marketing.priority_impact_weight", 0.25),
+        ("refresh.nps_min_responses", 50),
+    ],
+)
+def test_a_marketing_mart_setting_reaches_dbt_under_its_var_name(key: str, value: object) -> None:
+    """The settings of the marketing marts (issue 17) travel in the `settings` resource's run
+    config and reach dbt as the var of the same name."""
+    effective = SegmentsSettings().with_values({key: value})
+    config = effective.run_config(as_of="2026-10-01")["resources"]["settings"]["config"]
+    assert RefreshSettings(**config).dbt_vars()[key.split(".")[-1]] == value
+
+
 # --- sources and their order ------------------------------------------------------------------
 
 

@@ -57,6 +57,16 @@ MART_KEYS = {
     "segment_kpis": ["segment"],
     "customer_preferences": ["customer_id"],
     "campaign_exclusions": ["customer_id", "reason"],
+    "rfm_grid": ["r_score", "f_score"],
+    "campaign_exclusion_summary": ["reason"],
+    "segment_support_themes": ["segment", "topic"],
+    "segment_star_products": ["segment", "level", "item"],
+    "segment_campaign_kpis": ["campaign_id", "segment"],
+    "acquisition_costs": ["acquisition_month", "acquisition_channel"],
+    "customer_dimensions": ["customer_id"],
+    "segment_persona_breakdowns": ["segment", "attribute", "value"],
+    "segment_personas": ["segment"],
+    "segment_priority": ["segment"],
 }
 HISTORY_KEYS = {
     "segment_history": ["as_of", "customer_id"],

@@ -1,6 +1,6 @@
 {#- Everything that differs between the DuckDB and the Spark target lives here, behind
     adapter.dispatch: the models only call these macros (and dbt's own cross-database macros), so
-    the same SQL builds on both engines. See docs/spark.md and /work/shared/PORTABILITY.md. -#}
+    the same SQL builds on both engines. See docs/spark.md (what differs, and the portable forms). -#}
 
 
 {#- on-run-start hook: make the sources (clean.*, identity.*) readable on the target.

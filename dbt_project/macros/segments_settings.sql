@@ -68,3 +68,42 @@
     {{ date_column }} > cast({{ dbt.dateadd('day', -(days | int), as_of_date()) }} as date)
     and {{ date_column }} <= {{ as_of_date() }}
 {%- endmacro %}
+
+{#- The value of whole-number var `name` (read by the caller: `value`), checked against a lower
+    bound at compile time. -#}
+{% macro int_var_at_least(name, value, minimum) -%}
+    {%- set number = value | int -%}
+    {%- if number < minimum -%}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be >= " ~ minimum ~ ", got " ~ value) }}
+    {%- endif -%}
+    {{ return(number) }}
+{%- endmacro %}
+
+{#- Days after a campaign contact during which an order counts as its conversion (0 = same day). -#}
+{% macro attribution_window_days() -%}
+    {{ return(int_var_at_least('attribution_window_days', var('attribution_window_days'), 0)) }}
+{%- endmacro %}
+
+{#- Minimum number of distinct buyers a product or category needs in a segment to be ranked. -#}
+{% macro star_min_customers() -%}
+    {{ return(int_var_at_least('star_min_customers', var('star_min_customers'), 1)) }}
+{%- endmacro %}
+
+{#- Persona breakdown cells with fewer customers than this are suppressed. -#}
+{% macro persona_min_customers() -%}
+    {{ return(int_var_at_least('persona_min_customers', var('persona_min_customers'), 1)) }}
+{%- endmacro %}
+
+{#- An NPS resting on fewer answers than this is flagged unreliable (the report hides it). -#}
+{% macro nps_min_responses() -%}
+    {{ return(int_var_at_least('nps_min_responses', var('nps_min_responses'), 1)) }}
+{%- endmacro %}
+
+{#- Weight of impact in the priority score, 0..1 (the rest is the seed's pertinence alone). -#}
+{% macro priority_impact_weight() -%}
+    {%- set weight = var('priority_impact_weight') | float -%}
+    {%- if weight < 0 or weight > 1 -%}
+        {{ exceptions.raise_compiler_error("var priority_impact_weight must be between 0 and 1, got " ~ weight) }}
+    {%- endif -%}
+    {{ return(weight) }}
+{%- endmacro %}

@@ -24,6 +24,7 @@ import dagster as dg
 import duckdb
 
 from pipeline.ingest.assets import clean_entities, extract_landing
+from pipeline.lib.codes import OVERALL
 from pipeline.lib.reasons import RunReason
 from pipeline.lib.resources import Warehouse
 from pipeline.lib.settings import KpiDropSection
@@ -32,7 +33,7 @@ from pipeline.segments.assets import segment_monitoring_dbt_assets
 MONITOR_JOB_NAME = "monitor_kpis"
 MONITOR_TABLE = "monitoring.kpi_monitor"
 #: The overall row of `segment_kpis`, `kpi_history` and `kpi_monitor`.
-OVERALL_SEGMENT = "All"
+OVERALL_SEGMENT = OVERALL
 
 kpi_monitor_job = dg.define_asset_job(
     MONITOR_JOB_NAME,

@@ -5,9 +5,10 @@ renders every landing file as a table of strings, injects faults (faults.py) and
 
 - `<out>/landing/`: customers.csv, customers_store.csv (the messy file: `;`, Windows-1252,
   day-first dates), orders_<year>.csv, order_lines.csv, refunds.csv, nps_responses.csv,
-  support_tickets.csv (`.parquet` instead of `.csv` with file_format="parquet", except the messy
-  file which is always CSV);
-- `<out>/ground_truth/identity.csv` and `<out>/ground_truth/faults.csv`.
+  support_tickets.csv, campaign_contacts.csv, marketing_spend.csv (`.parquet` instead of `.csv`
+  with file_format="parquet", except the messy file which is always CSV);
+- `<out>/ground_truth/identity.csv`, `<out>/ground_truth/faults.csv` and
+  `<out>/ground_truth/known_customers.csv` (planted customers, marketing.py).
 
 Same arguments, same bytes: every random draw comes from a numpy generator seeded with
 (seed, component) and Faker is seeded with `seed`.
@@ -44,6 +45,7 @@ from pipeline.demo.activity import (
 )
 from pipeline.demo.calendar import Calendar, year_of
 from pipeline.demo.faults import Fault, FaultInjector, FaultSpec, fault_count
+from pipeline.demo.marketing import marketing_files, plant_star_products
 from pipeline.demo.people import Population, build_population
 
 logger = logging.getLogger(__name__)
@@ -134,6 +136,8 @@ class DemoSummary:
             "order_lines",
             "nps_responses",
             "support_tickets",
+            "campaign_contacts",
+            "marketing_spend",
         )
         total = 0
         for rel, count in self.files.items():
@@ -549,6 +553,7 @@ def generate_demo(
     tickets = build_tickets(type_code, first, last, active, calendar, seed)
     refunds = build_refunds(order_facts, calendar, seed)
     lines = build_lines(order_facts, pop, seed)
+    plant_star_products(lines, order_facts, pop, seed)
 
     customer_ids = _column(rec["customer_id"])
     order_ids = _ids("ORD", np.arange(1, len(order_facts.day) + 1), 8)
@@ -664,6 +669,11 @@ def generate_demo(
         if faults and table.num_rows:
             table = injector.inject(name, table, specs, np.ones(table.num_rows, bool))
         tables.append((name, table, False))
+    marketing, marketing_faults, known = marketing_files(
+        pop, order_facts, lines, calendar, ~ghost_record, customer_ids, seed, ext, faults, as_of
+    )
+    tables.extend((name, table, False) for name, table in marketing)
+    injector.faults.extend(marketing_faults.faults)
 
     files: dict[str, int] = {}
     con = duckdb.connect()
@@ -682,6 +692,8 @@ def generate_demo(
         identity = _identity_table(pop)
         _write_table(identity, truth / "identity.csv", con)
         files["ground_truth/identity.csv"] = identity.num_rows
+        _write_table(known, truth / "known_customers.csv", con)
+        files["ground_truth/known_customers.csv"] = known.num_rows
         fault_rows = sorted(injector.faults, key=lambda f: (f.file, f.row))
         fault_table = pa.table(
             {

@@ -25,8 +25,10 @@ from pipeline.ingest.entities import (
     BOOLEAN,
     DATE,
     ENTITIES,
+    ID,
     INTEGER,
     LINEAGE_COLUMNS,
+    TEXT,
     TIMESTAMP,
 )
 from pipeline.ingest.phones import DEFAULT_REGION, fr_plain_e164_sql, normalize_many
@@ -133,6 +135,24 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 #: Prefix of generated ids (refunds and NPS responses may come without one).
 GENERATED_ID = {"refunds": ("refund_id", "RF-"), "nps_responses": ("response_id", "NPS-")}
+#: SQL type of each column kind in the clean tables.
+SQL_TYPES = {
+    ID: "VARCHAR",
+    TEXT: "VARCHAR",
+    AMOUNT: "DECIMAL(18,2)",
+    DATE: "DATE",
+    TIMESTAMP: "TIMESTAMP",
+    INTEGER: "INTEGER",
+    BOOLEAN: "BOOLEAN",
+}
+# Entities that declare their key (and generated id) in entities.py take their output columns,
+# key and generated id from their EntitySpec: nothing about them is restated here.
+for _spec in ENTITIES.values():
+    if _spec.key:
+        OUTPUT[_spec.name] = [(c, SQL_TYPES[k]) for c, k in _spec.columns.items()]
+        KEYS[_spec.name] = _spec.key
+        if _spec.generated_id:
+            GENERATED_ID[_spec.name] = (_spec.key[0], _spec.generated_id)
 
 
 @dataclass

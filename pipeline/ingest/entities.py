@@ -31,11 +31,19 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class EntitySpec:
-    """One landing entity: its canonical columns (name -> kind) and the required subset."""
+    """One landing entity: its canonical columns (name -> kind) and the required subset.
+
+    `key` (the clean table's primary key) and `generated_id` (prefix of the id generated from the
+    row's content when the export has none; the key is then that one column) are declared here
+    for the entities added after the cleaning rules were written (campaign_contacts,
+    marketing_spend); the older entities still have theirs in `clean.py` (KEYS, GENERATED_ID).
+    """
 
     name: str
     columns: dict[str, str]
     required: tuple[str, ...]
+    key: tuple[str, ...] = ()
+    generated_id: str = ""
 
     @property
     def optional(self) -> tuple[str, ...]:
@@ -130,6 +138,36 @@ ENTITIES: dict[str, EntitySpec] = {
             },
             ("ticket_id", "customer_id", "created_at"),
         ),
+        # Optional marketing inputs (docs/input_contract.md): who was contacted by which
+        # campaign, through which channel and at what cost; and what was spent per month on
+        # each acquisition channel. A contact without contact_id, or a spend line without
+        # spend_id, gets one generated from its content (exact copies are duplicate_row).
+        EntitySpec(
+            "campaign_contacts",
+            {
+                "contact_id": ID,
+                "campaign_id": ID,
+                "customer_id": ID,
+                "contacted_at": TIMESTAMP,
+                "channel": TEXT,
+                "cost": AMOUNT,
+            },
+            ("campaign_id", "customer_id", "contacted_at", "channel"),
+            key=("contact_id",),
+            generated_id="CC-",
+        ),
+        EntitySpec(
+            "marketing_spend",
+            {
+                "spend_id": ID,
+                "month": DATE,
+                "channel": TEXT,
+                "spend": AMOUNT,
+            },
+            ("month", "channel", "spend"),
+            key=("spend_id",),
+            generated_id="SP-",
+        ),
     )
 }
 
@@ -144,4 +182,6 @@ AS_OF_COLUMNS: dict[str, str] = {
     "refunds": "refunded_at",
     "nps_responses": "responded_at",
     "support_tickets": "created_at",
+    "campaign_contacts": "contacted_at",
+    "marketing_spend": "month",
 }

@@ -2,8 +2,8 @@
 
 Both are built from the settings model (`pipeline/lib/settings.py`): the `warehouse` resource is
 the `warehouse:` section, the `settings` resource carries the sections every refresh reads
-(`RUN_SECTIONS`: paths, refresh, exclusions, quality, report, prediction, clustering). No default
-is written here.
+(`RUN_SECTIONS`: paths, refresh, exclusions, marketing, quality, report, prediction,
+clustering). No default is written here.
 
 One DuckDB path serves Dagster and dbt: the `Warehouse` resource owns it and the dbt assets pass it
 to dbt as the `warehouse_path` var, which `dbt_project/profiles.yml` reads.
@@ -31,6 +31,7 @@ from pipeline.lib.settings import (
     ClusteringSection,
     ExclusionsSection,
     LoadedSettings,
+    MarketingSection,
     PathsSection,
     PredictionSection,
     QualitySection,
@@ -137,6 +138,9 @@ class RefreshSettings(dg.ConfigurableResource):
     refresh: RefreshSection = Field(default_factory=RefreshSection, description="refresh: section.")
     exclusions: ExclusionsSection = Field(
         default_factory=ExclusionsSection, description="exclusions: section."
+    )
+    marketing: MarketingSection = Field(
+        default_factory=MarketingSection, description="marketing: section."
     )
     quality: QualitySection = Field(default_factory=QualitySection, description="quality: section.")
     report: ReportSection = Field(default_factory=ReportSection, description="report: section.")

@@ -195,6 +195,12 @@ class RefreshSection(Section):
         gt=0,
         dbt_var="nps_window_days",
     )
+    nps_min_responses: int = setting(
+        20,
+        "An NPS on fewer answers is flagged unreliable (is_nps_reliable); the report hides it.",
+        ge=1,
+        dbt_var="nps_min_responses",
+    )
     engine: Literal["duckdb", "spark"] = setting(
         "duckdb", "Engine of the dbt models: duckdb, or spark to scale out (docs/spark.md)."
     )
@@ -230,6 +236,36 @@ class ExclusionsSection(Section):
         "Support tickets per order from which a customer is support heavy.",
         gt=0,
         dbt_var="support_heavy_ratio",
+    )
+
+
+class MarketingSection(Section):
+    """The marketing marts: campaigns, star products, personas, priorities (docs/segments.md)."""
+
+    attribution_window_days: int = setting(
+        30,
+        "Days after a campaign contact an order counts as its conversion (0 = same day only).",
+        ge=0,
+        dbt_var="attribution_window_days",
+    )
+    star_min_customers: int = setting(
+        10,
+        "Buyers a product or category needs in a segment to be ranked in segment_star_products.",
+        ge=1,
+        dbt_var="star_min_customers",
+    )
+    persona_min_customers: int = setting(
+        10,
+        "Persona breakdown cells (and segments) with fewer customers are suppressed.",
+        ge=1,
+        dbt_var="persona_min_customers",
+    )
+    priority_impact_weight: float = setting(
+        0.5,
+        "Weight of impact against the seed's pertinence in segment_priority (0..1).",
+        ge=0,
+        le=1,
+        dbt_var="priority_impact_weight",
     )
 
 
@@ -527,7 +563,16 @@ class AutomationSection(Section):
 
 
 #: Sections carried by the `settings` resource of every run (the others have their resource).
-RUN_SECTIONS = ("paths", "refresh", "exclusions", "quality", "report", "prediction", "clustering")
+RUN_SECTIONS = (
+    "paths",
+    "refresh",
+    "exclusions",
+    "marketing",
+    "quality",
+    "report",
+    "prediction",
+    "clustering",
+)
 
 
 class SegmentsSettings(BaseModel):
@@ -539,6 +584,7 @@ class SegmentsSettings(BaseModel):
     warehouse: WarehouseSection = Field(default_factory=WarehouseSection)
     refresh: RefreshSection = Field(default_factory=RefreshSection)
     exclusions: ExclusionsSection = Field(default_factory=ExclusionsSection)
+    marketing: MarketingSection = Field(default_factory=MarketingSection)
     quality: QualitySection = Field(default_factory=QualitySection)
     serving: ServingSection = Field(default_factory=ServingSection)
     report: ReportSection = Field(default_factory=ReportSection)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.predictions import clustering, models
+from pipeline.predictions.docs import describe
 from pipeline.predictions.features import Sources
 from pipeline.segments.assets import model_key
 
@@ -30,6 +31,8 @@ PREDICTION_TABLES = {
     "no order within the churn window, and the model that produced them.",
     "segment_predictions": "Per RFM segment (and All): expected revenue over the next horizon, "
     "average P(alive) and churn probability, customers and share at risk of churning.",
+    "churn_risk_bands": "Scored customers per band of churn probability (0-20%, 20-40%, "
+    "40-60%, 60-80%, 80-100%): the churn-risk distribution the report draws.",
     "prediction_evaluation": "Temporal holdout on the customers' own history: per model "
     "(selected, challenger, naive baseline) MAE of orders, predicted/actual total, churn Brier "
     "score, then churn calibration by decile.",
@@ -49,6 +52,8 @@ CLUSTER_DRIFT_KEY = dg.AssetKey([MARTS, "cluster_drift"])
 PUBLISHED_KEYS = [*PREDICTION_KEYS, *CLUSTER_KEYS]
 #: Churn probability from which a customer counts as "at risk" in segment_predictions.
 AT_RISK = 0.5
+#: Lower bounds of the churn-probability bands of churn_risk_bands.
+RISK_BANDS = (0.0, 0.2, 0.4, 0.6, 0.8)
 
 
 def relation(model_name: str) -> str:
@@ -70,20 +75,15 @@ def sources() -> Sources:
 def _replace_table(
     con: duckdb.DuckDBPyConnection, schema: str, name: str, frame: pd.DataFrame, comment: str
 ) -> int:
-    """Create or replace schema.name from a DataFrame, with a table comment; returns rows."""
+    """Create or replace schema.name from a DataFrame, with its comments; returns rows."""
     view = f"_{name}_df"
     con.register(view, frame)
     try:
         con.execute(f'create or replace table "{schema}"."{name}" as select * from {view}')
     finally:
         con.unregister(view)
-    _comment(con, f'"{schema}"."{name}"', comment)
+    describe(con, schema, name, comment)
     return len(frame)
-
-
-def _comment(con: duckdb.DuckDBPyConnection, table: str, text: str) -> None:
-    """The table's description, kept in the warehouse (the publication copies it)."""
-    con.execute(f"comment on table {table} is '{text.replace(chr(39), chr(39) * 2)}'")
 
 
 def write_predictions(
@@ -150,11 +150,57 @@ def write_predictions(
             """,
             [as_of, horizon, currency],
         )
-        _comment(con, f"{MARTS}.segment_predictions", PREDICTION_TABLES["segment_predictions"])
+        describe(con, MARTS, "segment_predictions", PREDICTION_TABLES["segment_predictions"])
         counts["segment_predictions"] = con.execute(
             f"select count(*) from {MARTS}.segment_predictions"
         ).fetchone()[0]
+        counts["churn_risk_bands"] = _write_risk_bands(con, as_of)
     return counts
+
+
+def _write_risk_bands(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> int:
+    """marts.churn_risk_bands: customers per band of churn probability (every band, even
+    empty; the last band includes 1.0)."""
+    edges = [*RISK_BANDS, 1.0]
+    bands = pd.DataFrame(
+        {
+            "band": range(1, len(RISK_BANDS) + 1),
+            "band_low": edges[:-1],
+            "band_high": edges[1:],
+        }
+    )
+    con.register("_bands_df", bands)
+    try:
+        con.execute(
+            f"""
+            create or replace table {MARTS}.churn_risk_bands as
+            with customers as (
+                select churn_probability from {MARTS}.customer_predictions
+            ),
+            total as (
+                select count(*) as customers from customers
+            )
+            select
+                b.band,
+                b.band_low,
+                b.band_high,
+                count(c.churn_probability) as customers,
+                count(c.churn_probability) / nullif(any_value(total.customers), 0) as share,
+                ?::date as as_of
+            from _bands_df b
+            cross join total
+            left join customers c
+                on c.churn_probability >= b.band_low
+                and (c.churn_probability < b.band_high or b.band = {len(RISK_BANDS)})
+            group by b.band, b.band_low, b.band_high
+            order by b.band
+            """,
+            [as_of],
+        )
+    finally:
+        con.unregister("_bands_df")
+    describe(con, MARTS, "churn_risk_bands", PREDICTION_TABLES["churn_risk_bands"])
+    return len(bands)
 
 
 def _specs(tables: dict[str, str], reads: tuple[str, ...]) -> list[dg.AssetSpec]:
@@ -565,7 +611,7 @@ def _write_clusters(
         con.execute(f"delete from {MARTS}.cluster_drift where as_of = ?", [as_of])
         con.execute(f"insert into {MARTS}.cluster_drift by name select * from _drift_df")
         con.unregister("_drift_df")
-        _comment(con, f"{MARTS}.cluster_drift", CLUSTER_TABLES["cluster_drift"])
+        describe(con, MARTS, "cluster_drift", CLUSTER_TABLES["cluster_drift"])
         counts["cluster_drift"] = con.execute(
             f"select count(*) from {MARTS}.cluster_drift"
         ).fetchone()[0]

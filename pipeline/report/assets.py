@@ -9,19 +9,27 @@ import duckdb
 from pipeline.lib.permissions import shared_dir
 from pipeline.lib.reasons import RunReason
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
-from pipeline.report.data import report_as_of, segment_distribution_markdown
+from pipeline.report.data import report_as_of
 from pipeline.report.i18n import STRINGS
 from pipeline.report.render import build_report
 from pipeline.segments.assets import model_key
+from pipeline.segments.distribution import segment_distribution_markdown
 
-#: Every dbt model the report reads (the segments seed is read through customer_rfm's lineage).
+#: Every dbt model and seed the report reads (only marts and history: no aggregate of its own).
 REPORT_MODELS = (
-    "customer_rfm",
+    "segments",
     "segment_kpis",
+    "rfm_grid",
     "cohort_retention",
     "cohort_season_comparison",
-    "customer_preferences",
-    "campaign_exclusions",
+    "campaign_exclusion_summary",
+    "segment_personas",
+    "segment_persona_breakdowns",
+    "segment_support_themes",
+    "segment_star_products",
+    "segment_campaign_kpis",
+    "acquisition_costs",
+    "segment_priority",
     "kpi_history",
     "segment_transitions",
 )
@@ -68,8 +76,9 @@ def published_as_of(state_path: Path) -> dt.date | None:
     group_name="report",
     kinds={"html", "duckdb"},
     description="Static, self-contained HTML insight report of the published refresh: headline "
-    "KPIs and changes, segment sizes, R x F grid, cohorts, migrations, KPI trends, exclusions, "
-    "data-driven personas and a priority grid (state dir reports/).",
+    "KPIs and changes, segment sizes, R x F grid, cohorts, migrations, KPI trends, campaigns and "
+    "acquisition costs, exclusions, personas with support themes and star products, and the "
+    "priority grid, all read from the marts (state dir reports/).",
 )
 def insight_report(
     context: dg.AssetExecutionContext,

@@ -1,30 +1,24 @@
 """Report section "Outlook": predicted revenue per segment, churn risk, clusters and drift.
 
-Self-contained (its own queries, words and template) so the report's main template only has to
-include the rendered fragment. It reads the predictions domain's marts and returns None when
-they are absent (a warehouse built before them).
+Self-contained (its own queries, words and template `sections/outlook.html.j2`): the report's
+section registry (`render.SECTIONS`) only has one entry for it. It reads the predictions
+domain's marts and returns None when they are absent (a warehouse built before them).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
-import jinja2
 from markupsafe import Markup
 
 from pipeline.report import data, svg
-from pipeline.report.i18n import Formatter
-
-TEMPLATE = "outlook.html.j2"
-#: Churn-probability bands of the risk distribution (lower bound inclusive).
-RISK_BANDS = (0.0, 0.2, 0.4, 0.6, 0.8)
+from pipeline.report.data import num
+from pipeline.report.i18n import Formatter, Translator
 
 WORDS: dict[str, dict[str, str]] = {
     "fr": {
-        "title": "Perspectives : valeur prédite, risque d'attrition et segments trouvés "
-        "dans les données",
         "revenue_caption": "Chiffre d'affaires net attendu par segment sur les {days} prochains "
         "jours (modèle : {model}).",
         "segment": "Segment",
@@ -41,7 +35,7 @@ WORDS: dict[str, dict[str, str]] = {
         "persona": "Traits",
         "share": "Part",
         "revenue": "CA",
-        "rfm_segments": "Segments RFM recouverts",
+        "rfm_segment": "Segment RFM principal",
         "top": "Catégorie / canal",
         "drift_ok": "Structure stable",
         "drift_warn": "La structure de la clientèle a changé : les segments RFM ne décrivent "
@@ -52,7 +46,6 @@ WORDS: dict[str, dict[str, str]] = {
         "Brier {brier} (taux naïf : {naive_mae}).",
     },
     "en": {
-        "title": "Outlook: predicted value, churn risk and segments found in the data",
         "revenue_caption": "Expected net revenue per segment over the next {days} days (model: "
         "{model}).",
         "segment": "Segment",
@@ -68,7 +61,7 @@ WORDS: dict[str, dict[str, str]] = {
         "persona": "Traits",
         "share": "Share",
         "revenue": "Revenue",
-        "rfm_segments": "RFM segments overlapped",
+        "rfm_segment": "Main RFM segment",
         "top": "Category / channel",
         "drift_ok": "Stable structure",
         "drift_warn": "The shape of the customer base changed: the RFM segments may no longer "
@@ -81,45 +74,39 @@ WORDS: dict[str, dict[str, str]] = {
 }
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def outlook_context(
-    con: duckdb.DuckDBPyConnection, labels: dict[str, str]
+    con: duckdb.DuckDBPyConnection, segment_label: Callable[[object], str]
 ) -> dict[str, Any] | None:
-    """Everything the section shows, as aggregates; None without the prediction marts."""
-    needed = ("segment_predictions", "customer_predictions", "cluster_profiles", "cluster_drift")
+    """Everything the section shows, read from the marts (the report aggregates nothing
+    itself); None without the prediction marts."""
+    needed = (
+        "segment_predictions",
+        "customer_predictions",
+        "churn_risk_bands",
+        "cluster_profiles",
+        "cluster_drift",
+    )
     if not all(data.table_exists(con, "marts", t) for t in needed):
         return None
     segments = con.execute(
         "select segment, customers, expected_revenue, avg_p_alive, share_at_risk, horizon_days "
         "from marts.segment_predictions order by priority, segment"
     ).df()
-    model = con.execute("select any_value(model) from marts.customer_predictions").fetchone()[0]
-    churn_days = (
-        con.execute(
-            "select any_value(churn_window_days) from marts.prediction_evaluation"
-        ).fetchone()[0]
+    # Every row of a refresh carries the same model and churn window: read one.
+    first = con.execute("select model from marts.customer_predictions limit 1").fetchone()
+    model = first[0] if first else None
+    window = (
+        con.execute("select churn_window_days from marts.prediction_evaluation limit 1").fetchone()
         if data.table_exists(con, "marts", "prediction_evaluation")
         else None
     )
-    bands = []
-    edges = [*RISK_BANDS, 1.0000001]
-    total = max(int(segments.loc[segments.segment == data.ALL, "customers"].sum()), 1)
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
-        n = con.execute(
-            "select count(*) from marts.customer_predictions "
-            "where churn_probability >= ? and churn_probability < ?",
-            [low, high],
-        ).fetchone()[0]
-        bands.append((f"{low:.0%}–{min(high, 1.0):.0%}", int(n) / total, int(n)))
+    churn_days = window[0] if window else None
+    bands = [
+        (f"{low:.0%}–{high:.0%}", num(share) or 0.0, int(customers))
+        for low, high, customers, share in con.execute(
+            "select band_low, band_high, customers, share from marts.churn_risk_bands order by band"
+        ).fetchall()
+    ]
     clusters = con.execute("select * from marts.cluster_profiles order by cluster_id").df()
     drift = con.execute("select * from marts.cluster_drift order by as_of desc limit 1").df()
     evaluation = None
@@ -134,12 +121,11 @@ def outlook_context(
         if len(selected):
             evaluation = {
                 "row": selected.iloc[0],
-                "naive_mae": data._num(naive.iloc[0].mae_orders) if len(naive) else None,
+                "naive_mae": num(naive.iloc[0].mae_orders) if len(naive) else None,
             }
     return {
         "segments": [
-            r | {"label": labels.get(r["segment"], r["segment"])}
-            for r in segments.to_dict("records")
+            r | {"label": segment_label(r["segment"])} for r in segments.to_dict("records")
         ],
         "horizon": int(segments["horizon_days"].iloc[0]) if len(segments) else 0,
         "churn_days": int(churn_days) if churn_days is not None else 0,
@@ -151,15 +137,22 @@ def outlook_context(
     }
 
 
-def render_section(
-    con: duckdb.DuckDBPyConnection, labels: dict[str, str], language: str, currency: str
-) -> Markup | None:
-    """The section's HTML fragment (heading included), or None when there is nothing to show."""
-    context = outlook_context(con, labels)
+def section_context(
+    con: duckdb.DuckDBPyConnection,
+    language: str,
+    f: Formatter,
+    segment_label: Callable[[object], str],
+    codes: Translator,
+) -> dict[str, Any] | None:
+    """The template context of the section, or None when there is nothing to show.
+
+    Segments, categories, channels and the clusters' trait words are printed through the
+    report's translations, like every other code of the report.
+    """
+    context = outlook_context(con, segment_label)
     if context is None:
         return None
     words = WORDS.get(language, WORDS["en"])
-    f = Formatter(language, currency)
     chart = svg.hbar_chart(
         "churn-risk",
         words["risk_caption"].format(days=context["churn_days"]),
@@ -167,16 +160,7 @@ def render_section(
         svg.color_for(3),
     )
     drift = context["drift"]
-    if (
-        drift is None
-        or drift.get("previous_as_of") is None
-        or str(drift["previous_as_of"])
-        in (
-            "NaT",
-            "None",
-            "<NA>",
-        )
-    ):
+    if drift is None or str(drift.get("previous_as_of")) in ("NaT", "None", "<NA>", "nan"):
         verdict, state = words["drift_first"], "first"
     elif bool(drift["drift_detected"]):
         verdict, state = f"{words['drift_warn']} ({drift['verdict']})", "drift"
@@ -189,31 +173,40 @@ def render_section(
             start=str(row.calibration_end)[:10],
             end=str(row.holdout_end)[:10],
             model=row.model,
-            mae=f.number(data._num(row.mae_orders), 2),
-            ratio=f.number(data._num(row.predicted_actual_ratio), 2),
-            brier=f.number(data._num(row.brier_churn), 3),
+            mae=f.number(num(row.mae_orders), 2),
+            ratio=f.number(num(row.predicted_actual_ratio), 2),
+            brier=f.number(num(row.brier_churn), 3),
             naive_mae=f.number(context["evaluation"]["naive_mae"], 2),
         )
-    html = (
-        _environment()
-        .get_template(TEMPLATE)
-        .render(
-            w=words,
-            f=f,
-            ctx=context,
-            chart=Markup(chart),
-            verdict=verdict,
-            state=state,
-            evaluation_text=evaluation_text,
-            revenue_caption=words["revenue_caption"].format(
-                days=context["horizon"], model=context["model"]
+
+    def label(domain: str, code: object) -> str:
+        return codes.code(domain, code) if code else ""
+
+    clusters = [
+        c
+        | {
+            "category_label": label("category", c.get("top_category")),
+            "channel_label": label("channel", c.get("top_channel")),
+            "rfm_segment_label": segment_label(c["top_rfm_segment"]),
+            "traits": ", ".join(
+                codes.code("trait", word) for word in str(c.get("persona") or "").split(", ")
             ),
-            clusters_caption=words["clusters_caption"].format(
-                k=int(drift["k"]) if drift is not None else len(context["clusters"]),
-                silhouette=f.number(
-                    data._num(drift["silhouette"]) if drift is not None else None, 2
-                ),
-            ),
-        )
-    )
-    return Markup(html)
+        }
+        for c in context["clusters"]
+    ]
+    return {
+        "w": words,
+        "segments": context["segments"],
+        "clusters": clusters,
+        "chart": Markup(chart),
+        "verdict": verdict,
+        "state": state,
+        "evaluation_text": evaluation_text,
+        "revenue_caption": words["revenue_caption"].format(
+            days=context["horizon"], model=context["model"]
+        ),
+        "clusters_caption": words["clusters_caption"].format(
+            k=int(drift["k"]) if drift is not None else len(context["clusters"]),
+            silhouette=f.number(num(drift["silhouette"]) if drift is not None else None, 2),
+        ),
+    }

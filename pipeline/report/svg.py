@@ -62,6 +62,72 @@ def _txt(x: float, y: float, text: str, anchor: str = "start", **attrs: str) -> 
     return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"{extra}>{escape(text)}</text>'
 
 
+#: Average glyph advance as a share of the font size, generous on purpose (DejaVu Sans, the
+#: widest common fallback of system-ui): an estimate too wide only costs some white space, too
+#: narrow makes labels collide.
+_NARROW = set("iljtfr.,:;'|!()[] ")
+_WIDE = set("mwMWÀÉ@%")
+
+
+def text_width(text: str, font_size: float = 12) -> float:
+    """Estimated rendered width of `text` in pixels (see the glyph advances above)."""
+    units = 0.0
+    for ch in text:
+        if ch in _NARROW:
+            units += 0.36
+        elif ch in _WIDE or ch.isupper():
+            units += 0.78
+        else:
+            units += 0.62
+    return units * font_size
+
+
+Box = tuple[float, float, float, float]
+
+
+def text_box(x: float, y: float, text: str, anchor: str = "start", font_size: float = 12) -> Box:
+    """(x0, y0, x1, y1) of a text drawn at baseline (x, y) with `anchor`."""
+    width = text_width(text, font_size)
+    x0 = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
+    return (x0, y - font_size * 0.85, x0 + width, y + font_size * 0.25)
+
+
+def boxes_overlap(a: Box, b: Box, pad: float = 2.0) -> bool:
+    """True when two boxes come closer than `pad` pixels."""
+    return not (
+        a[2] + pad <= b[0] or b[2] + pad <= a[0] or a[3] + pad <= b[1] or b[3] + pad <= a[1]
+    )
+
+
+def place_label(
+    candidates: Sequence[tuple[float, float, str]],
+    text: str,
+    taken: list[Box],
+    bounds: Box,
+    font_size: float = 11,
+) -> tuple[float, float, str, bool]:
+    """The first candidate (x, y, anchor) whose box stays in `bounds` and clear of `taken`.
+
+    Returns (x, y, anchor, clear). When none is clear, the least crowded candidate is
+    returned with clear = False (the caller then draws a leader line further away).
+    """
+    best, best_hits = candidates[0], None
+    for x, y, anchor in candidates:
+        box = text_box(x, y, text, anchor, font_size)
+        inside = (
+            box[0] >= bounds[0]
+            and box[1] >= bounds[1]
+            and box[2] <= bounds[2]
+            and (box[3] <= bounds[3])
+        )
+        hits = sum(boxes_overlap(box, other) for other in taken)
+        if inside and hits == 0:
+            return x, y, anchor, True
+        if inside and (best_hits is None or hits < best_hits):
+            best, best_hits = (x, y, anchor), hits
+    return (*best, False)
+
+
 def hbar_chart(
     name: str,
     title: str,
@@ -70,7 +136,11 @@ def hbar_chart(
     width: int = 520,
 ) -> str:
     """Horizontal bars: one (label, value, value text) per row, scaled to the largest value."""
-    label_w, value_w, row_h, top = 170, 150, 24, 8
+    row_h, top = 24, 8
+    # Room for the longest label and value text, so neither is clipped nor runs into a bar.
+    label_w = max(170.0, *(text_width(label) + 16 for label, _, _ in items)) if items else 170
+    value_w = max(150.0, *(text_width(text) + 12 for _, _, text in items)) if items else 150
+    width = max(width, int(label_w + value_w + 120))
     height = top * 2 + row_h * max(len(items), 1)
     bar_w = width - label_w - value_w
     vmax = max((v for _, v, _ in items), default=0) or 1.0
@@ -106,8 +176,12 @@ def heatmap(
 
     `rotate_cols` slants the column labels so long names (segment labels) do not overlap.
     """
-    top, left = (120 if rotate_cols else 40), label_w + 22
-    width = left + cell_w * max(len(cols), 1) + 10
+    label_w = max(label_w, int(max((text_width(r) for r in rows), default=0) + 12))
+    # Slanted column labels need room above the grid (and on the right for the last ones).
+    slant = max((text_width(c) for c in cols), default=0) if rotate_cols else 0.0
+    top = int(40 + slant * math.sin(math.radians(40))) if rotate_cols else 40
+    left = label_w + 22
+    width = left + cell_w * max(len(cols), 1) + 10 + int(slant * math.cos(math.radians(40)))
     height = top + cell_h * max(len(rows), 1) + 12
     out = _open(name, width, height, title)
     out.append(_txt(left + cell_w * len(cols) / 2, 14, x_label, "middle", font_weight="bold"))
@@ -184,10 +258,11 @@ def grouped_bars(
     out = _open(name, width, height, title)
     group_w = plot_w / max(len(groups), 1)
     bar_w = group_w * 0.8 / max(len(series), 1)
+    lx = left
     for s, (label, _) in enumerate(series):
-        lx = left + s * 150
         out.append(f'<rect x="{lx}" y="6" width="12" height="12" fill="{color_for(s)}"/>')
         out.append(_txt(lx + 16, 16, label))
+        lx += 16 + text_width(label) + 24
     base = top + plot_h
     out.append(f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" stroke="#888"/>')
     for g, group in enumerate(groups):
@@ -203,9 +278,11 @@ def grouped_bars(
                 f'fill="{color_for(s)}"><title>{escape(label)} · {escape(group)}: '
                 f"{escape(fmt(value))}</title></rect>"
             )
-            out.append(
-                _txt(x + (bar_w - 3) / 2, base - h - 4, fmt(value), "middle", font_size="10")
-            )
+            # The value over its bar only when it fits the bar's width (the table has them all).
+            if text_width(fmt(value), 10) <= bar_w:
+                out.append(
+                    _txt(x + (bar_w - 3) / 2, base - h - 4, fmt(value), "middle", font_size="10")
+                )
         out.append(_txt(left + g * group_w + group_w / 2, base + 16, group, "middle"))
     out.append("</svg>")
     return "".join(out)
@@ -252,38 +329,114 @@ def bubble_chart(
     points: Sequence[Mapping[str, object]],
     x_label: str,
     y_label: str,
-    width: int = 640,
-    height: int = 380,
+    width: int = 680,
+    height: int = 440,
+    quadrants: Mapping[str, str] | None = None,
 ) -> str:
-    """Bubbles at (x, y) with area proportional to `size` and a trend `color`; labelled.
+    """Bubbles at (x, y) in [0, 1] x [0, 1], area proportional to `size`, filled with `color`.
 
-    Each point is a mapping with keys label, x, y, size (floats) and color.
+    Each point is a mapping with keys label, x, y, size and color. With `quadrants` (keys
+    top_right, top_left, bottom_right, bottom_left), dashed lines split the plot at 0.5 and the
+    corners are named. Labels never overlap: each goes inside its bubble, else above, below or
+    beside it, else further out with a leader line (`place_label`).
     """
-    left, right, top, bottom = 56, 20, 16, 44
+    left, right, top, bottom = 60, 24, 30, 52
     plot_w, plot_h = width - left - right, height - top - bottom
-    xs = [float(p["x"]) for p in points] or [0.0]
-    ys = [float(p["y"]) for p in points] or [0.0]
     sizes = [float(p["size"]) for p in points] or [0.0]
-    xmax, ymax, smax = max(xs) * 1.1 or 1.0, max(ys) * 1.15 or 1.0, max(sizes) or 1.0
-    out = _open(name, width, height, title)
+    smax = max(sizes) or 1.0
+    r_max = 35.0
     base = top + plot_h
+    out = _open(name, width, height, title)
     out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#888"/>')
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{base}" stroke="#888"/>')
-    out.append(_txt(left + plot_w / 2, height - 8, x_label, "middle"))
+    taken: list[Box] = []
+
+    def fixed(x: float, y: float, text: str, anchor: str, **attrs: str) -> None:
+        out.append(_txt(x, y, text, anchor, **attrs))
+        taken.append(text_box(x, y, text, anchor, float(attrs.get("font_size", 12))))
+
+    # Values 0..1 map inside the axes with a margin of the largest radius: no bubble is cut.
+    def sx(value: float) -> float:
+        return left + r_max + (plot_w - 2 * r_max) * min(max(value, 0.0), 1.0)
+
+    def sy(value: float) -> float:
+        return base - r_max - (plot_h - 2 * r_max) * min(max(value, 0.0), 1.0)
+
+    fixed(left + plot_w / 2, height - 10, x_label, "middle")
+    # The vertical axis title is rotated: its box is tall and narrow.
+    y_mid = top + plot_h / 2
     out.append(
-        f'<text x="14" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
-        f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{escape(y_label)}</text>'
+        f'<text x="16" y="{y_mid:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 16 {y_mid:.1f})">{escape(y_label)}</text>'
     )
+    y_half = text_width(y_label) / 2
+    taken.append((4.0, y_mid - y_half, 20.0, y_mid + y_half))
+    for tick in (0.0, 0.5, 1.0):
+        fixed(sx(tick), base + 16, f"{tick:g}", "middle", font_size="10")
+        fixed(left - 6, sy(tick) + 4, f"{tick:g}", "end", font_size="10")
+    if quadrants:
+        mid_x, mid_y = sx(0.5), sy(0.5)
+        out.append(
+            f'<line x1="{mid_x:.1f}" y1="{top}" x2="{mid_x:.1f}" y2="{base}" stroke="#bbb" '
+            'stroke-dasharray="4 4"/>'
+        )
+        out.append(
+            f'<line x1="{left}" y1="{mid_y:.1f}" x2="{left + plot_w}" y2="{mid_y:.1f}" '
+            'stroke="#bbb" stroke-dasharray="4 4"/>'
+        )
+        # Quadrant names sit outside the plot (above it and on the axis title's line), arrows
+        # pointing to their corner, so no bubble ever hides them.
+        for key, (x, y, anchor, arrow) in {
+            "top_left": (left + 4, top - 10, "start", "↖ "),
+            "top_right": (left + plot_w - 4, top - 10, "end", " ↗"),
+            "bottom_left": (left + 4, height - 10, "start", "↙ "),
+            "bottom_right": (left + plot_w - 4, height - 10, "end", " ↘"),
+        }.items():
+            if key in quadrants:
+                text = (
+                    f"{arrow}{quadrants[key]}" if anchor == "start" else f"{quadrants[key]}{arrow}"
+                )
+                fixed(x, y, text, anchor, font_weight="bold", fill="#5f6b7a")
+    bubbles = []
     # Largest bubbles first so small ones stay visible on top.
     for p in sorted(points, key=lambda q: -float(q["size"])):
-        cx = left + plot_w * float(p["x"]) / xmax
-        cy = base - plot_h * float(p["y"]) / ymax
-        r = 6 + 34 * math.sqrt(max(float(p["size"]), 0.0) / smax)
+        cx, cy = sx(float(p["x"])), sy(float(p["y"]))
+        r = 5 + (r_max - 5) * math.sqrt(max(float(p["size"]), 0.0) / smax)
+        bubbles.append((cx, cy, r, str(p["label"])))
         out.append(
             f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r:.1f}" fill="{escape(str(p["color"]))}" '
             f'fill-opacity="0.55" stroke="#333" stroke-width="0.5">'
             f"<title>{escape(str(p['label']))}</title></circle>"
         )
-        out.append(_txt(cx, cy + 4, str(p["label"]), "middle", font_size="11"))
+    bounds = (2.0, 2.0, width - 2.0, height - 2.0)
+    for cx, cy, r, label in bubbles:
+        inside = [(cx, cy + 4, "middle")] if text_width(label, 11) <= 2 * r - 4 else []
+        near = [
+            (cx, cy - r - 4, "middle"),
+            (cx, cy + r + 12, "middle"),
+            (cx + r + 4, cy + 4, "start"),
+            (cx - r - 4, cy + 4, "end"),
+        ]
+        far = [
+            (cx + dx, cy + dy, anchor)
+            for step in range(1, 12)
+            for dx, dy, anchor in (
+                (0, -r - 4 - 13 * step, "middle"),
+                (0, r + 12 + 13 * step, "middle"),
+                (r + 12 + 10 * step, 4 - 13 * step, "start"),
+                (-r - 12 - 10 * step, 4 - 13 * step, "end"),
+                (r + 12 + 10 * step, 4 + 13 * step, "start"),
+                (-r - 12 - 10 * step, 4 + 13 * step, "end"),
+            )
+        ]
+        x, y, anchor, _ = place_label([*inside, *near, *far], label, taken, bounds)
+        if (x, y, anchor) not in inside + near:
+            # Displaced: a leader line ties the label to its bubble.
+            out.append(
+                f'<line x1="{cx:.1f}" y1="{cy:.1f}" x2="{x:.1f}" y2="{y - 4:.1f}" '
+                'stroke="#777" stroke-width="0.6"/>'
+            )
+        out.append(_txt(x, y, label, anchor, font_size="11"))
+        taken.append(text_box(x, y, label, anchor, 11))
     out.append("</svg>")
     return "".join(out)

@@ -15,6 +15,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
+from pipeline.segments.distribution import segment_distribution_markdown
 from pipeline.segments.project import dbt_project, translator
 from pipeline.segments.spark import export_clean_parquet, load_spark_tables, spark_environment
 
@@ -29,8 +30,6 @@ DISTRIBUTION_MODELS = ("customer_rfm", "segment_kpis")
 
 def _table_metadata(con, key: dg.AssetKey) -> dict[str, Any]:
     """Row count of a built model (key = [schema, name]) and, for the main marts, segments."""
-    from pipeline.report.data import segment_distribution_markdown
-
     schema, name = key.path[0], key.path[-1]
     exists = con.execute(
         "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",

@@ -43,6 +43,8 @@ SOURCE_TABLES = (
     "clean.order_lines",
     "clean.nps_responses",
     "clean.support_tickets",
+    "clean.campaign_contacts",
+    "clean.marketing_spend",
     "clean.quarantine",
     "identity.customer_identity_map",
     "identity.customers",

@@ -20,6 +20,7 @@ import duckdb
 import psycopg
 from psycopg import sql
 
+from pipeline.serving.docs import table_comments
 from pipeline.serving.pii import quote_ident
 
 #: DuckDB type -> PostgreSQL type; anything else is published as text (cast in DuckDB).
@@ -167,6 +168,18 @@ class PostgresPublisher:
         self.conn.execute(
             sql.SQL("CREATE TABLE {} ({})").format(target, sql.SQL(", ").join(definitions))
         )
+        # The serving file's comments (the dbt descriptions) become PostgreSQL comments.
+        table_comment, column_comments = table_comments(con, table)
+        if table_comment:
+            self.conn.execute(
+                sql.SQL("COMMENT ON TABLE {} IS {}").format(target, sql.Literal(table_comment))
+            )
+        for column, comment in column_comments.items():
+            self.conn.execute(
+                sql.SQL("COMMENT ON COLUMN {} IS {}").format(
+                    sql.Identifier(new_schema, table, column), sql.Literal(comment)
+                )
+            )
         csv_path = workdir / f"{table}.csv"
         literal = "'" + str(csv_path).replace("'", "''") + "'"
         # DuckDB writes NULL as an empty field and '' as "": PostgreSQL's CSV format reads

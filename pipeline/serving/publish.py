@@ -23,7 +23,7 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,14 @@ import duckdb
 from pipeline.lib.permissions import ensure_private_dir, make_private, share, shared_dir
 from pipeline.lib.reasons import COLUMN_TYPES, KINDS, RunReason
 from pipeline.serving import exports
+from pipeline.serving.docs import (
+    DICTIONARY_TABLE,
+    PUBLICATION_DOCS,
+    TableDoc,
+    apply_comments,
+    warehouse_doc,
+    write_dictionary,
+)
 from pipeline.serving.files import fsync_dir, fsync_file, remove_path
 from pipeline.serving.options import ServingOptions
 from pipeline.serving.pii import (
@@ -48,7 +56,7 @@ from pipeline.serving.postgres import PostgresPublisher
 SERVING_DIR = "serving"
 SERVING_FILE = "segments.duckdb"
 #: Tables every serving file has besides the published marts.
-INFO_TABLES = ("refresh_info", "refresh_tables")
+INFO_TABLES = ("refresh_info", "refresh_tables", DICTIONARY_TABLE)
 CAMPAIGN_TABLE = "campaign_contacts"
 #: Columns of customer_rfm copied into the campaign export when present.
 CAMPAIGN_RFM_COLUMNS = ("segment", "label_fr", "label_en", "recommended_action", "priority")
@@ -79,6 +87,8 @@ class PublicationResult:
     row_counts: dict[str, int]
     sources: dict[str, str]
     dropped_columns: dict[str, list[str]]
+    #: Published columns without a description (dbt YAML), per table: should stay empty.
+    undescribed_columns: dict[str, list[str]] = field(default_factory=dict)
     export_dir: Path | None = None
     campaign_dir: Path | None = None
     campaign_rows: int | None = None
@@ -204,14 +214,17 @@ def publish_refresh(
     refresh_id: str | None = None,
     before_swap: Callable[[Path], None] | None = None,
     log: Log | None = None,
+    descriptions: Mapping[str, TableDoc] | None = None,
     reason: RunReason | None = None,
 ) -> PublicationResult:
     """Publish the BI-facing tables of the build warehouse (see the module docstring).
 
     `before_swap(tmp_path)` runs after everything is built and before anything is switched
     (tests use it to kill a publication at the worst moment). Raises without touching the
-    published outputs when anything fails before the switch. `reason` (why the run happened)
-    goes into `refresh_info`.
+    published outputs when anything fails before the switch. `descriptions` (by table name,
+    see `pipeline.serving.docs.dbt_descriptions`) become the comments of the published tables
+    and columns; tables dbt does not describe (the Python-built prediction marts) keep their
+    warehouse comments. `reason` (why the run happened) goes into `refresh_info`.
     """
     log = log or (lambda message: None)
     state_dir = Path(state_dir)
@@ -270,6 +283,7 @@ def publish_refresh(
                 pg=pg,
                 pg_workdir=serving_dir / f".pgload-{tag}",
                 log=log,
+                descriptions=descriptions or {},
                 reason=reason or RunReason("manual", KINDS["manual"]),
             )
             fsync_file(tmp)
@@ -323,6 +337,7 @@ def _build(
     pg: PostgresPublisher | None,
     pg_workdir: Path,
     log: Log,
+    descriptions: Mapping[str, TableDoc],
     reason: RunReason,
 ) -> PublicationResult:
     """Write the temporary serving file, the temporary export folders and the PostgreSQL load."""
@@ -340,12 +355,23 @@ def _build(
         key_fn = Pseudonymizer(pii_key).register(con)
         counts: dict[str, int] = {}
         dropped: dict[str, list[str]] = {}
+        undescribed: dict[str, list[str]] = {}
         for source in sources:
             select, dropped_cols = _serving_select(
                 source, catalog, refresh_id, key_fn, options.extra_pii_columns
             )
             con.execute(f"CREATE TABLE {quote_ident(source.name)} AS {select}")
-            _copy_table_comment(con, catalog, source)
+            renamed = {
+                key_column_name(name): name
+                for name, _ in source.columns
+                if CUSTOMER_ID_COLUMN.match(name)
+            }
+            doc = descriptions.get(source.name) or warehouse_doc(
+                con, catalog, source.schema, source.name
+            )
+            missing = apply_comments(con, source.name, doc, renamed)
+            if missing:
+                undescribed[source.name] = missing
             counts[source.name] = con.execute(
                 f"SELECT count(*) FROM {quote_ident(source.name)}"
             ).fetchone()[0]
@@ -356,7 +382,15 @@ def _build(
         _write_info_tables(
             con, refresh_id, as_of, published_at, run_id, counts, sources_by_name, reason
         )
+        for table in ("refresh_info", "refresh_tables"):
+            apply_comments(con, table, PUBLICATION_DOCS[table])
+        write_dictionary(con, refresh_id, [*counts, "refresh_info", "refresh_tables"])
         tables = [*counts, *INFO_TABLES]
+        if undescribed:
+            log(
+                "columns published without a description (describe them in the dbt YAML): "
+                + "; ".join(f"{t}: {', '.join(c)}" for t, c in sorted(undescribed.items()))
+            )
 
         findings: list[PiiFinding] = []
         for table in tables:
@@ -375,6 +409,7 @@ def _build(
             row_counts=counts,
             sources=sources_by_name,
             dropped_columns=dropped,
+            undescribed_columns=undescribed,
         )
         manifest = {
             "refresh_id": refresh_id,
@@ -413,17 +448,6 @@ def _build(
     finally:
         con.close()
     return result
-
-
-def _copy_table_comment(con: duckdb.DuckDBPyConnection, catalog: str, source: SourceTable) -> None:
-    """Keep the warehouse table's description (COMMENT ON TABLE) on the published copy."""
-    row = con.execute(
-        "SELECT comment FROM duckdb_tables() "
-        "WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-        [catalog, source.schema, source.name],
-    ).fetchone()
-    if row and row[0]:
-        con.execute(f"COMMENT ON TABLE {quote_ident(source.name)} IS {_literal(row[0])}")
 
 
 def _write_info_tables(

@@ -4,12 +4,13 @@ Kept apart from `assets.py` (which reads the dbt manifest) so the asset can be b
 with any upstream keys.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import dagster as dg
 
 from pipeline.lib.reasons import RunReason
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
+from pipeline.serving.docs import TableDoc, dbt_descriptions
 from pipeline.serving.history import settle_publication
 from pipeline.serving.options import ServingOptions
 from pipeline.serving.publish import publish_refresh
@@ -38,8 +39,21 @@ def served_dbt_keys(
     )
 
 
-def build_published_refresh(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    """The `["serving", "published_refresh"]` asset, downstream of `deps`."""
+def dbt_model_descriptions() -> dict[str, TableDoc]:
+    """Descriptions of the dbt models and seeds from the project's parsed manifest."""
+    from pipeline.segments.project import dbt_project
+
+    return dbt_descriptions(dbt_project.manifest_path)
+
+
+def build_published_refresh(
+    deps: Sequence[dg.AssetKey],
+    descriptions: Callable[[], Mapping[str, TableDoc]] = dbt_model_descriptions,
+) -> dg.AssetsDefinition:
+    """The `["serving", "published_refresh"]` asset, downstream of `deps`.
+
+    `descriptions()` is read at run time: the table and column comments of the publication.
+    """
 
     @dg.asset(
         key=PUBLISHED_REFRESH_KEY,
@@ -72,6 +86,7 @@ def build_published_refresh(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
                 run_id=context.run_id,
                 options=serving,
                 log=context.log.info,
+                descriptions=descriptions(),
                 reason=RunReason.from_tags(context.run.tags),
             )
         finally:
@@ -82,6 +97,7 @@ def build_published_refresh(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
             "serving_file": dg.MetadataValue.path(str(result.serving_path)),
             "row_counts": dg.MetadataValue.json(result.row_counts),
             "dropped_pii_columns": dg.MetadataValue.json(result.dropped_columns),
+            "undescribed_columns": dg.MetadataValue.json(result.undescribed_columns),
             "dagster/row_count": sum(result.row_counts.values()),
             "postgres_schema": result.postgres_schema or "disabled",
             "trigger": RunReason.from_tags(context.run.tags).summary,

@@ -1,6 +1,7 @@
-{#- Orders and revenue per cohort customer and calendar month since acquisition (month_index,
-    0 = acquisition month) with the cohort period index (var cohort_grain). Revenue is net of
-    refunds in monetary_mode 'net'; a refund dated before the acquisition month counts in it. -#}
+{#- Orders, promo orders, discounts and revenue per cohort customer and calendar month since
+    acquisition (month_index, 0 = acquisition month) with the cohort period index (var
+    cohort_grain). Revenue is net of refunds in monetary_mode 'net'; a refund dated before the
+    acquisition month counts in it. -#}
 with
 
 cohorts as (
@@ -25,6 +26,8 @@ order_events as (
         {{ months_between_dates('cohorts.first_order_date', 'qualifying_orders.order_date') }}
             as month_index,
         1 as orders,
+        case when qualifying_orders.has_promo then 1 else 0 end as promo_orders,
+        qualifying_orders.discount_amount,
         qualifying_orders.amount as gross_amount,
         cast(0 as decimal(18, 2)) as refund_amount
     from qualifying_orders
@@ -42,6 +45,8 @@ refund_events as (
         greatest(0, {{ months_between_dates('cohorts.first_order_date',
             'attributed_refunds.refunded_at') }}) as month_index,
         0 as orders,
+        0 as promo_orders,
+        cast(0 as decimal(18, 2)) as discount_amount,
         cast(0 as decimal(18, 2)) as gross_amount,
         attributed_refunds.amount as refund_amount
     from attributed_refunds
@@ -66,6 +71,8 @@ customer_months as (
         period_index,
         month_index,
         cast(sum(orders) as integer) as orders,
+        cast(sum(promo_orders) as integer) as promo_orders,
+        cast(sum(discount_amount) as decimal(18, 2)) as discount_amount,
         cast(sum(gross_amount) as decimal(18, 2)) as gross_amount,
         cast(sum(refund_amount) as decimal(18, 2)) as refund_amount,
         cast(sum(gross_amount) - sum(refund_amount) as decimal(18, 2)) as revenue

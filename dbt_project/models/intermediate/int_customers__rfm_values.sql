@@ -10,8 +10,8 @@ attributed_refunds as (
     select * from {{ ref('int_refunds__attributed') }}
 ),
 
-support_tickets as (
-    select * from {{ ref('stg_support_tickets') }}
+windowed_tickets as (
+    select * from {{ ref('int_support_tickets__scoring_window') }}
 ),
 
 {#- One pass over the qualifying orders: the window measures count only the orders in the scoring
@@ -51,10 +51,7 @@ window_ticket_totals as (
     select
         customer_id,
         count(distinct ticket_id) as tickets
-    from support_tickets
-    where
-        created_at <= {{ as_of_date() }}
-        and {{ in_scoring_window('created_at') }}
+    from windowed_tickets
     group by customer_id
 ),
 

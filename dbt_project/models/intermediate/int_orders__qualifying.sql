@@ -15,6 +15,7 @@ qualifying_orders as (
         status,
         channel,
         promo_code,
+        discount_amount,
         is_returned,
         has_promo,
         {{ in_scoring_window('order_date') }} as is_in_scoring_window

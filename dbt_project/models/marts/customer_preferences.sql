@@ -7,8 +7,8 @@ qualifying_orders as (
     select * from {{ ref('int_orders__qualifying') }}
 ),
 
-order_lines as (
-    select * from {{ ref('stg_order_lines') }}
+kept_lines as (
+    select * from {{ ref('int_order_lines__scoring_window') }}
 ),
 
 window_orders as (
@@ -19,17 +19,13 @@ window_orders as (
 
 category_totals as (
     select
-        window_orders.customer_id,
-        order_lines.category,
-        sum(order_lines.line_amount) as category_revenue,
-        sum(order_lines.quantity) as category_quantity
-    from window_orders
-    inner join order_lines
-        on window_orders.order_id = order_lines.order_id
-    where
-        not window_orders.is_returned
-        and order_lines.category is not null
-    group by window_orders.customer_id, order_lines.category
+        customer_id,
+        category,
+        sum(line_amount) as category_revenue,
+        sum(quantity) as category_quantity
+    from kept_lines
+    where category is not null
+    group by customer_id, category
 ),
 
 ranked_categories as (

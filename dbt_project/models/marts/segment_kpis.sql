@@ -1,6 +1,6 @@
-{#- KPIs per segment (all 11, even when empty) and one overall row 'All' over scored customers.
-    Prospects (customers known at the as-of date without any qualifying order up to it) are
-    counted on the 'All' row only. -#}
+{#- KPIs per segment (all 11, even when empty) and one overall row (overall_label(), 'All') over
+    scored customers. Prospects (customers known at the as-of date without any qualifying order
+    up to it) are counted on the overall row only. -#}
 with
 
 customer_rfm as (
@@ -19,23 +19,12 @@ master_customers as (
     select * from {{ ref('stg_customers') }}
 ),
 
-nps_responses as (
-    select * from {{ ref('stg_nps_responses') }}
+customer_nps as (
+    select * from {{ ref('int_customers__nps') }}
 ),
 
 segments as (
     select * from {{ ref('segments') }}
-),
-
-customer_nps as (
-    select
-        customer_id,
-        count(*) as nps_responses,
-        sum({{ nps_promoter('score') }}) as promoters,
-        sum({{ nps_detractor('score') }}) as detractors
-    from nps_responses
-    where {{ in_last_days('responded_at', var('nps_window_days')) }}
-    group by customer_id
 ),
 
 customer_facts as (
@@ -73,7 +62,7 @@ grouped_facts as (
     from customer_facts
     union all
     select
-        'All' as kpi_segment,
+        {{ overall_label() }} as kpi_segment,
         monetary,
         frequency,
         recency_days,
@@ -126,7 +115,7 @@ prospects as (
 segment_rows as (
     select segment, priority from segments
     union all
-    select 'All' as segment, 0 as priority
+    select {{ overall_label() }} as segment, 0 as priority
 ),
 
 kpis as (
@@ -135,32 +124,29 @@ kpis as (
         segment_rows.segment,
         cast(segment_rows.priority as integer) as priority,
         cast(coalesce(group_totals.customers, 0) as integer) as customers,
-        cast(coalesce(group_totals.customers, 0) as double)
-            / cast(nullif(overall.total_customers, 0) as double) as share,
+        {{ safe_divide('coalesce(group_totals.customers, 0)', 'overall.total_customers') }}
+            as share,
         cast(coalesce(group_totals.revenue, 0) as decimal(18, 2)) as revenue,
-        cast(group_totals.revenue as double)
-            / cast(nullif(overall.total_revenue, 0) as double) as revenue_share,
+        {{ safe_divide('group_totals.revenue', 'overall.total_revenue') }} as revenue_share,
         cast(coalesce(group_totals.orders, 0) as integer) as orders,
-        cast(group_totals.revenue as double)
-            / cast(nullif(group_totals.orders, 0) as double) as avg_basket,
-        cast(group_totals.orders as double)
-            / cast(nullif(group_totals.customers, 0) as double) as avg_frequency,
-        cast(group_totals.recency_days as double)
-            / cast(nullif(group_totals.customers, 0) as double) as avg_recency_days,
+        {{ safe_divide('group_totals.revenue', 'group_totals.orders') }} as avg_basket,
+        {{ safe_divide('group_totals.orders', 'group_totals.customers') }} as avg_frequency,
+        {{ safe_divide('group_totals.recency_days', 'group_totals.customers') }}
+            as avg_recency_days,
         cast(coalesce(group_totals.returned_orders, 0) as integer) as returned_orders,
-        cast(group_totals.returned_orders as double)
-            / cast(nullif(group_totals.orders, 0) as double) as return_rate,
+        {{ safe_divide('group_totals.returned_orders', 'group_totals.orders') }} as return_rate,
         cast(coalesce(group_totals.tickets, 0) as integer) as tickets,
-        cast(group_totals.tickets as double)
-            / cast(nullif(group_totals.customers, 0) as double) as tickets_per_customer,
+        {{ safe_divide('group_totals.tickets', 'group_totals.customers') }}
+            as tickets_per_customer,
         {{ nps_score('group_totals.promoters', 'group_totals.detractors',
             'group_totals.nps_responses') }} as nps,
         cast(coalesce(group_totals.nps_responses, 0) as integer) as nps_responses,
         cast(coalesce(group_totals.churned_customers, 0) as integer) as churned_customers,
-        cast(group_totals.churned_customers as double)
-            / cast(nullif(group_totals.customers, 0) as double) as churn_rate,
-        cast(case when segment_rows.segment = 'All' then prospects.prospects end as integer)
-            as prospects
+        {{ safe_divide('group_totals.churned_customers', 'group_totals.customers') }}
+            as churn_rate,
+        cast(case when segment_rows.segment = {{ overall_label() }} then prospects.prospects end
+            as integer) as prospects,
+        coalesce(group_totals.nps_responses, 0) >= {{ nps_min_responses() }} as is_nps_reliable
     from segment_rows
     cross join overall
     cross join prospects

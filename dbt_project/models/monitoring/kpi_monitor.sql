@@ -1,8 +1,8 @@
 {#- KPIs between refreshes, measured like with like (docs/automation.md). Built only by the
     monitoring job, after it ingested the landing as of today (var as_of), never by a refresh.
     Population: the customers scored by the last published refresh (var
-    monitor_published_as_of), in their published segment, and overall ('All'). One row per
-    monitoring run (var monitor_id), basis and segment:
+    monitor_published_as_of), in their published segment, and overall (overall_label(),
+    'All'). One row per monitoring run (var monitor_id), basis and segment:
 
     * basis 'published': churn and NPS at the published as-of date, recomputed on today's data.
       On unchanged data they equal the published kpi_history row; a difference is a change of
@@ -60,7 +60,7 @@ published_customers as (
 customer_groups as (
     select customer_id, segment as kpi_segment from published_customers
     union all
-    select customer_id, 'All' as kpi_segment from published_customers
+    select customer_id, {{ overall_label() }} as kpi_segment from published_customers
 ),
 
 bases as (

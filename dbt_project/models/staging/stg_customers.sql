@@ -1,4 +1,5 @@
-{#- Master customers: the golden records of identity resolution (already keyed by master id). -#}
+{#- Master customers: the golden records of identity resolution (already keyed by master id).
+    Only the fields the marts use; birth_date never leaves the intermediate layer (age bands). -#}
 with
 
 golden_records as (
@@ -9,6 +10,9 @@ renamed as (
     select
         customer_id,
         created_at,
+        birth_date,
+        nullif(upper(trim(gender)), '') as gender,
+        nullif(trim(region), '') as region,
         country,
         marketing_opt_in,
         derived_from_orders,

@@ -10,19 +10,14 @@ identity_map as (
 ),
 
 rekeyed as (
-    select
-        orders.order_id,
-        orders.customer_id as source_customer_id,
-        coalesce(identity_map.customer_id, orders.customer_id) as customer_id,
-        orders.order_date,
-        cast(orders.amount as decimal(18, 2)) as amount,
-        lower(trim(orders.status)) as status,
-        nullif(trim(orders.channel), '') as channel,
-        nullif(trim(orders.promo_code), '') as promo_code,
-        cast(coalesce(orders.discount_amount, 0) as decimal(18, 2)) as discount_amount
-    from orders
-    left join identity_map
-        on orders.customer_id = identity_map.source_customer_id
+    {{ rekeyed_to_master('orders', ['order_id'], [
+        'orders.order_date',
+        'cast(orders.amount as decimal(18, 2)) as amount',
+        'lower(trim(orders.status)) as status',
+        "nullif(trim(orders.channel), '') as channel",
+        "nullif(trim(orders.promo_code), '') as promo_code",
+        'cast(coalesce(orders.discount_amount, 0) as decimal(18, 2)) as discount_amount',
+    ]) }}
 ),
 
 flagged as (

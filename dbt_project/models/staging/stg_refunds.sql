@@ -9,16 +9,11 @@ identity_map as (
 ),
 
 rekeyed as (
-    select
-        refunds.refund_id,
-        refunds.customer_id as source_customer_id,
-        coalesce(identity_map.customer_id, refunds.customer_id) as customer_id,
-        nullif(trim(refunds.order_id), '') as order_id,
-        refunds.refunded_at,
-        cast(refunds.amount as decimal(18, 2)) as amount
-    from refunds
-    left join identity_map
-        on refunds.customer_id = identity_map.source_customer_id
+    {{ rekeyed_to_master('refunds', ['refund_id'], [
+        "nullif(trim(refunds.order_id), '') as order_id",
+        'refunds.refunded_at',
+        'cast(refunds.amount as decimal(18, 2)) as amount',
+    ]) }}
 )
 
 select * from rekeyed

@@ -9,15 +9,10 @@ identity_map as (
 ),
 
 rekeyed as (
-    select
-        support_tickets.ticket_id,
-        support_tickets.customer_id as source_customer_id,
-        coalesce(identity_map.customer_id, support_tickets.customer_id) as customer_id,
-        support_tickets.created_at,
-        support_tickets.topic
-    from support_tickets
-    left join identity_map
-        on support_tickets.customer_id = identity_map.source_customer_id
+    {{ rekeyed_to_master('support_tickets', ['ticket_id'], [
+        'support_tickets.created_at',
+        "nullif(lower(trim(support_tickets.topic)), '') as topic",
+    ]) }}
 )
 
 select * from rekeyed
