@@ -16,7 +16,7 @@ from pipeline.automation.requests import monitor_ops
 from pipeline.lib.resources import RefreshSettings, Warehouse
 from pipeline.lib.settings import KpiDropSection, load_settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("refresh")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TODAY = DEMO_AS_OF + dt.timedelta(days=61)
 NEW_ANSWERS = 60
 

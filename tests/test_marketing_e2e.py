@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
+pytestmark = [pytest.mark.integration]
 
 MARKETING_MARTS = {
     "segment_support_themes",

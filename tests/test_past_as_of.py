@@ -17,7 +17,7 @@ from conftest import run_cli, run_refresh
 from pipeline.demo.generator import MESSY_ENCODING, MESSY_FILE
 from pipeline.ingest.entities import AS_OF_COLUMNS, ENTITIES_BY_PREFIX
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
+pytestmark = [pytest.mark.integration]
 
 #: A quarter before the demo's as-of date (2026-10-01): three months of rows come later.
 PAST = dt.date(2026, 7, 1)

@@ -12,7 +12,7 @@ from conftest import DEMO_AS_OF
 from pipeline.lib.resources import RefreshSettings, Warehouse
 from pipeline.predictions.assets import cluster_assets
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
+pytestmark = [pytest.mark.integration]
 
 TABLES = (
     "customer_predictions",

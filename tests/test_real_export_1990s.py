@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from conftest import run_refresh
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
+pytestmark = [pytest.mark.integration]
 
 AS_OF = dt.date(1998, 7, 1)
 

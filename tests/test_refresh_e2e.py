@@ -13,7 +13,7 @@ import pytest
 from conftest import DEMO_AS_OF, run_cli
 from rfm_reference import reference_rfm
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
+pytestmark = [pytest.mark.integration]
 
 
 def _faults(demo: Path) -> list[dict[str, str]]:

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from conftest import DEMO_AS_OF, run_cli
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
+pytestmark = [pytest.mark.integration]
 
 HISTORY_TABLES = (
     "history.segment_history",

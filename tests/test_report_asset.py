@@ -13,7 +13,7 @@ from report_helpers import copy_warehouse
 
 from pipeline.lib.resources import RefreshSettings, Warehouse
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
+pytestmark = [pytest.mark.integration]
 
 
 def _publish(state: Path, as_of: dt.date) -> None:

@@ -16,7 +16,7 @@ from report_helpers import PREVIOUS_AS_OF, add_previous_refresh, copy_warehouse
 from pipeline.report.render import build_report
 from pipeline.segments.distribution import segment_distribution_markdown
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("refresh")]
+pytestmark = [pytest.mark.integration]
 MAX_BYTES = 3 * 1024 * 1024
 GENERATED = dt.datetime(2026, 10, 1, 6, 0, tzinfo=dt.UTC)
 

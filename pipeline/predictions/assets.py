@@ -608,6 +608,16 @@ def _write_clusters(
                 vanished_clusters varchar, min_ari double, max_shift double,
                 drift_detected boolean, verdict varchar)"""
         )
+        # A table made by an earlier version typed previous_as_of INTEGER (only NULLs in it,
+        # since any date was refused): retype it; inserts below go by name.
+        (kind,) = con.execute(
+            "select data_type from information_schema.columns where table_schema = ? "
+            "and table_name = 'cluster_drift' and column_name = 'previous_as_of'",
+            [MARTS],
+        ).fetchone()
+        if kind != "DATE":
+            con.execute(f"alter table {MARTS}.cluster_drift drop column previous_as_of")
+            con.execute(f"alter table {MARTS}.cluster_drift add column previous_as_of date")
         con.execute(f"delete from {MARTS}.cluster_drift where as_of = ?", [as_of])
         con.execute(f"insert into {MARTS}.cluster_drift by name select * from _drift_df")
         con.unregister("_drift_df")
