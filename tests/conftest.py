@@ -27,6 +27,29 @@ def pytest_configure(config: pytest.Config) -> None:
         ensure_manifest()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with slow tests first, then files with integration tests, then the rest.
+
+    CI runs whole files per worker (`--dist loadfile`) in this order: starting the long files
+    (the daemon, Spark, backfill and refresh scenarios) first keeps one of them from starting last
+    and running alone at the end. The order inside each file is kept.
+    """
+
+    def weight(item: pytest.Item) -> int:
+        return (
+            0
+            if item.get_closest_marker("slow")
+            else 1
+            if item.get_closest_marker("integration")
+            else 2
+        )
+
+    rank: dict[str, int] = {}
+    for item in items:
+        rank[str(item.path)] = min(rank.get(str(item.path), 2), weight(item))
+    items.sort(key=lambda item: rank[str(item.path)])  # stable: file order kept
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Deterministic demo exports (with faults and ground truth) for the integration tests."""
