@@ -29,6 +29,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipeline.lib.sql import sql_literal
 from pipeline.segments.project import dbt_executable
 
 #: The dbt project the pipeline runs (this file lives in <repo>/bench/).
@@ -109,7 +110,7 @@ from rfm
 def _attach(warehouse: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the warehouse attached read-only as `wh`."""
     con = duckdb.connect(":memory:")
-    con.execute(f"attach '{warehouse}' as wh (read_only)")
+    con.execute(f"attach {sql_literal(warehouse)} as wh (read_only)")
     return con
 
 

@@ -47,6 +47,7 @@ from pipeline.demo.calendar import Calendar, year_of
 from pipeline.demo.faults import Fault, FaultInjector, FaultSpec, fault_count
 from pipeline.demo.marketing import marketing_files, plant_star_products
 from pipeline.demo.people import Population, build_population
+from pipeline.lib.sql import sql_literal
 
 logger = logging.getLogger(__name__)
 
@@ -479,7 +480,7 @@ def _write_table(table: pa.Table, path: Path, con: duckdb.DuckDBPyConnection) ->
         return
     con.register("demo_out", table)
     try:
-        con.execute(f"COPY demo_out TO '{path.as_posix()}' (FORMAT csv, HEADER true)")
+        con.execute(f"COPY demo_out TO {sql_literal(path.as_posix())} (FORMAT csv, HEADER true)")
     finally:
         con.unregister("demo_out")
 

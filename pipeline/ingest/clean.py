@@ -33,6 +33,10 @@ from pipeline.ingest.entities import (
 )
 from pipeline.ingest.phones import DEFAULT_REGION, fr_plain_e164_sql, normalize_many
 
+# Short names: these modules build long SQL strings out of them.
+from pipeline.lib.sql import quote_ident as _q
+from pipeline.lib.sql import sql_literal as _lit
+
 REASONS = (
     "missing_required",
     "unparsable_date",
@@ -187,14 +191,6 @@ class _Check:
     condition: str
     message: str
     nulls_field: bool = False
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _msg(column: str, text: str) -> str:

@@ -36,6 +36,10 @@ from pipeline.ingest.entities import (
 from pipeline.ingest.mapping import AUTO, ColumnSpec, EntityMapping, Mapping, MappingError
 from pipeline.lib.fingerprint import file_sha256
 
+# Short names: these modules build long SQL strings out of them.
+from pipeline.lib.sql import quote_ident as _q
+from pipeline.lib.sql import sql_literal as _lit
+
 #: Per-file detection results; `clean_entities` reads it to build `clean.load_log`.
 REGISTRY_TABLE = "raw.file_registry"
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -399,15 +403,6 @@ def _feeding_columns(plan: _Plan, col: ColumnSpec | None) -> list[str]:
     if col.kind == "source":
         return [col.source or ""]
     return [_find_source(plan.header, c.name) or "" for c in _expr_columns(col.expr or "")]
-
-
-def _q(name: str) -> str:
-    """Quote an identifier for DuckDB."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _source_cols(plan: _Plan, kinds: tuple[str, ...]) -> list[str]:

@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
+from pipeline.lib.sql import quote_relation, sql_literal
 from pipeline.predictions import clustering, models
 from pipeline.predictions.docs import describe
 from pipeline.predictions.features import Sources
@@ -79,7 +80,9 @@ def _replace_table(
     view = f"_{name}_df"
     con.register(view, frame)
     try:
-        con.execute(f'create or replace table "{schema}"."{name}" as select * from {view}')
+        con.execute(
+            f"create or replace table {quote_relation(schema, name)} as select * from {view}"
+        )
     finally:
         con.unregister(view)
     describe(con, schema, name, comment)
@@ -338,20 +341,17 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         ).fetchall()
     ]
 
-    def literal(value: str) -> str:
-        return "'" + value.replace("'", "''") + "'"
-
     category_cols = ", ".join(
-        f"coalesce(sum(v) filter (where category = {literal(c)}) / nullif(sum(v), 0), 0) "
+        f"coalesce(sum(v) filter (where category = {sql_literal(c)}) / nullif(sum(v), 0), 0) "
         f'as "category_share__{c}"'
         for c in top_categories
     )
     channel_cols = ", ".join(
-        f"coalesce(count(*) filter (where channel = {literal(c)}) / count(*), 0) "
+        f"coalesce(count(*) filter (where channel = {sql_literal(c)}) / count(*), 0) "
         f'as "channel_share__{c}"'
         for c in top_channels
     )
-    listed = ", ".join(map(literal, top_categories))
+    listed = ", ".join(map(sql_literal, top_categories))
     other_category = (
         f"coalesce(sum(v) filter (where category not in ({listed}))"
         ' / nullif(sum(v), 0), 0) as "category_share__other"'

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from pipeline.lib.sql import quote_ident, quote_relation, sql_literal
+
 _AS_OF = "As-of date of the refresh that computed the row."
 _CUSTOMER = "Master customer id (customer_key once published)."
 _SEGMENT = "RFM segment of the customer at this refresh (customer_rfm)."
@@ -133,11 +135,9 @@ COLUMNS: dict[str, dict[str, str]] = {
 
 def describe(con: duckdb.DuckDBPyConnection, schema: str, name: str, text: str) -> None:
     """COMMENT ON the table `schema.name` and on each of its columns listed in `COLUMNS`."""
-    relation = f'"{schema}"."{name}"'
-    con.execute(f"comment on table {relation} is {_literal(text)}")
+    relation = quote_relation(schema, name)
+    con.execute(f"comment on table {relation} is {sql_literal(text)}")
     for column, description in COLUMNS.get(name, {}).items():
-        con.execute(f'comment on column {relation}."{column}" is {_literal(description)}')
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+        con.execute(
+            f"comment on column {relation}.{quote_ident(column)} is {sql_literal(description)}"
+        )

@@ -48,6 +48,8 @@ from great_expectations.data_context.types.base import (
 from great_expectations.datasource.fluent import SQLDatasource
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 
+from pipeline.lib.sql import quote_relation
+
 __all__ = [
     "DuckDBDatasource",
     "duckdb_datasource",
@@ -161,11 +163,6 @@ def duckdb_datasource(
         release(source)
 
 
-def _quote_table(table: str) -> str:
-    """`schema.table` as a quoted DuckDB identifier (each dotted part double-quoted)."""
-    return ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
-
-
 def validate_query_sql(
     db_path: str | Path,
     query: str,
@@ -219,5 +216,5 @@ def validate_table_sql(
     A thin wrapper of `validate_query_sql` (same keyword options) on `SELECT * FROM table`.
     """
     return validate_query_sql(
-        db_path, f"SELECT * FROM {_quote_table(table)}", expectations, **options
+        db_path, f"SELECT * FROM {quote_relation(table)}", expectations, **options
     )

@@ -50,6 +50,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 # load a saved `type: duckdb` datasource (and `add_or_update_duckdb`).
 from pipeline.lib.resources import Warehouse
 from pipeline.lib.settings import QualitySection
+from pipeline.lib.sql import quote_ident, sql_literal
 from pipeline.quality.docs_offline import make_offline, prune_runs
 from pipeline.quality.duckdb_sql import duckdb_datasource
 from pipeline.quality.suites import GateSpec, SuiteSpec
@@ -240,25 +241,6 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _SQL_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
-
-
-def sql_literal(value: Any) -> str:
-    """`value` as a DuckDB literal: numbers as numbers, text and dates quoted ('' escaped)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"cannot inline a non-finite number: {value!r}")
-        return repr(value)
-    if isinstance(value, dt.date | dt.datetime):
-        value = value.isoformat()
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"cannot inline a {type(value).__name__} SQL parameter")
 
 
 def inline_parameters(query: str, parameters: Mapping[str, Any]) -> str:
@@ -547,7 +529,7 @@ class QualityRunner:
             )
 
         def head_keys() -> list[tuple[Any, ...]]:
-            keys = ", ".join('"' + k.replace('"', '""') + '"' for k in suite.key)
+            keys = ", ".join(quote_ident(k) for k in suite.key)
             with warehouse.connect(read_only=True) as con:
                 return con.execute(
                     f"SELECT {keys} FROM {_subquery(query)} LIMIT {SAMPLE_SIZE}"
@@ -579,8 +561,8 @@ class QualityRunner:
         params = {name: parameters[name] for name in suite.sql_parameters}
         attached = None
         if suite.attach:
-            path = str(Path((attachments or {})[suite.attach]).resolve()).replace("'", "''")
-            con.execute(f"ATTACH '{path}' AS {suite.attach} (READ_ONLY)")
+            path = Path((attachments or {})[suite.attach]).resolve()
+            con.execute(f"ATTACH {sql_literal(path)} AS {suite.attach} (READ_ONLY)")
             attached = suite.attach
         try:
             return _normalise(con.execute(suite.query, params).df())

@@ -15,6 +15,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
+from pipeline.lib.sql import quote_relation
 from pipeline.segments.distribution import segment_distribution_markdown
 from pipeline.segments.project import dbt_project, translator
 from pipeline.segments.spark import export_clean_parquet, load_spark_tables, spark_environment
@@ -38,7 +39,9 @@ def _table_metadata(con, key: dg.AssetKey) -> dict[str, Any]:
     if not exists:  # views and ephemeral nodes: nothing worth counting
         return {}
     metadata: dict[str, Any] = {
-        "dagster/row_count": con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+        "dagster/row_count": con.execute(
+            f"select count(*) from {quote_relation(schema, name)}"
+        ).fetchone()[0]
     }
     if name in DISTRIBUTION_MODELS:
         metadata["segment_distribution"] = dg.MetadataValue.md(segment_distribution_markdown(con))

@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from pipeline.lib.sql import quote_ident, quote_relation, sql_literal
 from pipeline.segments.project import DBT_PROJECT_DIR, dbt_executable
 
 log = logging.getLogger(__name__)
@@ -105,9 +106,9 @@ def export_clean_parquet(
             folder.mkdir(parents=True)
             # One file per table: enough for Spark to split by row group; names without a
             # leading "_" or "." (Spark skips those as metadata).
-            target = str(folder / "part-0.parquet").replace("'", "''")
+            target = sql_literal(folder / "part-0.parquet")
             con.execute(
-                f'copy (select * from "{schema}"."{name}") to \'{target}\' '
+                f"copy (select * from {quote_relation(schema, name)}) to {target} "
                 "(format parquet, compression zstd, row_group_size 500000)"
             )
             exported[qualified] = folder
@@ -282,18 +283,18 @@ def load_spark_tables(
             schema_dir = root / f"{schema}.db"
             if not schema_dir.is_dir():
                 continue
-            con.execute(f'create schema if not exists "{schema}"')
+            con.execute(f"create schema if not exists {quote_ident(schema)}")
             for table_dir in sorted(p for p in schema_dir.iterdir() if p.is_dir()):
                 files = sorted(str(p) for p in table_dir.rglob("*.parquet"))
                 if not files:
                     continue
                 name = table_dir.name
                 con.execute(
-                    f'create or replace table "{schema}"."{name}" as '
+                    f"create or replace table {quote_relation(schema, name)} as "
                     "select * from read_parquet(?, hive_partitioning = true)",
                     [files],
                 )
                 loaded[f"{schema}.{name}"] = con.execute(
-                    f'select count(*) from "{schema}"."{name}"'
+                    f"select count(*) from {quote_relation(schema, name)}"
                 ).fetchone()[0]
     return loaded

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.serving.pii import quote_ident
+from pipeline.lib.sql import quote_ident, sql_literal
 
 DICTIONARY_TABLE = "data_dictionary"
 REFRESH_ID_DESCRIPTION = (
@@ -147,7 +147,7 @@ def apply_comments(
     renamed = renamed or {}
     relation = quote_ident(table)
     if doc and doc.description:
-        con.execute(f"COMMENT ON TABLE {relation} IS {_literal(doc.description)}")
+        con.execute(f"COMMENT ON TABLE {relation} IS {sql_literal(doc.description)}")
     missing = []
     for (column,) in con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
@@ -156,7 +156,9 @@ def apply_comments(
     ).fetchall():
         text = column_description(doc, column, renamed.get(column, column))
         if text:
-            con.execute(f"COMMENT ON COLUMN {relation}.{quote_ident(column)} IS {_literal(text)}")
+            con.execute(
+                f"COMMENT ON COLUMN {relation}.{quote_ident(column)} IS {sql_literal(text)}"
+            )
         else:
             missing.append(column)
     return missing
@@ -200,7 +202,3 @@ def table_comments(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str | No
         ).fetchall()
     )
     return (row[0] if row else None), columns
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

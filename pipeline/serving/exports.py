@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 
 from pipeline.lib.permissions import share
+from pipeline.lib.sql import quote_ident, sql_literal
 from pipeline.serving.files import fsync_dir, remove_path, switch_symlink, write_text_atomic
-from pipeline.serving.pii import quote_ident
 
 EXPORTS_DIR = "exports"
 CAMPAIGN_DIR = "campaign"
@@ -31,10 +31,6 @@ UTF8_BOM = b"\xef\xbb\xbf"
 #: Prefixes of work-in-progress entries; anything with them is debris of a killed publication.
 TMP_PREFIX = ".tmp-"
 OLD_PREFIX = ".old-"
-
-
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def write_table_exports(
@@ -55,7 +51,7 @@ def write_table_exports(
         if parquet:
             target = out_dir / f"{table}.parquet"
             con.execute(
-                f"COPY (SELECT * FROM {quote_ident(table)}) TO {_literal(target)} "
+                f"COPY (SELECT * FROM {quote_ident(table)}) TO {sql_literal(target)} "
                 "(FORMAT parquet, COMPRESSION zstd)"
             )
             written.append(target)
@@ -85,10 +81,9 @@ def _write_csv(
         else:
             select.append(col)
     body = target.with_name(target.name + ".body")
-    delim = delimiter.replace("'", "''")
     con.execute(
-        f"COPY (SELECT {', '.join(select)} FROM {quote_ident(table)}) TO {_literal(body)} "
-        f"(FORMAT csv, HEADER true, DELIMITER '{delim}')"
+        f"COPY (SELECT {', '.join(select)} FROM {quote_ident(table)}) TO {sql_literal(body)} "
+        f"(FORMAT csv, HEADER true, DELIMITER {sql_literal(delimiter)})"
     )
     if not bom:
         os.replace(body, target)

@@ -28,13 +28,11 @@ from typing import Any
 
 import duckdb
 
+from pipeline.lib.sql import quote_ident
+
 HISTORY_SCHEMA = "history"
 JOURNAL_SCHEMA = "history_rollback"
 JOURNAL_TABLE = f"{JOURNAL_SCHEMA}._journal"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
@@ -80,11 +78,11 @@ def rollback(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.date] | None:
     with _transaction(con):
         for table in _tables(con, HISTORY_SCHEMA):
             if table not in saved:
-                con.execute(f"DROP TABLE {HISTORY_SCHEMA}.{_q(table)}")
+                con.execute(f"DROP TABLE {HISTORY_SCHEMA}.{quote_ident(table)}")
         for table in saved:
             con.execute(
-                f"CREATE OR REPLACE TABLE {HISTORY_SCHEMA}.{_q(table)} AS "
-                f"SELECT * FROM {JOURNAL_SCHEMA}.{_q(table)}"
+                f"CREATE OR REPLACE TABLE {HISTORY_SCHEMA}.{quote_ident(table)} AS "
+                f"SELECT * FROM {JOURNAL_SCHEMA}.{quote_ident(table)}"
             )
         con.execute(f"DROP SCHEMA {JOURNAL_SCHEMA} CASCADE")
     return journal
@@ -127,8 +125,8 @@ def begin(
         con.execute(f"CREATE SCHEMA {JOURNAL_SCHEMA}")
         for table in tables:
             con.execute(
-                f"CREATE TABLE {JOURNAL_SCHEMA}.{_q(table)} AS "
-                f"SELECT * FROM {HISTORY_SCHEMA}.{_q(table)}"
+                f"CREATE TABLE {JOURNAL_SCHEMA}.{quote_ident(table)} AS "
+                f"SELECT * FROM {HISTORY_SCHEMA}.{quote_ident(table)}"
             )
         con.execute(
             f"CREATE TABLE {JOURNAL_TABLE} AS SELECT ?::VARCHAR AS run_id, ?::DATE AS as_of, "

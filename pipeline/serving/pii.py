@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from pipeline.lib.sql import quote_ident, sql_literal
+
 #: Column names that hold direct identifiers; matched anywhere in the name, case-insensitively.
 PII_COLUMN_PATTERNS = (
     r"e_?mail",
@@ -105,11 +107,6 @@ class PiiFinding:
         return f"{self.table}.{self.column}: {self.rows} value(s) look like {self.kind}s"
 
 
-def quote_ident(name: str) -> str:
-    """A DuckDB/PostgreSQL identifier, double-quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def scan_relation(
     con: duckdb.DuckDBPyConnection, relation_sql: str, label: str
 ) -> list[PiiFinding]:
@@ -140,7 +137,7 @@ def scan_file(path: str) -> list[PiiFinding]:
     """Scan an exported Parquet or CSV file for values that look like emails or phone numbers."""
     con = duckdb.connect()
     try:
-        literal = "'" + path.replace("'", "''") + "'"
+        literal = sql_literal(path)
         if path.endswith(".parquet"):
             relation = f"read_parquet({literal})"
         else:

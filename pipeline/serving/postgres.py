@@ -20,8 +20,8 @@ import duckdb
 import psycopg
 from psycopg import sql
 
+from pipeline.lib.sql import quote_ident, sql_literal
 from pipeline.serving.docs import table_comments
-from pipeline.serving.pii import quote_ident
 
 #: DuckDB type -> PostgreSQL type; anything else is published as text (cast in DuckDB).
 _SIMPLE_TYPES = {
@@ -181,7 +181,7 @@ class PostgresPublisher:
                 )
             )
         csv_path = workdir / f"{table}.csv"
-        literal = "'" + str(csv_path).replace("'", "''") + "'"
+        literal = sql_literal(csv_path)
         # DuckDB writes NULL as an empty field and '' as "": PostgreSQL's CSV format reads
         # exactly that distinction back.
         con.execute(

@@ -31,6 +31,7 @@ import duckdb
 
 from pipeline.lib.permissions import ensure_private_dir, make_private, share, shared_dir
 from pipeline.lib.reasons import COLUMN_TYPES, KINDS, RunReason
+from pipeline.lib.sql import quote_ident, sql_literal
 from pipeline.serving import exports
 from pipeline.serving.docs import (
     DICTIONARY_TABLE,
@@ -48,7 +49,6 @@ from pipeline.serving.pii import (
     Pseudonymizer,
     is_pii_column,
     key_column_name,
-    quote_ident,
     scan_relation,
 )
 from pipeline.serving.postgres import PostgresPublisher
@@ -102,10 +102,6 @@ def serving_path(state_dir: Path) -> Path:
     return Path(state_dir) / SERVING_DIR / SERVING_FILE
 
 
-def _literal(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _safe_tag(value: str) -> str:
     """A file-name-safe form of a run id (Dagster run ids are UUIDs already)."""
     return re.sub(r"[^A-Za-z0-9_-]", "", value) or "run"
@@ -155,7 +151,7 @@ def _serving_select(
     source: SourceTable, catalog: str, refresh_id: str, key_fn: str, extra_pii: list[str]
 ) -> tuple[str, list[str]]:
     """SELECT that copies one source with customer keys and without PII columns."""
-    select = [f"{_literal(refresh_id)} AS refresh_id"]
+    select = [f"{sql_literal(refresh_id)} AS refresh_id"]
     dropped = []
     for name, _type in source.columns:
         col = quote_ident(name)
@@ -346,7 +342,7 @@ def _build(
     try:
         # The warehouse's own catalog name (its file stem) keeps dbt views that name it valid.
         catalog = warehouse_path.stem
-        con.execute(f"ATTACH {_literal(warehouse_path)} AS {quote_ident(catalog)} (READ_ONLY)")
+        con.execute(f"ATTACH {sql_literal(warehouse_path)} AS {quote_ident(catalog)} (READ_ONLY)")
         sources = discover_tables(con, catalog, options.schemas, options.exclude_tables)
         if not sources:
             raise RuntimeError(
@@ -531,7 +527,7 @@ def _campaign_export(
             f"{rel(excluded.schema, excluded.name)} WHERE customer_id IS NOT NULL)"
         )
     con.execute(
-        f"CREATE TEMP TABLE {CAMPAIGN_TABLE} AS SELECT {_literal(refresh_id)} AS refresh_id, "
+        f"CREATE TEMP TABLE {CAMPAIGN_TABLE} AS SELECT {sql_literal(refresh_id)} AS refresh_id, "
         f"{key_fn}(CAST(c.customer_id AS VARCHAR)) AS customer_key, c.email, "
         f"{', '.join(picked) or 'NULL AS segment'} "
         f"FROM {rel('identity', 'customers')} c "
