@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 import duckdb
+from dbt_runs import build_clean_warehouse, run_dbt_build  # bench/dbt_runs.py (this folder)
 
 from pipeline.demo.generator import generate_demo
-from pipeline.segments.spark import build_clean_warehouse, run_dbt_build
 
 AS_OF = dt.date(2026, 10, 1)
 #: name -> (customer records, orders). Demo = the test suite's demo scale.

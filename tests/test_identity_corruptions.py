@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.identity.testing import customer, resolve_rows
+from tests.identity_helpers import customer, resolve_rows
 
 AS_OF = dt.date(2026, 10, 1)
 MATHILDE = dict(

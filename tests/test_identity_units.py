@@ -14,8 +14,8 @@ from pipeline.identity.assets import identity_assets
 from pipeline.identity.guards import Profile, conflict, jaro_winkler
 from pipeline.identity.overrides import Overrides, load_overrides
 from pipeline.identity.registry import assign_master_ids
-from pipeline.identity.testing import customer, resolve_rows, write_customers
 from pipeline.lib.resources import RefreshSettings, Warehouse
+from tests.identity_helpers import customer, resolve_rows, write_customers
 
 AS_OF = dt.date(2026, 10, 1)
 

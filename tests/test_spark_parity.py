@@ -19,12 +19,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline.segments.spark import (
-    build_clean_warehouse,
-    export_clean_parquet,
-    run_dbt_build,
-    spark_table_dir,
-)
+from bench.dbt_runs import build_clean_warehouse, run_dbt_build, spark_table_dir
+from pipeline.segments.spark import export_clean_parquet
 from tests.conftest import DEMO_AS_OF
 
 

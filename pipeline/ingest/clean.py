@@ -25,10 +25,8 @@ from pipeline.ingest.entities import (
     BOOLEAN,
     DATE,
     ENTITIES,
-    ID,
     INTEGER,
     LINEAGE_COLUMNS,
-    TEXT,
     TIMESTAMP,
 )
 from pipeline.ingest.phones import DEFAULT_REGION, fr_plain_e164_sql, normalize_many
@@ -68,95 +66,15 @@ EMAIL_RE = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
 _TRUE = ("true", "t", "1", "yes", "y", "oui", "o", "vrai")
 _FALSE = ("false", "f", "0", "no", "n", "non", "faux")
 
-#: Output columns of each clean table (contract order), then lineage for per-file accounting.
+#: Output columns of each clean table (contract order), its key, and the prefix of ids generated
+#: for rows without one: read from the EntitySpec of `entities.py`, never restated here.
 OUTPUT: dict[str, list[tuple[str, str]]] = {
-    "orders": [
-        ("order_id", "VARCHAR"),
-        ("customer_id", "VARCHAR"),
-        ("order_date", "DATE"),
-        ("amount", "DECIMAL(18,2)"),
-        ("currency", "VARCHAR"),
-        ("status", "VARCHAR"),
-        ("channel", "VARCHAR"),
-        ("promo_code", "VARCHAR"),
-        ("discount_amount", "DECIMAL(18,2)"),
-    ],
-    "customers": [
-        ("customer_id", "VARCHAR"),
-        ("email", "VARCHAR"),
-        ("first_name", "VARCHAR"),
-        ("last_name", "VARCHAR"),
-        ("phone", "VARCHAR"),
-        ("birth_date", "DATE"),
-        ("gender", "VARCHAR"),
-        ("address_line", "VARCHAR"),
-        ("postal_code", "VARCHAR"),
-        ("city", "VARCHAR"),
-        ("region", "VARCHAR"),
-        ("country", "VARCHAR"),
-        ("created_at", "TIMESTAMP"),
-        ("updated_at", "TIMESTAMP"),
-        ("marketing_opt_in", "BOOLEAN"),
-        ("source_system", "VARCHAR"),
-        ("derived_from_orders", "BOOLEAN"),
-    ],
-    "refunds": [
-        ("refund_id", "VARCHAR"),
-        ("customer_id", "VARCHAR"),
-        ("order_id", "VARCHAR"),
-        ("refunded_at", "DATE"),
-        ("amount", "DECIMAL(18,2)"),
-    ],
-    "order_lines": [
-        ("order_id", "VARCHAR"),
-        ("line_number", "INTEGER"),
-        ("product_id", "VARCHAR"),
-        ("category", "VARCHAR"),
-        ("quantity", "INTEGER"),
-        ("unit_price", "DECIMAL(18,2)"),
-    ],
-    "nps_responses": [
-        ("response_id", "VARCHAR"),
-        ("customer_id", "VARCHAR"),
-        ("responded_at", "DATE"),
-        ("score", "INTEGER"),
-    ],
-    "support_tickets": [
-        ("ticket_id", "VARCHAR"),
-        ("customer_id", "VARCHAR"),
-        ("created_at", "DATE"),
-        ("topic", "VARCHAR"),
-    ],
+    name: spec.clean_columns() for name, spec in ENTITIES.items()
 }
-#: Primary key of each clean table (order_lines: its line within the order).
-KEYS: dict[str, tuple[str, ...]] = {
-    "orders": ("order_id",),
-    "customers": ("customer_id",),
-    "refunds": ("refund_id",),
-    "order_lines": ("order_id", "line_number"),
-    "nps_responses": ("response_id",),
-    "support_tickets": ("ticket_id",),
+KEYS: dict[str, tuple[str, ...]] = {name: spec.key for name, spec in ENTITIES.items()}
+GENERATED_ID: dict[str, tuple[str, str]] = {
+    name: (spec.key[0], spec.generated_id) for name, spec in ENTITIES.items() if spec.generated_id
 }
-#: Prefix of generated ids (refunds and NPS responses may come without one).
-GENERATED_ID = {"refunds": ("refund_id", "RF-"), "nps_responses": ("response_id", "NPS-")}
-#: SQL type of each column kind in the clean tables.
-SQL_TYPES = {
-    ID: "VARCHAR",
-    TEXT: "VARCHAR",
-    AMOUNT: "DECIMAL(18,2)",
-    DATE: "DATE",
-    TIMESTAMP: "TIMESTAMP",
-    INTEGER: "INTEGER",
-    BOOLEAN: "BOOLEAN",
-}
-# Entities that declare their key (and generated id) in entities.py take their output columns,
-# key and generated id from their EntitySpec: nothing about them is restated here.
-for _spec in ENTITIES.values():
-    if _spec.key:
-        OUTPUT[_spec.name] = [(c, SQL_TYPES[k]) for c, k in _spec.columns.items()]
-        KEYS[_spec.name] = _spec.key
-        if _spec.generated_id:
-            GENERATED_ID[_spec.name] = (_spec.key[0], _spec.generated_id)
 
 
 @dataclass

@@ -6,7 +6,7 @@ typed during cleaning; extraction, cleaning and the input-contract documentation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Column kinds drive both detection (decimal separator, date format) and cleaning.
 TEXT = "text"
@@ -16,6 +16,16 @@ DATE = "date"
 TIMESTAMP = "timestamp"
 INTEGER = "integer"
 BOOLEAN = "boolean"
+#: SQL type of each column kind in the clean tables.
+SQL_TYPES = {
+    ID: "VARCHAR",
+    TEXT: "VARCHAR",
+    AMOUNT: "DECIMAL(18,2)",
+    DATE: "DATE",
+    TIMESTAMP: "TIMESTAMP",
+    INTEGER: "INTEGER",
+    BOOLEAN: "BOOLEAN",
+}
 
 LINEAGE_COLUMNS: tuple[str, ...] = (
     "_source_file",
@@ -33,17 +43,18 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
 class EntitySpec:
     """One landing entity: its canonical columns (name -> kind) and the required subset.
 
-    `key` (the clean table's primary key) and `generated_id` (prefix of the id generated from the
-    row's content when the export has none; the key is then that one column) are declared here
-    for the entities added after the cleaning rules were written (campaign_contacts,
-    marketing_spend); the older entities still have theirs in `clean.py` (KEYS, GENERATED_ID).
+    `key` is the clean table's primary key; `generated_id` the prefix of the id generated from
+    the row's content when the export has none (the key is then that one column); `added` the
+    columns cleaning adds after the canonical ones (not read from the files). The clean table's
+    columns are `clean_columns()`: nothing else lists them.
     """
 
     name: str
     columns: dict[str, str]
     required: tuple[str, ...]
-    key: tuple[str, ...] = ()
+    key: tuple[str, ...]
     generated_id: str = ""
+    added: dict[str, str] = field(default_factory=dict)
 
     @property
     def optional(self) -> tuple[str, ...]:
@@ -53,6 +64,10 @@ class EntitySpec:
     def columns_of_kind(self, *kinds: str) -> list[str]:
         """Canonical columns whose kind is one of `kinds`, in declaration order."""
         return [c for c, k in self.columns.items() if k in kinds]
+
+    def clean_columns(self) -> list[tuple[str, str]]:
+        """(column, SQL type) of the clean table, in contract order (lineage columns aside)."""
+        return [(c, SQL_TYPES[k]) for c, k in (self.columns | self.added).items()]
 
 
 ENTITIES: dict[str, EntitySpec] = {
@@ -72,6 +87,7 @@ ENTITIES: dict[str, EntitySpec] = {
                 "discount_amount": AMOUNT,
             },
             ("order_id", "customer_id", "order_date", "amount"),
+            key=("order_id",),
         ),
         EntitySpec(
             "customers",
@@ -94,6 +110,9 @@ ENTITIES: dict[str, EntitySpec] = {
                 "source_system": TEXT,
             },
             ("customer_id",),
+            key=("customer_id",),
+            # Customers referenced by other entities but absent from the customer files.
+            added={"derived_from_orders": BOOLEAN},
         ),
         EntitySpec(
             "refunds",
@@ -105,6 +124,8 @@ ENTITIES: dict[str, EntitySpec] = {
                 "amount": AMOUNT,
             },
             ("customer_id", "refunded_at", "amount"),
+            key=("refund_id",),
+            generated_id="RF-",
         ),
         EntitySpec(
             "order_lines",
@@ -117,6 +138,8 @@ ENTITIES: dict[str, EntitySpec] = {
                 "unit_price": AMOUNT,
             },
             ("order_id", "quantity", "unit_price"),
+            # The line within its order (numbered in file order when the export has none).
+            key=("order_id", "line_number"),
         ),
         EntitySpec(
             "nps_responses",
@@ -127,6 +150,8 @@ ENTITIES: dict[str, EntitySpec] = {
                 "score": INTEGER,
             },
             ("customer_id", "responded_at", "score"),
+            key=("response_id",),
+            generated_id="NPS-",
         ),
         EntitySpec(
             "support_tickets",
@@ -137,6 +162,7 @@ ENTITIES: dict[str, EntitySpec] = {
                 "topic": TEXT,
             },
             ("ticket_id", "customer_id", "created_at"),
+            key=("ticket_id",),
         ),
         # Optional marketing inputs (docs/input_contract.md): who was contacted by which
         # campaign, through which channel and at what cost; and what was spent per month on

@@ -1,4 +1,4 @@
-"""Builders of clean.customers tables for identity tests and the quality benchmark."""
+"""Builders of clean.customers tables for identity tests (this module holds no tests)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,11 @@ from pathlib import Path
 
 import duckdb
 
-COLUMNS = {
-    "customer_id": "VARCHAR PRIMARY KEY",
-    "email": "VARCHAR",
-    "first_name": "VARCHAR",
-    "last_name": "VARCHAR",
-    "phone": "VARCHAR",
-    "birth_date": "DATE",
-    "gender": "VARCHAR",
-    "address_line": "VARCHAR",
-    "postal_code": "VARCHAR",
-    "city": "VARCHAR",
-    "region": "VARCHAR",
-    "country": "VARCHAR",
-    "created_at": "TIMESTAMP",
-    "updated_at": "TIMESTAMP",
-    "marketing_opt_in": "BOOLEAN",
-    "source_system": "VARCHAR",
-    "derived_from_orders": "BOOLEAN",
-}
+from pipeline.ingest.entities import ENTITIES
+
+#: clean.customers as cleaning writes it (entities.py); the key is declared a primary key here
+#: so that a test giving two rows one id fails at once.
+COLUMNS = dict(ENTITIES["customers"].clean_columns())
 DEFAULT_TS = dt.datetime(2025, 1, 1)
 
 
@@ -45,6 +31,7 @@ def write_customers(path: Path, rows: list[dict]) -> None:
     try:
         con.execute("CREATE SCHEMA IF NOT EXISTS clean")
         ddl = ", ".join(f"{name} {dtype}" for name, dtype in COLUMNS.items())
+        ddl += f", PRIMARY KEY ({', '.join(ENTITIES['customers'].key)})"
         con.execute("DROP TABLE IF EXISTS clean.customers")
         con.execute(f"CREATE TABLE clean.customers ({ddl})")
         if rows:
