@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.ingest.entities import ENTITIES
+from pipeline.ingest.entities import ENTITIES, ORDER_STATUSES
 from pipeline.lib.resources import RefreshSettings, Warehouse
 from pipeline.quality.checks import (
     evaluate_gate,
@@ -249,6 +249,18 @@ def test_negative_amount_blocks_and_names_the_order(warehouse, settings):
     assert outcome.metadata()["unexpected_counts"] == {
         "clean.orders: expect_column_values_to_be_between(amount)": 1
     }
+
+
+def test_status_outside_the_contract_blocks_and_the_gate_reads_the_contract(
+    warehouse, settings, monkeypatch
+):
+    """The clean gate's accepted statuses are ORDER_STATUSES (entities.py), not a copy."""
+    sql(warehouse, "UPDATE clean.orders SET status = 'shipped' WHERE order_id = 'O0007'")
+    outcome = run("clean_orders", warehouse, settings)
+    assert error_names(outcome) == ["clean.orders: expect_column_values_to_be_in_set(status)"]
+    assert outcome.errors[0].sample_keys == ["O0007"]
+    monkeypatch.setattr("pipeline.quality.checks.ORDER_STATUSES", (*ORDER_STATUSES, "shipped"))
+    assert run("clean_orders", warehouse, settings).passed
 
 
 def test_order_dated_after_as_of_blocks(warehouse, settings):

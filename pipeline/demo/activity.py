@@ -18,7 +18,6 @@ from pipeline.demo.people import Population
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ("completed", "cancelled", "returned")
 COMPLETED, CANCELLED, RETURNED = 0, 1, 2
 
 

@@ -24,9 +24,11 @@ from pipeline.ingest.entities import (
     AS_OF_COLUMNS,
     BOOLEAN,
     DATE,
+    DEFAULT_ORDER_STATUS,
     ENTITIES,
     INTEGER,
     LINEAGE_COLUMNS,
+    ORDER_STATUSES,
     TIMESTAMP,
 )
 from pipeline.ingest.phones import DEFAULT_REGION, fr_plain_e164_sql, normalize_many
@@ -61,7 +63,6 @@ DEFERRED = "deferred"
 #: Amounts are DECIMAL(18,2) and the marts sum them in DECIMAL(18,2) (below 10^16): a single
 #: value of a trillion or more is a unit or export error (e.g. `9e15`) and could overflow sums.
 AMOUNT_LIMIT = 10**12
-ORDER_STATUSES = ("completed", "cancelled", "returned")
 EMAIL_RE = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
 _TRUE = ("true", "t", "1", "yes", "y", "oui", "o", "vrai")
 _FALSE = ("false", "f", "0", "no", "n", "non", "faux")
@@ -326,7 +327,7 @@ def _checks(entity: str, formats_note: str) -> list[_Check]:
             _Check(
                 "status",
                 "unknown_status",
-                f"coalesce(lower(t_status), 'completed') NOT IN "
+                f"coalesce(lower(t_status), {_lit(DEFAULT_ORDER_STATUS)}) NOT IN "
                 f"({', '.join(_lit(s) for s in ORDER_STATUSES)})",
                 _msg(
                     "status", f"{_shown('status')} || ' is not one of {', '.join(ORDER_STATUSES)}'"
@@ -527,7 +528,7 @@ def _output_value(entity: str, col: str, checks: list[_Check], currency: str) ->
     elif entity == "orders" and col == "currency":
         value = f"upper(coalesce(t_currency, {_lit(currency)}))"
     elif entity == "orders" and col == "status":
-        value = "coalesce(lower(t_status), 'completed')"
+        value = f"coalesce(lower(t_status), {_lit(DEFAULT_ORDER_STATUS)})"
     else:
         value = f"t_{col}"
     nulled = [c.condition for c in checks if c.nulls_field and c.column == col]

@@ -197,6 +197,12 @@ ENTITIES: dict[str, EntitySpec] = {
     )
 }
 
+#: Order statuses of the input contract; an empty status is the default. The one home of the
+#: rule: cleaning quarantines any other value (unknown_status), the clean_orders gate reads it as
+#: the suite parameter `order_statuses`, and the demo generator writes these.
+ORDER_STATUSES: tuple[str, ...] = ("completed", "cancelled", "returned")
+DEFAULT_ORDER_STATUS = "completed"
+
 #: Entities ordered longest name first: a file belongs to the longest entity its name starts with.
 ENTITIES_BY_PREFIX: tuple[str, ...] = tuple(sorted(ENTITIES, key=len, reverse=True))
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 
+from pipeline.ingest.entities import ORDER_STATUSES
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.quality.runner import GateOutcome, QualityRunner
 from pipeline.quality.suites import GateSpec, load_gate
@@ -53,6 +54,8 @@ def gate_parameters(settings: RefreshSettings, run_id: str) -> dict[str, Any]:
         "as_of": as_of.isoformat(),
         "as_of_end": as_of_end.isoformat(),
         "min_date": min_date.isoformat(),
+        # Rules of the input contract the clean gates re-check, from their one home.
+        "order_statuses": list(ORDER_STATUSES),
     }
 
 
