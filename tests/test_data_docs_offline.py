@@ -36,7 +36,7 @@ def _docs(tmp_path: Path, runs: int, keep: int) -> Path:
         as_of="2026-10-01", state_dir=str(tmp_path / "state"), data_docs_keep_runs=keep
     )
     for run in range(runs):
-        for gate in ("segment_map", "clean_orders"):
+        for gate in ("cohort_retention", "clean_orders"):
             outcome = evaluate_gate(
                 load_gate(gate), Warehouse(path=str(path)), settings, f"run-{run}", build_docs=True
             )

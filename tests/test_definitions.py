@@ -104,7 +104,6 @@ def test_refresh_job_covers_every_asset_but_monitoring_and_every_blocking_gate()
         "customer_rfm_gate",
         "segment_kpis_gate",
         "cohort_retention_gate",
-        "segment_map_gate",
     } <= set(gates)
     for key in gates.values():
         assert _graph().get_check_spec(key).blocking, key

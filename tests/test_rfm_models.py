@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -235,9 +236,11 @@ def _write_warehouse(path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- dbt runs
-def _dbt(command: str, warehouse: Path, work: Path, **dbt_vars: object) -> None:
+def _invoke(command: str, warehouse: Path, work: Path, *options: str, **dbt_vars: object):
+    """Run one dbt command on `warehouse`, with dbt's artifacts and logs under `work`."""
     args = [
         command,
+        *options,
         "--project-dir",
         str(PROJECT_DIR),
         "--profiles-dir",
@@ -254,7 +257,11 @@ def _dbt(command: str, warehouse: Path, work: Path, **dbt_vars: object) -> None:
         json.dumps({"warehouse_path": str(warehouse), **dbt_vars}),
         "--quiet",
     ]
-    result = dbtRunner().invoke(args)
+    return dbtRunner().invoke(args)
+
+
+def _dbt(command: str, warehouse: Path, work: Path, **dbt_vars: object) -> None:
+    result = _invoke(command, warehouse, work, **dbt_vars)
     assert result.success, f"dbt {command} failed: {result.exception or result.result}"
 
 
@@ -513,3 +520,59 @@ def test_earlier_as_of_ignores_later_orders(runs):
     cohorts = runs["early"]["cohort_retention"]
     assert pd.to_datetime(cohorts["period_start"]).max().date() <= EARLY_AS_OF
     assert set(cohorts["cohort_grain"]) == {"quarter"}
+
+
+# --------------------------------------------------------------------------- model rules (dbt)
+def _failing_dbt_tests(warehouse: Path, work: Path, select: str, **dbt_vars: object) -> set[str]:
+    """Names of the dbt data tests of `select` that fail on `warehouse`."""
+    options = ("--select", select, "--exclude-resource-type", "unit_test")
+    result = _invoke("test", warehouse, work, *options, as_of=AS_OF.isoformat(), **dbt_vars)
+    assert result.exception is None, result.exception
+    return {r.node.name for r in result.result if r.status == "fail"}
+
+
+@pytest.fixture
+def tampered(runs, tmp_path: Path) -> Path:
+    """A copy of the built warehouse, free to break."""
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(runs["warehouse"])) as con:
+        con.execute("checkpoint")  # everything in the file itself, nothing left in its WAL
+    shutil.copyfile(runs["warehouse"], path)
+    return path
+
+
+def test_segment_map_rules_are_dbt_tests_that_fail_on_missing_or_repeated_codes(
+    runs, tampered, tmp_path
+):
+    """dbt owns the seed's rules (docs/quality.md): every code 111..555 mapped exactly once."""
+    assert _failing_dbt_tests(tampered, tmp_path, "segment_map") == set()
+    with duckdb.connect(str(tampered)) as con:
+        con.execute("delete from marts.segment_map where rfm_code in ('111', '345')")
+    failing = _failing_dbt_tests(tampered, tmp_path, "segment_map")
+    assert "assert_segment_map_covers_every_code_once" in failing
+    # The scored codes refer to the map too: a customer scored 111 has no segment.
+    assert any(name.startswith("relationships_int_customers__rfm_scores") for name in failing)
+    with duckdb.connect(str(tampered)) as con:
+        con.execute("insert into marts.segment_map select * from marts.segment_map limit 1")
+    assert "unique_segment_map_rfm_code" in _failing_dbt_tests(tampered, tmp_path, "segment_map")
+
+
+def test_customer_rfm_scores_outside_the_scale_and_unsegmented_customers_fail_dbt_tests(
+    runs, tampered, tmp_path
+):
+    """The model's rules moved from the GX gate to its YAML; the scale follows score_buckets."""
+    customers = runs["rank"]["customer_rfm"]["customer_id"].sort_values().tolist()
+    with duckdb.connect(str(tampered)) as con:
+        con.execute(
+            "update marts.customer_rfm set r_score = 6 where customer_id = ?", [customers[0]]
+        )
+        con.execute(
+            "update marts.customer_rfm set segment = null where customer_id = ?", [customers[1]]
+        )
+    failing = _failing_dbt_tests(tampered, tmp_path, "customer_rfm")
+    assert "not_null_customer_rfm_segment" in failing
+    assert any(name.startswith("value_between_customer_rfm_r_score") for name in failing), failing
+    assert not any("f_score" in name or "m_score" in name for name in failing), failing
+    # On a 1..7 scale a score of 6 is fine.
+    wide = _failing_dbt_tests(tampered, tmp_path, "customer_rfm", score_buckets=7)
+    assert not any(name.startswith("value_between_customer_rfm_r_score") for name in wide), wide
