@@ -122,8 +122,8 @@ def row_dates_sql(con: Any, entity: str) -> str:
     format from the file registry), whatever the row's fate (accepted, deferred or rejected for
     another reason), so a count by date does not move when cleaning rules change.
     """
-    from pipeline.ingest.clean import _timestamp_sql  # the cleaning step's own date parser
     from pipeline.ingest.extract import REGISTRY_TABLE
+    from pipeline.ingest.sql_fragments import timestamp_sql  # the cleaning step's own date parser
 
     column = VOLUME_DATE_COLUMNS[entity]
     if column not in _columns(con, "raw", entity):
@@ -142,7 +142,7 @@ def row_dates_sql(con: Any, entity: str) -> str:
     else:
         formats, date_format, join = [], "'iso'", ""
     return (
-        f"SELECT CAST({_timestamp_sql('_v', formats)} AS DATE) AS day FROM ("
+        f"SELECT CAST({timestamp_sql('_v', formats)} AS DATE) AS day FROM ("
         f"SELECT nullif(trim(CAST(r.\"{column}\" AS VARCHAR)), '') AS _v, "
         f"{date_format} AS _date_format FROM raw.{entity} r {join})"
     )
