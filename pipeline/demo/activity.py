@@ -15,10 +15,12 @@ import pandas as pd
 from pipeline.demo import reference as ref
 from pipeline.demo.calendar import Calendar, month_of, year_of
 from pipeline.demo.people import Population
+from pipeline.ingest.entities import ORDER_STATUSES as STATUSES
 
 logger = logging.getLogger(__name__)
 
-COMPLETED, CANCELLED, RETURNED = 0, 1, 2
+#: Status codes of the generated orders: positions in the input contract's statuses.
+COMPLETED, CANCELLED, RETURNED = (STATUSES.index(s) for s in ("completed", "cancelled", "returned"))
 
 
 @dataclass
