@@ -319,6 +319,7 @@ def test_load_overrides_file(tmp_path: Path) -> None:
 # --- Dagster ----------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_dagster_multi_asset_materializes_with_metadata(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     write_customers(
