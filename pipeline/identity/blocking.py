@@ -52,9 +52,7 @@ BLOCKING_KEYS: dict[str, str] = {
     # The town mirrors of the postal-code keys: a postal code with a changed or swapped digit
     # (or none) loses every postal-code key, the town survives it.
     "dob_town": _key("dob_key", "city_f"),
-    "name_prefixes_town": _key(
-        "substr(first_name_f, 1, 2)", "substr(last_name_f, 1, 3)", "city_f"
-    ),
+    "name_prefixes_town": _key("substr(first_name_f, 1, 2)", "substr(last_name_f, 1, 3)", "city_f"),
     # Both names and the location corrupted: the street's name and the birth date survive.
     "street_dob": _key("street_key", "dob_key"),
     "email_user": "email_local",

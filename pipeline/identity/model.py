@@ -75,8 +75,6 @@ def _null(sql: str) -> cll.CustomLevel:
     return cll.CustomLevel(sql, label_for_charts="null").configure(is_null_level=True)
 
 
-
-
 def _typo(a: str, b: str) -> str:
     """SQL: a and b are a typo apart (Jaro-Winkler >= 0.92 or one edit), as in the name levels."""
     return f"(jaro_winkler_similarity({a}, {b}) >= 0.92 OR levenshtein({a}, {b}) <= 1)"
