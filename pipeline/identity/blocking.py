@@ -5,7 +5,8 @@ are chosen so that every field can be corrupted and some key still survives: exa
 mailbox, phone, name + birth date, address), phonetic keys of the names (typos and respellings),
 name prefixes (typos late in a name), postal code + birth year and initials + birth date (both
 names corrupted), address words + postal code (names and birth date corrupted), birth date +
-postal code, and swapped first/last names.
+postal code, the town versions of the postal-code keys (a postal code with a changed or swapped
+digit, or none), street word + birth date, and swapped first/last names.
 
 Each key is an equi-join, so the work grows with the size of the key groups, not with N^2. A
 key value shared by more than MAX_GROUP records (postal code + birth year in a big town at 1M

@@ -456,7 +456,7 @@ def candidate_links(
     mark = time.perf_counter()
     # The candidate pairs are computed once, as the distinct union of the key joins, and handed
     # to splink: its own multi-rule blocking excludes the pairs of every earlier rule in every
-    # later one, which grows with the square of the number of rules (21 here).
+    # later one, which grows with the square of the number of rules (24 here).
     stats.blocked_pairs = blocked_pairs(con, features, "__identity_blocked")
     con.execute(
         "CREATE OR REPLACE TABLE __identity_blocked_ids AS "
