@@ -51,8 +51,7 @@ BLOCKING_KEYS: dict[str, str] = {
     "dob_postcode": _key("dob_key", "postal_code_f"),
     "address": _key("house_number", "substr(street_key, 1, 4)"),
     # The town mirrors of the postal-code keys: a postal code with a changed or swapped digit
-    # (or none) loses every postal-code key, the town survives it.
-    "dob_town": _key("dob_key", "city_f"),
+    # (or none) loses every postal-code key, the town survives it. (dob_town is loose, below.)
     "name_prefixes_town": _key("substr(first_name_f, 1, 2)", "substr(last_name_f, 1, 3)", "city_f"),
     # Both names and the location corrupted: the street's name and the birth date survive.
     "street_dob": _key("street_key", "dob_key"),
@@ -66,11 +65,15 @@ BLOCKING_KEYS: dict[str, str] = {
     "first_name_postcode": _key("first_name_f", "postal_code_f"),
     "last_name_postcode": _key("last_name_f", "postal_code_f"),
     "street_postcode": _key("street_key", "postal_code_f"),
+    # Loose because a big town has many postal codes: at 1M records ~9 Parisians share each
+    # birth date (estimated ~1.25M chance pairs with the strict cap, ~0.4M loose); the same
+    # quality on every benchmark set either way (measured).
+    "dob_town": _key("dob_key", "city_f"),
 }
 LOOSE_KEYS = frozenset(
     {
         "postcode_year", "phonetic_names", "street_names", "first_name_postcode",
-        "last_name_postcode", "street_postcode",
+        "last_name_postcode", "street_postcode", "dob_town",
     }
 )  # fmt: skip
 #: Swapped names, which no equi-join of a column with itself finds: both names swapped
