@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,11 @@ def refreshed(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> dict[
     assert code == 0, output
     paths["output"] = output
     return paths
+
+
+@pytest.fixture(scope="module")
+def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """DSN of a throwaway PostgreSQL server for the test module (tests/postgres_server.py)."""
+    from postgres_server import postgres_server
+
+    yield from postgres_server(tmp_path_factory.mktemp("pg"))

@@ -7,95 +7,24 @@ volume gate has a baseline: the accepted load of the demo exports as of 2026-10-
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
-import shutil
 import stat
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pytest
-from conftest import DEMO_AS_OF, run_cli
+from conftest import DEMO_AS_OF
+from refresh_workspace import last_lines as _last_lines
+from refresh_workspace import log_file as _log_file
+from refresh_workspace import orders_files as _orders_files
+from refresh_workspace import published as _published
+from refresh_workspace import read as _read
+from refresh_workspace import refresh as _refresh
+from refresh_workspace import workspace as _workspace
 
 pytestmark = [pytest.mark.integration]
-
-HISTORY_TABLES = (
-    "history.segment_history",
-    "history.kpi_history",
-    "history.segment_transitions",
-    "history.customer_segment_changes",
-)
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _table_digest(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    rows = sorted(con.execute(f"select * from {table}").df().astype(str).itertuples(index=False))
-    return hashlib.sha256(repr(rows).encode()).hexdigest()
-
-
-def _workspace(refreshed: dict, tmp_path: Path) -> dict[str, Path]:
-    """A private copy of the demo refresh: its warehouse, state directory and landing files."""
-    paths = {
-        "warehouse": tmp_path / "warehouse.duckdb",
-        "state": tmp_path / "state",
-        "landing": tmp_path / "landing",
-    }
-    shutil.copy(refreshed["warehouse"], paths["warehouse"])
-    shutil.copytree(refreshed["state"], paths["state"], symlinks=True)
-    shutil.copytree(refreshed["landing"], paths["landing"])
-    return paths
-
-
-def _refresh(ws: dict[str, Path], *extra: str, as_of: str = DEMO_AS_OF.isoformat()):
-    return run_cli(
-        "refresh",
-        "--landing", str(ws["landing"]),
-        "--as-of", as_of,
-        "--warehouse", str(ws["warehouse"]),
-        "--state-dir", str(ws["state"]),
-        *extra,
-    )  # fmt: skip
-
-
-def _published(ws: dict[str, Path]) -> dict[str, str]:
-    """Checksums of everything BI reads and of the warehouse's history tables."""
-    state = ws["state"]
-    files = [state / "serving" / "segments.duckdb", state / "reports" / "latest.html"]
-    files += sorted((state / "exports" / "latest").iterdir())
-    sums = {str(p.relative_to(state)): _digest(p) for p in files}
-    sums["exports/LATEST"] = (state / "exports" / "LATEST").read_text()
-    with duckdb.connect(str(ws["warehouse"]), read_only=True) as con:
-        sums |= {table: _table_digest(con, table) for table in HISTORY_TABLES}
-    return sums
-
-
-def _last_lines(output: str) -> tuple[str, str]:
-    """The last two lines: they must name the step, then the root cause."""
-    step, cause = [line.strip() for line in output.strip().splitlines()[-2:]]
-    assert step.startswith("step:") and cause.startswith("cause:"), output[-2000:]
-    return step.removeprefix("step:").strip(), cause.removeprefix("cause:").strip()
-
-
-def _log_file(output: str) -> Path:
-    line = next(line for line in output.splitlines() if "full log:" in line)
-    path = Path(line.split("full log:", 1)[1].strip())
-    assert path.is_file() and stat.S_IMODE(path.stat().st_mode) == 0o600
-    return path
-
-
-def _orders_files(landing: Path) -> list[Path]:
-    return sorted(landing.glob("orders*.csv"))
-
-
-def _read(path: Path) -> pd.DataFrame:
-    """An orders file as text columns; the demo's planted shifted rows are left out."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="skip")
 
 
 def _keep(landing: Path, keep: float, rounding=math.ceil) -> tuple[int, int]:

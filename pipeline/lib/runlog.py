@@ -62,12 +62,13 @@ class ProgressHandler(logging.Handler):
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             seconds = time.perf_counter() - self.started.pop(event.step_key, time.perf_counter())
             status = "done" if kind == "STEP_SUCCESS" else "FAILED"
-            self.echo(f"  {status:<7}{event.step_key:<66}{seconds:>7.1f}s")
+            self.echo(f"  {status:<8}{event.step_key:<65}{seconds:>7.1f}s")
         elif kind == "ASSET_CHECK_EVALUATION":
             data = event.event_specific_data
             if data is not None and not data.passed:
                 level = "BLOCKED" if data.severity.value == "ERROR" else "warning"
-                self.echo(f"  {level:<7}{data.check_name} on {data.asset_key.to_user_string()}")
+                # One space at least after the status: "BLOCKED" fills a 7-wide column.
+                self.echo(f"  {level:<8}{data.check_name} on {data.asset_key.to_user_string()}")
 
 
 @dataclass
