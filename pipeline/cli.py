@@ -29,6 +29,7 @@ from pipeline.lib.cli_options import load_or_exit, settings_options
 from pipeline.lib.codes import OVERALL
 from pipeline.lib.failures import Failure, one_line, run_failures
 from pipeline.lib.permissions import private_by_default
+from pipeline.lib.writer_lock import WarehouseBusy, acquire, release
 
 log = logging.getLogger("segments")
 
@@ -36,6 +37,7 @@ EXIT_OK = 0
 EXIT_STEP_FAILED = 1
 EXIT_CONFIGURATION = 2
 EXIT_BLOCKED_BY_GATE = 3
+EXIT_BUSY = 4
 
 
 def _instance():
@@ -317,7 +319,8 @@ def _echo_failure(
 
 @cli.command(
     epilog="Exit codes: 0 refreshed (or nothing changed), 1 a step failed, 2 bad command or "
-    "configuration (nothing run), 3 blocked by a quality gate (published tables unchanged)."
+    "configuration (nothing run), 3 blocked by a quality gate (published tables unchanged), "
+    "4 another run writes the warehouse and --no-wait was given (nothing run)."
 )
 @click.option("--landing", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Default: today.")
@@ -341,6 +344,11 @@ def _echo_failure(
 @click.option(
     "-v", "--verbose", is_flag=True, help="Stream the full run log (always in the log file)."
 )
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="If another run writes the warehouse, stop (exit code 4) instead of waiting for it.",
+)
 @settings_options
 @click.pass_context
 def refresh(
@@ -355,6 +363,7 @@ def refresh(
     force,
     date_floor,
     verbose,
+    no_wait,
     config_file,
     sets,
 ) -> None:
@@ -366,7 +375,6 @@ def refresh(
     skipped: the published tables are already exactly what it would build. The full log goes to
     <state>/logs/refresh-<time>.log; a failure ends with the failed step and its cause.
     """
-    from pipeline.lib.runlog import RunLog, new_log_path
     from pipeline.preflight import preflight
 
     started = time.perf_counter()
@@ -398,9 +406,53 @@ def refresh(
             None,
         )
         sys.exit(EXIT_CONFIGURATION)
-    _, wh, state = _paths(run_config)
+    settings, wh, state = _paths(run_config)
+    # One writer at a time (pipeline/lib/writer_lock.py): held until the summary is printed; the
+    # run started below takes it again in-process.
+    try:
+        acquire(
+            wh,
+            f"segments refresh as of {settings.as_of_date()}",
+            wait=not no_wait,
+            on_wait=lambda holder: click.echo(
+                f"waiting: another run writes {wh} ({holder}); this refresh starts when it "
+                "ends (--no-wait stops instead)"
+            ),
+        )
+    except WarehouseBusy as busy:
+        _echo_failure(
+            "refresh NOT STARTED: another run writes the warehouse; nothing was run or changed.",
+            [
+                Failure(
+                    "writer lock",
+                    f"held by {busy.holder} (lock {busy.lock_path}); wait for it to end, or run "
+                    "again without --no-wait to start right after it",
+                    "config",
+                )
+            ],
+            None,
+        )
+        sys.exit(EXIT_BUSY)
+    try:
+        _run_refresh(run_config, wh, state, force, verbose, started, checked.seconds)
+    finally:
+        release(wh)
+
+
+def _run_refresh(
+    run_config: dict[str, Any],
+    wh: Path,
+    state: Path,
+    force: bool,
+    verbose: bool,
+    started: float,
+    preflight_seconds: float,
+) -> None:
+    """The refresh itself, once the pre-flight passed and the writer lock is held."""
+    from pipeline.lib.runlog import RunLog, new_log_path
+
     run_log = RunLog(new_log_path(state), verbose=verbose)
-    click.echo(f"pre-flight ok in {checked.seconds:.2f}s; full log: {run_log.path}")
+    click.echo(f"pre-flight ok in {preflight_seconds:.2f}s; full log: {run_log.path}")
     instance = _instance()
     try:
         with run_log.capture():

@@ -5,6 +5,8 @@ refresh so the test exercises the sensor, the cursor, the run queue and the run 
 building the warehouse.
 """
 
+import time
+
 import dagster as dg
 
 from pipeline.automation.sensors import build_business_event_sensor
@@ -15,11 +17,17 @@ from pipeline.serving.options import ServingOptions
 
 @dg.op
 def write_marker(context: dg.OpExecutionContext, settings: RefreshSettings) -> None:
-    """Write `<state>/markers/<run id>.txt` with the as-of date the sensor put in the config."""
+    """Write `<state>/markers/<run id>.txt`: the as-of date the sensor put in the config, the
+    event's note, and when the op started and ended (it lasts 3 s, so two runs let through
+    together by the queue would overlap)."""
     folder = settings.state_path() / "markers"
     folder.mkdir(parents=True, exist_ok=True)
     note = context.run.tags.get("segments/event_note", "")
-    (folder / f"{context.run_id}.txt").write_text(f"{settings.refresh.as_of}\n{note}\n")
+    started = time.time()
+    time.sleep(3)
+    (folder / f"{context.run_id}.txt").write_text(
+        f"{settings.refresh.as_of}\n{note}\n{started}\n{time.time()}\n"
+    )
 
 
 @dg.job(name="marker_job")

@@ -28,13 +28,24 @@ def pytest_configure(config: pytest.Config) -> None:
         ensure_manifest()
 
 
+#: Fixtures that start a real component: a test using one carries these markers.
+FIXTURE_MARKERS = {"refreshed": ("integration",), "pg_dsn": ("integration", "postgres")}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with slow tests first, then files with integration tests, then the rest.
+    """Markers implied by fixtures, then the order: files with slow tests first, then files with
+    integration tests, then the rest.
 
     CI runs whole files per worker (`--dist loadfile`) in this order: starting the long files
     (the daemon, Spark, backfill and refresh scenarios) first keeps one of them from starting last
     and running alone at the end. The order inside each file is kept.
     """
+
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            for marker in FIXTURE_MARKERS.get(fixture, ()):
+                if not item.get_closest_marker(marker):
+                    item.add_marker(marker)
 
     def weight(item: pytest.Item) -> int:
         return (

@@ -27,7 +27,9 @@ def _runs(home: Path) -> list[dg.DagsterRun]:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_daemon_turns_a_trigger_file_into_one_successful_run(tmp_path: Path) -> None:
+def test_daemon_turns_each_trigger_file_into_one_run_and_queues_them_one_at_a_time(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()
     # The instance config that ships with the repository: queue of one run, pool of one.
@@ -49,6 +51,9 @@ def test_daemon_turns_a_trigger_file_into_one_successful_run(tmp_path: Path) -> 
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     event = write_trigger_file(state, "price_change", "Prices +5%", as_of=dt.date(2025, 4, 1))
+    # A second event at the same time: the sensor requests both runs in one tick, and the
+    # shipped instance config (`max_concurrent_runs: 1`) must run them one after the other.
+    other = write_trigger_file(state, "new_offer", "Spring sale", as_of=dt.date(2025, 5, 1))
     # Create the instance's storage before the daemon starts: two processes initialising the
     # same fresh SQLite storage at once can both stamp its schema version (alembic "more than
     # one head"), a race of the test set-up, not of a deployed instance.
@@ -85,11 +90,19 @@ def test_daemon_turns_a_trigger_file_into_one_successful_run(tmp_path: Path) -> 
         log.close()
 
     daemon_log = (tmp_path / "daemon.log").read_text()[-3000:]
-    assert len(runs) == 1, daemon_log
-    [run] = runs
-    assert run.status == dg.DagsterRunStatus.SUCCESS, daemon_log
-    assert run.tags["segments/event_id"] == event.event_id
-    assert run.tags["segments/trigger"] == "business_event"
-    assert run.tags["dagster/run_key"] == f"business_event:{event.event_id}"
-    marker = state / "markers" / f"{run.run_id}.txt"
-    assert marker.read_text().splitlines() == ["2025-04-01", "Prices +5%"]
+    assert len(runs) == 2, daemon_log
+    by_event = {run.tags["segments/event_id"]: run for run in runs}
+    assert set(by_event) == {event.event_id, other.event_id}
+    intervals = []
+    expected = ((event, "2025-04-01", "Prices +5%"), (other, "2025-05-01", "Spring sale"))
+    for trigger, as_of, note in expected:
+        run = by_event[trigger.event_id]
+        assert run.status == dg.DagsterRunStatus.SUCCESS, daemon_log
+        assert run.tags["segments/trigger"] == "business_event"
+        assert run.tags["dagster/run_key"] == f"business_event:{trigger.event_id}"
+        lines = (state / "markers" / f"{run.run_id}.txt").read_text().splitlines()
+        assert lines[:2] == [as_of, note]
+        intervals.append((float(lines[2]), float(lines[3])))
+    # The queue let one run through at a time: the second started after the first ended.
+    first, second = sorted(intervals)
+    assert second[0] >= first[1], intervals

@@ -353,6 +353,7 @@ def test_kpi_drop_fires_once_per_monitoring_run(instance, resources, paths) -> N
     assert requests == [] and "stale" in skip
 
 
+@pytest.mark.integration
 def test_kpi_drop_skips_while_a_run_holds_the_warehouse(instance, resources, paths) -> None:
     _record(paths["state"], paths["landing"])
     fall = [_monitor_row("published"), _monitor_row("since_published", nps=0.0)]
@@ -507,6 +508,7 @@ def _failed_context(instance, resources, sensor_name: str):
     ).for_run_failure()
 
 
+@pytest.mark.integration
 def test_failed_refresh_is_recorded_with_its_reason_and_posted(instance, resources, paths) -> None:
     server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -537,6 +539,7 @@ def test_failed_refresh_is_recorded_with_its_reason_and_posted(instance, resourc
     assert payload["reason"] == "KPI drop: All nps 40 -> 12"
 
 
+@pytest.mark.integration
 def test_unreachable_webhook_is_logged_not_raised(instance, resources, paths) -> None:
     sensor = build_refresh_failure_sensor(
         RunFailureSection(webhook_url="http://127.0.0.1:9/nothing", webhook_timeout_seconds=2),

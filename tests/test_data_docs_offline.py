@@ -96,6 +96,8 @@ def _problems(events: list[dict]) -> tuple[list, list, list]:
 
 
 @pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.browser
 def test_data_docs_render_offline_in_chromium(tmp_path: Path) -> None:
     _require_chromium()
     assert NODE_MODULES.is_dir(), "run `make install` (installs the Data Docs assets with npm)"

@@ -1,6 +1,7 @@
 """Snapshot of the code location: asset keys, jobs, schedules, sensors and the graph's order."""
 
 import dagster as dg
+import pytest
 
 from pipeline.definitions import defs
 from pipeline.segments.assets import model_key
@@ -153,6 +154,7 @@ def test_every_asset_has_a_description():
     assert not missing
 
 
+@pytest.mark.integration
 def test_the_workspace_loads_as_dagster_dev_loads_it(tmp_path):
     """`dagster dev -w workspace.yaml` must show the graph: validate the same workspace."""
     import os

@@ -72,6 +72,31 @@ CORRUPTIONS = {
         "birth_date": None,
         "first_name": "Mathlide",
     },
+    # Found only by the town keys: every postal-code key is lost with the changed digit, the
+    # name keys with the married name and the typo, the address key with the house number.
+    "postal code digit changed, married name, first-name typo, other house number": {
+        "postal_code": "59100",
+        "last_name": "Dubois",
+        "first_name": "Mathlide",
+        "address_line": "72 rue des Tanneurs",
+    },
+    # Found only by street word + birth date: names, postal code, town and house number all
+    # corrupted.
+    "first name replaced, last-name typo, no postal code, town misspelt, other house number": {
+        "first_name": "Sophie",
+        "last_name": "Lenaire",
+        "postal_code": None,
+        "city": "Lile",
+        "address_line": "7 rue des Tanneurs",
+    },
+    # Little left but the first name, the birth date and a postal code whose first two digits
+    # are swapped: one typo (Damerau), as a changed digit is.
+    "postal code digits swapped, no last name, no address": {
+        "postal_code": "95000",
+        "last_name": None,
+        "address_line": None,
+        "city": None,
+    },
 }
 
 
@@ -81,6 +106,32 @@ def test_a_corrupted_duplicate_merges(tmp_path: Path, changes: dict) -> None:
         tmp_path, [customer("crm-1", **MATHILDE), customer("shop-7", **(COPY | changes))]
     )
     assert mapping["crm-1"] == mapping["shop-7"]
+
+
+def test_short_names_swapped_with_a_typo_and_no_birth_date_merge(tmp_path: Path) -> None:
+    """'Ange Roux' entered as 'Rous Ange': roux/rous is one edit but Jaro-Winkler 0.88."""
+    ange = dict(
+        first_name="Ange", last_name="Roux", birth_date=dt.date(1979, 10, 2),
+        address_line="12 rue Paul Bert", postal_code="13005", city="Marseille",
+    )  # fmt: skip
+    copy = {**ange, "first_name": "Rous", "last_name": "Ange", "birth_date": None}
+    mapping = _masters(tmp_path, [customer("crm-1", **ange), customer("shop-7", **copy)])
+    assert mapping["crm-1"] == mapping["shop-7"]
+
+
+def test_copies_with_a_replaced_first_name_and_a_replaced_birth_date_stay_one_customer(
+    tmp_path: Path,
+) -> None:
+    """Two corrupted copies that look like a couple when compared alone (other first name,
+    other birth date) are outvoted by the copies that agree with both (the chain check)."""
+    rows = [
+        customer("crm-1", **MATHILDE),
+        customer("shop-2", **COPY),
+        customer("shop-3", **(COPY | {"first_name": "Sophie"})),
+        customer("pos-4", **(COPY | {"birth_date": dt.date(1961, 8, 25)})),
+    ]
+    mapping = _masters(tmp_path, rows)
+    assert len({mapping[r["customer_id"]] for r in rows}) == 1
 
 
 ADDRESS = dict(address_line="8 rue Victor Hugo", postal_code="69003", city="Lyon")
@@ -122,6 +173,17 @@ TRAPS = {
         customer("b", first_name="Marie", last_name="Martin", birth_date=dt.date(1962, 7, 12),
                  address_line="40 cours Victor Hugo", postal_code="33000", city="Bordeaux",
                  email="marie.martin@sfr.fr"),
+    ],
+    # A copy of Paul and a record without first name or birth date (the landline, the
+    # address) chain Paul to Claire: every pair of the two clusters that can tell says two people.
+    "household chained through a record without first name or birth date": [
+        customer("a", first_name="Paul", last_name="Durand", birth_date=dt.date(1970, 1, 1),
+                 phone="+33478000000", **ADDRESS),
+        customer("a2", first_name="Paul", last_name="Durand", birth_date=dt.date(1970, 1, 1),
+                 **ADDRESS),
+        customer("x", last_name="Durand", phone="+33478000000", **ADDRESS),
+        customer("b", first_name="Claire", last_name="Durand", birth_date=dt.date(1972, 5, 1),
+                 phone="+33478000000", **ADDRESS),
     ],
     "father and son sharing a name and an address": [
         customer("a", first_name="Jean", last_name="Roux", birth_date=dt.date(1950, 4, 2),

@@ -36,7 +36,7 @@ def test_pairwise_quality_on_seeded_corrupted_demo_sample(tmp_path: Path) -> Non
     assert quality.true_pairs > 500  # the sample really holds duplicates to find
     assert quality.precision >= 0.99
     assert quality.recall >= 0.98  # measured 0.9925 (precision 1.000)
-    assert quality.blocking_recall >= 0.99
+    assert quality.blocking_recall >= 0.99  # measured 0.9963
     # Look-alikes (households, twins, namesakes) are built to fool matchers: none may merge.
     assert {k: v for k, v in quality.false_merges_by_kind.items() if k != "other"} == {}
 
@@ -46,5 +46,5 @@ def test_febrl_set_1_in_the_customer_contract() -> None:
     quality = _bench().measure("febrl1")
     assert (quality.records, quality.true_pairs) == (1000, 500)
     assert quality.precision >= 0.99
-    assert quality.f1 >= 0.985  # measured 0.990 (recall 0.980)
-    assert quality.blocking_recall >= 0.99
+    assert quality.f1 >= 0.99  # measured 0.9909 (precision 1.000, recall 0.982)
+    assert quality.blocking_recall >= 0.995  # measured 1.000

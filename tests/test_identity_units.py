@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from pipeline.identity.assets import identity_assets
-from pipeline.identity.guards import Profile, conflict, jaro_winkler
+from pipeline.identity.guards import Profile, clusters_conflict, conflict, jaro_winkler
 from pipeline.identity.overrides import Overrides, load_overrides
 from pipeline.identity.registry import assign_master_ids
 from pipeline.lib.resources import RefreshSettings, Warehouse
@@ -85,6 +85,33 @@ def test_one_disagreement_is_left_to_the_model_two_are_two_people() -> None:
     assert conflict(helene, namesake) == "birth_date_conflict"
     father = variant(birth_date=dt.date(1950, 11, 27), phone="+33611111111")
     assert conflict(helene, father) == "birth_date_conflict"
+
+
+def test_between_clusters_household_evidence_is_a_vote_contact_evidence_vetoes() -> None:
+    """Copies of one person with one replaced first name and one replaced birth date stay one
+    cluster; two people's clusters, a tie or a pair with other contacts stay apart."""
+    born = dt.date(1956, 1, 11)
+    nicholas = Profile("nicholas", "cavanaugh", born, None, "9 rodway street", None, None)
+
+    def copy(**changes) -> Profile:
+        return dataclasses.replace(nicholas, **changes)
+
+    new_date = copy(birth_date=dt.date(1958, 10, 14))  # a copy whose birth date was replaced
+    new_name = copy(first_name="monique")  # a copy whose first name was replaced
+    assert conflict(new_date, new_name, strict=False) == "household_conflict"  # alone: a couple
+    # Three copies against one: one pair of five says household, the others one person.
+    cluster = [nicholas, copy(address="9 rodway st"), new_date]
+    assert clusters_conflict(cluster, [new_name]) is None
+    assert clusters_conflict([new_name], cluster) is None
+    # Two records against one, one agreeing and one not: a tie stays apart.
+    assert clusters_conflict([nicholas, new_date], [new_name]) == "household_conflict"
+    # Another person's records (other first name and birth date) against the cluster.
+    wife = [copy(first_name="claire", birth_date=dt.date(1958, 5, 1))] * 2
+    assert clusters_conflict(cluster, wife) == "household_conflict"
+    # Contact evidence is not outvoted: one pair with other phones is two people.
+    own_phone = dataclasses.replace(new_name, phone="+33611111111")
+    with_phone = [nicholas, copy(phone="+33622222222"), copy()]
+    assert clusters_conflict(with_phone, [own_phone]) == "contact_conflict"
 
 
 # --- matching ---------------------------------------------------------------------------------
@@ -319,6 +346,7 @@ def test_load_overrides_file(tmp_path: Path) -> None:
 # --- Dagster ----------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_dagster_multi_asset_materializes_with_metadata(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     write_customers(

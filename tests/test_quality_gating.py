@@ -12,6 +12,8 @@ import pytest
 from pipeline.lib.resources import RefreshSettings, Warehouse
 from pipeline.quality.checks import build_gate_check, published_serving_file
 
+pytestmark = [pytest.mark.integration]
+
 ORDERS_KEY = dg.AssetKey(["clean", "orders"])
 KPIS_KEY = dg.AssetKey(["segment_kpis"])
 

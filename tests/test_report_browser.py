@@ -26,7 +26,7 @@ from report_helpers import copy_warehouse
 from pipeline.report.i18n import ATTRIBUTE_DOMAINS, Translator
 from pipeline.report.render import SECTIONS, build_report
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
 #: Charts the report of the demo's first refresh draws (sparklines come on top; the migration

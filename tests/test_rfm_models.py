@@ -24,6 +24,8 @@ from dbt.cli.main import dbtRunner
 from tests.rfm_reference import reference_cohorts, reference_rfm
 from tests.warehouse_helpers import create_optional_sources
 
+pytestmark = [pytest.mark.integration]
+
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 AS_OF = dt.date(2026, 10, 1)
 EARLY_AS_OF = dt.date(2025, 6, 30)

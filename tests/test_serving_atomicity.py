@@ -16,6 +16,8 @@ from serving_helpers import child_env, make_warehouse, served_refresh, serving_o
 from pipeline.serving.exports import latest_refresh
 from pipeline.serving.publish import publish_refresh, serving_path
 
+pytestmark = [pytest.mark.integration]
+
 HELPERS = Path(__file__).with_name("serving_helpers.py")
 DAYS = [dt.date(2026, 8, 1), dt.date(2026, 9, 1), dt.date(2026, 10, 1)]
 

@@ -41,6 +41,7 @@ def test_served_keys_are_the_marts_and_history_groups() -> None:
     assert asset.required_resource_keys >= {"warehouse", "settings", "serving"}
 
 
+@pytest.mark.integration
 def test_asset_materializes_a_publication(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SEGMENTS_PG_DSN", raising=False)
     make_warehouse(tmp_path / "warehouse.duckdb", dt.date(2026, 10, 1), customers=20)

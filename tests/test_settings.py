@@ -255,6 +255,7 @@ def test_config_defaults_prints_the_shipped_file() -> None:
 # --- consumers ----------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_a_default_changed_in_the_file_changes_dbt_gates_and_dagster_alike(tmp_path: Path) -> None:
     """The code location (what `make dev` and the daemon load), dbt's vars and the gates read
     the same file: one changed value reaches all of them."""

@@ -7,7 +7,7 @@ import pytest
 from conftest import DEMO_AS_OF, run_cli
 from test_refresh_e2e import _table_digest
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.spark]
 
 COMPARED = ["marts.customer_rfm", "marts.segment_kpis", "marts.cohort_retention"]
 

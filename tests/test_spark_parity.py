@@ -37,6 +37,8 @@ def _spark_available() -> bool:
 # CI must run this test: a missing Spark there is a broken environment, not a reason to skip.
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.spark,
     pytest.mark.skipif(
         not _spark_available() and not os.environ.get("CI"),
         reason="pyspark or Java 17+ missing (install dbt-spark[session] and pyspark)",

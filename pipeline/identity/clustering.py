@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pipeline.identity.guards import Profile, conflict
+from pipeline.identity.guards import Profile, clusters_conflict, conflict
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,11 @@ class ClusterResult:
 
 
 class _UnionFind:
-    """Union-find over source ids that tracks, per cluster, its profiles and forbidden ids."""
+    """Union-find over source ids that tracks, per cluster, its members and forbidden ids."""
 
     def __init__(self, profiles: dict[str, Profile], never: dict[str, set[str]]):
         self.parent: dict[str, str] = {}
         self.members: dict[str, list[str]] = {}
-        self.profiles: dict[str, set[Profile]] = {}
         self.forbidden: dict[str, set[str]] = {}
         self._profile_of = profiles
         self._never = never
@@ -61,8 +60,6 @@ class _UnionFind:
     def _add(self, node: str) -> None:
         self.parent[node] = node
         self.members[node] = [node]
-        profile = self._profile_of.get(node)
-        self.profiles[node] = {profile} if profile is not None else set()
         self.forbidden[node] = set(self._never.get(node, ()))
 
     def find(self, node: str) -> str:
@@ -87,19 +84,17 @@ class _UnionFind:
             reason = conflict(pl, pr, strict=True)
             if reason:
                 return reason
-        for pa in self.profiles[ra]:
-            for pb in self.profiles[rb]:
-                reason = conflict(pa, pb, strict=False)
-                if reason:
-                    return reason
-        return None
+        return clusters_conflict(self._member_profiles(ra), self._member_profiles(rb))
+
+    def _member_profiles(self, root: str) -> list[Profile]:
+        """One profile per record of the cluster (the household vote counts records)."""
+        return [p for m in self.members[root] if (p := self._profile_of.get(m)) is not None]
 
     def union(self, ra: str, rb: str) -> None:
         if len(self.members[ra]) < len(self.members[rb]):
             ra, rb = rb, ra
         self.parent[rb] = ra
         self.members[ra].extend(self.members.pop(rb))
-        self.profiles[ra] |= self.profiles.pop(rb)
         self.forbidden[ra] |= self.forbidden.pop(rb)
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import jellyfish
@@ -190,4 +191,33 @@ def conflict(a: Profile, b: Profile, strict: bool = True) -> str | None:
     # Namesakes born a digit or two apart: another birth date, other contacts, another home.
     if digits >= 1 and contacts and _addresses_differ(a, b):
         return "birth_date_conflict"
+    return None
+
+
+def clusters_conflict(left: Iterable[Profile], right: Iterable[Profile]) -> str | None:
+    """Name of the guard that says two clusters hold two people, or None (the chain check).
+
+    Every record of one cluster is compared with every record of the other (`strict=False`).
+    Contact, gender and birth-date evidence vetoes as soon as one pair shows it. The household
+    evidence (clearly different first names and known birth dates more than a digit apart) is
+    weighed instead: a duplicate cluster of several copies often holds one copy whose first
+    name was replaced and another whose birth date was replaced (Febrl set 3 corrupts up to
+    five copies independently); those two copies look like a couple, while every other pair
+    says one person. So the household guard vetoes only when at least half of the record pairs
+    that can show it (first names and birth dates known on both sides) do: a cluster of one
+    person's records against another person's stays apart (every pair disagrees), and a tie
+    (two records, one agreeing, one not) stays apart too.
+    """
+    household = comparable = 0
+    for a in left:
+        for b in right:
+            reason = conflict(a, b, strict=False)
+            if reason == "household_conflict" and _contacts_differ(a, b):
+                return "contact_conflict"  # positive evidence of two people: no vote
+            if reason and reason != "household_conflict":
+                return reason
+            household += reason == "household_conflict"
+            comparable += bool(a.first_name and b.first_name and a.birth_date and b.birth_date)
+    if household and 2 * household >= comparable:
+        return "household_conflict"
     return None

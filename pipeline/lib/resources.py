@@ -43,6 +43,7 @@ from pipeline.lib.settings import (
     load_settings,
     marked_values,
 )
+from pipeline.lib.writer_lock import acquire, release
 
 #: Every Python asset that writes the warehouse runs in this pool: DuckDB has a single writer.
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -74,10 +75,31 @@ class Warehouse(dg.ConfigurableResource, WarehouseSection):
         return []
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """At run start: private file modes for the run, then the pre-flight checks."""
-        if getattr(context, "dagster_run", None) is not None:
-            private_by_default()
+        """At run start: private file modes, the pre-flight checks, then the writer lock.
+
+        The lock (`pipeline.lib.writer_lock`) is held until the run ends: a second run writing
+        the same file, from any process or Dagster instance, waits for this one.
+        """
+        run = getattr(context, "dagster_run", None)
+        if run is None:
+            raise_problems(context, self.problems())
+            return
+        private_by_default()
         raise_problems(context, self.problems())
+
+        def waiting(holder: str) -> None:
+            context.log.warning(f"waiting for the warehouse writer lock, held by {holder}")
+
+        acquire(
+            self.resolved_path(),
+            f"run {run.run_id} of job {run.job_name}",
+            on_wait=waiting,
+        )
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """At run end (success or failure): give the writer lock back."""
+        if getattr(context, "dagster_run", None) is not None:
+            release(self.resolved_path())
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
