@@ -7,6 +7,7 @@ volume gate has a baseline: the accepted load of the demo exports as of 2026-10-
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -114,6 +115,9 @@ def test_an_appended_month_passes_and_is_published(refreshed, tmp_path):
     october["order_date"] = [f"2026-10-{2 + i % 30:02d}" for i in range(len(october))]
     october.to_csv(ws["landing"] / "orders_2026_10.csv", index=False)
 
+    identity_map = "select source_customer_id, customer_id from identity.customer_identity_map"
+    with duckdb.connect(str(ws["warehouse"]), read_only=True) as con:
+        masters_before = dict(con.execute(identity_map).fetchall())
     code, output = _refresh(ws, as_of="2026-11-01")
     assert code == 0, output
     with duckdb.connect(str(ws["warehouse"]), read_only=True) as con:
@@ -122,8 +126,26 @@ def test_an_appended_month_passes_and_is_published(refreshed, tmp_path):
             "where entity = 'orders' order by recorded_at desc limit 1"
         ).fetchone()
         as_ofs = con.execute("select distinct as_of from history.segment_history").fetchall()
+        masters_after = dict(con.execute(identity_map).fetchall())
+        moved, in_both = con.execute(
+            "select sum(customers), (select count(*) from history.segment_history a "
+            "  join history.segment_history b on a.customer_id = b.customer_id "
+            "  where a.as_of = date '2026-10-01' and b.as_of = date '2026-11-01') "
+            "from history.segment_transitions "
+            "where from_as_of = date '2026-10-01' and to_as_of = date '2026-11-01'"
+        ).fetchone()
     assert drop < 0 and loss == 0.0
     assert {str(d) for (d,) in as_ofs} >= {"2026-10-01", "2026-11-01"}
+    # The normal life of the product: the same people keep their master ids, every customer
+    # scored at both dates is in exactly one transition (champion -> at risk...), and the drift
+    # gate compared the new shares with the real previous publication (not skipped).
+    assert masters_after.keys() >= masters_before.keys()
+    assert {k: masters_after[k] for k in masters_before} == masters_before
+    assert in_both > 1000 and moved == in_both
+    run_id = re.search(r"refresh succeeded in [\d.]+s \(run ([\w-]+)\)", output).group(1)
+    drift = ws["state"] / "quality" / "results" / run_id / "marts.segment_kpis.drift.json"
+    result = json.loads(drift.read_text())
+    assert not result.get("skipped"), result
 
 
 # --- Publication and history are one unit (point 5) ---------------------------------------------

@@ -158,7 +158,16 @@ def _require_chromium() -> None:
 DOM_CHECK = """(() => {
   const charts = [...document.querySelectorAll('svg.chart')].map(svg => ({
     name: svg.dataset.chart,
-    children: svg.querySelectorAll('rect, circle, polyline, line, path, text').length,
+    empty: svg.dataset.empty || '',
+    // Data marks only (axis labels, legend swatches and grid lines do not count): a bar or cell
+    // carries its tooltip <title>, a point or bubble is a circle, each covering some screen; a
+    // line is a polyline of 2+ points.
+    marks: [...svg.querySelectorAll('rect, circle, polyline')].filter(el => {
+      const box = el.getBoundingClientRect();
+      if (el.tagName === 'polyline') return el.points.numberOfItems > 1;
+      const drawn = box.width > 0 && box.height > 0;
+      return drawn && (el.tagName === 'circle' || el.querySelector('title') !== null);
+    }).length,
     width: svg.getBoundingClientRect().width,
     height: svg.getBoundingClientRect().height,
   }));
@@ -341,7 +350,17 @@ def test_report_renders_in_chromium(reports: dict, tmp_path: Path, language: str
     names = {c["name"] for c in state["charts"]}
     assert EXPECTED_CHARTS <= names
     for chart in state["charts"]:
-        assert chart["children"] > 0 and chart["width"] > 0 and chart["height"] > 0, chart
+        assert chart["width"] > 0 and chart["height"] > 0, chart
+        # A chart draws data marks, or says why it has none (a KPI never measured for a segment:
+        # its trend is the dashed "no value" line); only those small trend lines may be empty.
+        if chart["marks"] == 0:
+            assert chart["empty"] == "no value in any refresh", chart
+            assert chart["name"].startswith("kpi-"), chart
+        else:
+            assert chart["empty"] == "", chart
+    assert all(c["marks"] > 0 for c in state["charts"] if c["name"] in EXPECTED_CHARTS), [
+        c for c in state["charts"] if c["name"] in EXPECTED_CHARTS and c["marks"] == 0
+    ]
     assert state["personas"] >= 9
     assert state["sections"] == [s.id for s in SECTIONS]
 

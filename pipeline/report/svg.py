@@ -46,10 +46,13 @@ def _text_color(ratio: float | None) -> str:
     return "#ffffff" if ratio is not None and not math.isnan(ratio) and ratio > 0.55 else "#1b1b1b"
 
 
-def _open(name: str, width: float, height: float, title: str) -> list[str]:
-    """Opening tag and accessible title of a chart."""
+def _open(name: str, width: float, height: float, title: str, empty: str = "") -> list[str]:
+    """Opening tag and accessible title of a chart; `empty` says why it deliberately draws no
+    data (`data-empty`), so a reader and the browser test can tell it from a broken chart."""
+    marker = f' data-empty="{escape(empty)}"' if empty else ""
     return [
-        f'<svg class="chart" data-chart="{escape(name)}" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'<svg class="chart" data-chart="{escape(name)}"{marker} '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" '
         f'width="{width:.0f}" height="{height:.0f}" '
         f'role="img" aria-label="{escape(title)}" {FONT} font-size="12">',
         f"<title>{escape(title)}</title>",
@@ -293,7 +296,7 @@ def sparkline(
 ) -> str:
     """A tiny trend line over past refreshes; one point is drawn as a dot."""
     pts = [(i, v) for i, v in enumerate(values) if v is not None and not math.isnan(v)]
-    out = _open(name, width, height, title)
+    out = _open(name, width, height, title, empty="" if pts else "no value in any refresh")
     if not pts:
         out.append(
             f'<line x1="2" y1="{height / 2}" x2="{width - 2}" y2="{height / 2}" '
