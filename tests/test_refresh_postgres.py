@@ -3,7 +3,8 @@
 A real refresh of the demo publishes to a throwaway PostgreSQL server; every table of the serving
 file is then compared with its PostgreSQL copy cell by cell, as Python values (NULL stays NULL and
 never becomes '', decimals stay exact, dates stay dates, accented labels survive). A refresh then
-blocked by a gate must leave the PostgreSQL schema exactly as it was.
+blocked by the clean gate (a new export with a third of its rows unreadable) must leave the
+PostgreSQL schema, and every published file, exactly as they were.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ import duckdb
 import psycopg
 import pytest
 from psycopg import sql
-from refresh_workspace import published, refresh, workspace, write_unreadable_amounts
+from refresh_workspace import (
+    last_lines,
+    published,
+    refresh,
+    workspace,
+    write_unreadable_amounts,
+)
 
 from pipeline.serving.postgres import pg_type
 
@@ -122,5 +129,13 @@ def test_a_refresh_publishes_to_postgres_what_the_serving_file_holds_then_a_bloc
     write_unreadable_amounts(ws["landing"])
     code, output = refresh(ws)
     assert code == 3, output
+    step, cause = last_lines(output)
+    assert step == "gate clean_orders_gate on clean/orders"
+    assert "orders_marketplace.csv" in cause
     assert _schema_digest(pg_dsn) == before_pg
     assert published(ws) == before_files
+    with duckdb.connect(str(ws["warehouse"]), read_only=True) as con:
+        (rejected,) = con.execute(
+            "select count(*) from clean.quarantine where source_file like '%orders_marketplace.csv'"
+        ).fetchone()
+    assert rejected == 10
