@@ -45,10 +45,10 @@ def _fired_dates(schedule, tmp_path: Path, start: dt.datetime, ticks: int) -> li
     """Dates of the ticks that produce a run request (skips filtered out)."""
     fired = []
     for tick in _ticks(schedule, start, ticks):
-        context = dg.build_schedule_context(
+        with dg.build_schedule_context(
             scheduled_execution_time=tick, resources=_resources(tmp_path)
-        )
-        result = schedule.evaluate_tick(context)
+        ) as context:
+            result = schedule.evaluate_tick(context)
         if result.run_requests:
             fired.append(tick.date())
     return fired
@@ -88,10 +88,10 @@ def test_five_month_cadence_skips_the_months_in_between(tmp_path: Path) -> None:
 def test_run_request_carries_the_tick_date_as_of_and_tags(tmp_path: Path) -> None:
     schedule = build_refresh_schedule(3, "Europe/Paris", hour=6)
     tick = dt.datetime(2025, 4, 1, 6, 0, tzinfo=PARIS)
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         scheduled_execution_time=tick, resources=_resources(tmp_path)
-    )
-    [request] = schedule.evaluate_tick(context).run_requests
+    ) as context:
+        [request] = schedule.evaluate_tick(context).run_requests
     settings_config = request.run_config["resources"]["settings"]["config"]
     assert settings_config["refresh"]["as_of"] == "2025-04-01"
     # The deployment's resources carry over; only the as-of date is overridden.
@@ -109,10 +109,10 @@ def test_as_of_is_the_tick_date_in_the_schedule_timezone(tmp_path: Path) -> None
     schedule = build_refresh_schedule(3, "Pacific/Auckland")
     assert schedule.execution_timezone == "Pacific/Auckland"
     tick = dt.datetime(2025, 1, 1, 6, 0, tzinfo=ZoneInfo("Pacific/Auckland"))
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         scheduled_execution_time=tick.astimezone(dt.UTC), resources=_resources(tmp_path)
-    )
-    [request] = schedule.evaluate_tick(context).run_requests
+    ) as context:
+        [request] = schedule.evaluate_tick(context).run_requests
     assert request.tags["segments/as_of"] == "2025-01-01"
 
 

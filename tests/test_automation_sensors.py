@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.server
 import json
@@ -72,8 +73,10 @@ def resources(paths: dict[str, Path]) -> dict[str, object]:
 
 def _evaluate(sensor, instance, resources, cursor):
     """One tick: (run requests, new cursor, skip message)."""
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-    data = sensor.evaluate_tick(context)
+    # A context manager: the warehouse resource has a teardown (it gives back the writer lock of
+    # a run), so Dagster sets resources up and tears them down around the tick.
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+        data = sensor.evaluate_tick(context)
     return data.run_requests or [], data.cursor, data.skip_message
 
 
@@ -484,6 +487,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
 def _failed_context(instance, resources, sensor_name: str):
     result = _failing_job.execute_in_process(
         instance=instance,
@@ -499,13 +503,15 @@ def _failed_context(instance, resources, sensor_name: str):
         },
     )
     assert not result.success
-    return dg.build_run_status_sensor_context(
+    # Entered as a context manager: the warehouse resource has a teardown (see _evaluate).
+    with dg.build_run_status_sensor_context(
         sensor_name=sensor_name,
         dagster_instance=instance,
         dagster_run=result.dagster_run,
         dagster_event=result.get_run_failure_event(),
         resources=resources,
-    ).for_run_failure()
+    ) as status:
+        yield status.for_run_failure()
 
 
 @pytest.mark.integration
@@ -518,9 +524,9 @@ def test_failed_refresh_is_recorded_with_its_reason_and_posted(instance, resourc
         sensor = build_refresh_failure_sensor(
             RunFailureSection(webhook_url=url), monitored_jobs=[_failing_job]
         )
-        context = _failed_context(instance, resources, sensor.name)
-        sensor(context)
-        sensor(context)  # the same failure delivered twice is recorded and posted once
+        with _failed_context(instance, resources, sensor.name) as context:
+            sensor(context)
+            sensor(context)  # the same failure delivered twice is recorded and posted once
     finally:
         server.shutdown()
     [alert] = read_alerts(paths["state"])
@@ -545,8 +551,8 @@ def test_unreachable_webhook_is_logged_not_raised(instance, resources, paths) ->
         RunFailureSection(webhook_url="http://127.0.0.1:9/nothing", webhook_timeout_seconds=2),
         monitored_jobs=[_failing_job],
     )
-    context = _failed_context(instance, resources, sensor.name)
-    sensor(context)
+    with _failed_context(instance, resources, sensor.name) as context:
+        sensor(context)
     [alert] = read_alerts(paths["state"])
     assert alert["webhook_status"].startswith("error: ")
 
