@@ -31,6 +31,17 @@ def pytest_configure(config: pytest.Config) -> None:
 #: Fixtures that start a real component: a test using one carries these markers.
 FIXTURE_MARKERS = {"refreshed": ("integration",), "pg_dsn": ("integration", "postgres")}
 
+#: The longest files of a CI run (`make test` prints the slowest tests), longest first: they
+#: start first, so none of them starts late and runs alone at the end.
+LONGEST_FILES = (
+    "test_automation_reasons_daemon.py",
+    "test_spark_engine.py",
+    "test_spark_parity.py",
+    "test_past_as_of.py",
+    "test_automation_history.py",
+    "test_identity_history.py",
+)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Markers implied by fixtures, then the order: files with slow tests first, then files with
@@ -59,7 +70,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank: dict[str, int] = {}
     for item in items:
         rank[str(item.path)] = min(rank.get(str(item.path), 2), weight(item))
-    items.sort(key=lambda item: rank[str(item.path)])  # stable: file order kept
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        name = item.path.name
+        first = LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
+        return (first, rank[str(item.path)])
+
+    items.sort(key=order)  # stable: file order kept
 
 
 @pytest.fixture(scope="session")
