@@ -69,6 +69,18 @@ def published(ws: dict[str, Path]) -> dict[str, str]:
     return sums
 
 
+def refresh_blocked(ws: dict[str, Path], *extra: str, as_of: str = DEMO_AS_OF.isoformat()) -> str:
+    """Refresh; a quality gate must block it (exit code 3, said so) with everything published
+    unchanged. Returns the output."""
+    before = published(ws)
+    code, output = refresh(ws, *extra, as_of=as_of)
+    assert code == 3, output
+    assert "BLOCKED by a quality gate" in output
+    assert "the published tables, exports, report and history are unchanged" in output
+    assert published(ws) == before
+    return output
+
+
 def last_lines(output: str) -> tuple[str, str]:
     """The last two lines: they must name the step, then the root cause."""
     step, cause = [line.strip() for line in output.strip().splitlines()[-2:]]

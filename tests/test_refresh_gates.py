@@ -17,20 +17,9 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 import pytest
-from refresh_workspace import last_lines, published, refresh, workspace
+from refresh_workspace import last_lines, refresh_blocked, workspace
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _blocked(ws, *extra: str) -> str:
-    """Refresh; it must be blocked by a gate with everything published unchanged."""
-    before = published(ws)
-    code, output = refresh(ws, *extra)
-    assert code == 3, output
-    assert "BLOCKED by a quality gate" in output
-    assert "the published tables, exports, report and history are unchanged" in output
-    assert published(ws) == before
-    return output
 
 
 def _failures(output: str) -> list[tuple[str, str]]:
@@ -65,7 +54,7 @@ def test_an_identity_map_that_loses_a_customer_blocks_at_the_identity_gate(
 
     monkeypatch.setattr(identity_assets, "resolve_identities", resolve_and_lose_one)
     ws = workspace(refreshed, tmp_path)
-    output = _blocked(ws, "--force")
+    output = refresh_blocked(ws, "--force")
     step, cause = last_lines(output)
     assert lost
     assert step == "gate identity_resolution_gate on identity/customer_identity_map"
@@ -108,7 +97,7 @@ def test_model_defects_block_at_the_customer_rfm_and_cohort_gates(refreshed, tmp
 
     monkeypatch.setattr(segment_assets, "_build", build_with_defects)
     ws = workspace(refreshed, tmp_path)
-    output = _blocked(ws, "--force")
+    output = refresh_blocked(ws, "--force")
     assert set(planted) == {"customer_rfm", "cohort"}
     failures = dict(_failures(output))
     assert set(failures) == {
@@ -145,7 +134,7 @@ def test_a_marketplace_launch_moving_segment_shares_blocks_at_the_drift_gate(ref
     )
     newcomers.to_csv(ws["landing"] / "orders_marketplace.csv", index=False)
 
-    output = _blocked(ws)
+    output = refresh_blocked(ws)
     step, cause = last_lines(output)
     assert step == "gate segment_kpis_gate on marts/segment_kpis"
     assert cause.startswith("marts.segment_kpis.drift: expect_column_values_to_be_between")
