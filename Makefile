@@ -43,10 +43,12 @@ refresh: install $(DAGSTER_HOME)/dagster.yaml $(PII_KEY_FILE)
 	SEGMENTS_PII_KEY="$${SEGMENTS_PII_KEY:-$$(cat $(PII_KEY_FILE))}" $(BIN)/segments refresh --landing data/demo/landing --as-of $(AS_OF)
 
 # Whole files per worker: the refresh-based test files each reuse the session's demo refresh
-# (built once per worker) and keep their order. Three workers on two cores: the daemon and Spark
-# tests spend much of their time waiting on subprocesses. --durations shows where CI time goes.
+# (built once per worker) and keep their order. Files go to workers in collection order, longest
+# first (tests/conftest.py), not xdist's default "most tests first". Three workers on two cores:
+# the daemon and Spark tests spend much of their time waiting on subprocesses. --durations shows
+# where CI time goes.
 test: install
-	$(BIN)/pytest -n 3 --dist loadfile --durations=25
+	$(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: install
 	$(BIN)/pytest -n 2 -m 'not slow and not bench'
