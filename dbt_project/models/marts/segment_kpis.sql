@@ -144,8 +144,10 @@ kpis as (
         cast(coalesce(group_totals.churned_customers, 0) as integer) as churned_customers,
         {{ safe_divide('group_totals.churned_customers', 'group_totals.customers') }}
             as churn_rate,
-        cast(case when segment_rows.segment = {{ overall_label() }} then prospects.prospects end
-            as integer) as prospects,
+        cast(
+            case when segment_rows.segment = {{ overall_label() }} then prospects.prospects end
+            as integer
+        ) as prospects,
         coalesce(group_totals.nps_responses, 0) >= {{ nps_min_responses() }} as is_nps_reliable
     from segment_rows
     cross join overall

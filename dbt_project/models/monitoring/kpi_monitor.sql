@@ -80,7 +80,8 @@ bases as (
         {{ as_of_date() }} as basis_end
 ),
 
-{#- Last qualifying order per customer up to each basis date (inside the lookback window). -#}
+{# Last qualifying order per customer up to each basis date (inside the lookback window). -#}
+-- A jinja `if` inside a condition defeats sqlfluff's indent check: -- noqa: disable=LT02
 last_orders as (
     select
         bases.basis,
@@ -99,8 +100,9 @@ last_orders as (
     where bases.basis <> 'since_published'
     group by bases.basis, orders.customer_id
 ),
+-- noqa: enable=LT02
 
-{#- A published customer without a qualifying order up to the basis (cancelled since) has lapsed. -#}
+{# A published customer without a qualifying order up to the basis (cancelled since) has lapsed. -#}
 customer_churn as (
     select
         bases.basis,
@@ -118,7 +120,7 @@ customer_churn as (
     where bases.basis <> 'since_published'
 ),
 
-{#- Answers per basis: the NPS window before the basis date, or those received since the last
+{# Answers per basis: the NPS window before the basis date, or those received since the last
     refresh (from the files it did not read). -#}
 customer_answers as (
     select
@@ -207,7 +209,7 @@ monitored as (
         cast(churn_totals.customers as integer) as customers,
         cast(churn_totals.churned_customers as integer) as churned_customers,
         cast(churn_totals.churned_customers as double)
-            / cast(nullif(churn_totals.customers, 0) as double) as churn_rate,
+        / cast(nullif(churn_totals.customers, 0) as double) as churn_rate,
         cast(coalesce(answer_totals.nps_responses, 0) as integer) as nps_responses,
         {{ nps_score('answer_totals.promoters', 'answer_totals.detractors',
             'answer_totals.nps_responses') }} as nps,
