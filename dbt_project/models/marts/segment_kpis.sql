@@ -48,31 +48,7 @@ customer_facts as (
 ),
 
 grouped_facts as (
-    select
-        segment as kpi_segment,
-        monetary,
-        frequency,
-        recency_days,
-        returned_orders,
-        tickets,
-        nps_responses,
-        promoters,
-        detractors,
-        is_churned
-    from customer_facts
-    union all
-    select
-        {{ overall_label() }} as kpi_segment,
-        monetary,
-        frequency,
-        recency_days,
-        returned_orders,
-        tickets,
-        nps_responses,
-        promoters,
-        detractors,
-        is_churned
-    from customer_facts
+    {{ with_overall_rows('customer_facts', 'kpi_segment') }}
 ),
 
 group_totals as (
