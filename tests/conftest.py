@@ -35,7 +35,6 @@ FIXTURE_MARKERS = {"refreshed": ("integration",), "pg_dsn": ("integration", "pos
 #: start first, so none of them starts late and runs alone at the end.
 LONGEST_FILES = (
     "test_automation_reasons_daemon.py",
-    "test_spark_engine.py",
     "test_spark_parity.py",
     "test_past_as_of.py",
     "test_automation_history.py",

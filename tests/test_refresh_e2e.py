@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 import shutil
 from pathlib import Path
@@ -13,7 +14,10 @@ import duckdb
 import pandas as pd
 import pytest
 from conftest import DEMO_AS_OF, run_cli
+from refresh_workspace import table_digest
 from rfm_reference import reference_rfm
+
+from pipeline.lib.paths import DBT_PROJECT_DIR
 
 pytestmark = [pytest.mark.integration]
 
@@ -21,13 +25,6 @@ pytestmark = [pytest.mark.integration]
 def _faults(demo: Path) -> list[dict[str, str]]:
     with open(demo / "ground_truth" / "faults.csv", newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
-
-
-def _table_digest(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    """Order-independent digest of a table's content."""
-    frame = con.execute(f"select * from {table}").df()
-    rows = sorted(frame.astype(str).itertuples(index=False, name=None))
-    return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
 def _file_digest(path: Path) -> str:
@@ -272,7 +269,7 @@ def test_rerunning_the_same_as_of_gives_identical_tables(refreshed, tmp_path):
         "identity.customer_identity_map",
     ]
     with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
-        before = {t: _table_digest(con, t) for t in tables}
+        before = {t: table_digest(con, t) for t in tables}
         history_rows = con.execute("select count(*) from history.segment_history").fetchone()[0]
     args = [
         "refresh", "--landing", str(refreshed["landing"]), "--as-of", DEMO_AS_OF.isoformat(),
@@ -287,10 +284,22 @@ def test_rerunning_the_same_as_of_gives_identical_tables(refreshed, tmp_path):
     assert code == 0, output
     assert "refresh succeeded" in output
     with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
-        after = {t: _table_digest(con, t) for t in tables}
+        after = {t: table_digest(con, t) for t in tables}
         history_after = con.execute("select count(*) from history.segment_history").fetchone()[0]
     assert before == after
     assert history_after == history_rows
+    # The same warehouse and settings: both dbt steps re-used the parse of the first refresh
+    # (pipeline/segments/dbt_parse.py) instead of parsing the whole project again.
+    run_id = json.loads((Path(refreshed["state"]) / "last_refresh.json").read_text())["run_id"]
+    logs = sorted((DBT_PROJECT_DIR / "target").glob(f"*-{run_id[:7]}-*/dbt.log"))
+    assert [log.parent.name.split("-")[0] for log in logs] == [
+        "segment_dbt_assets",
+        "segment_history_dbt_assets",
+    ]
+    for log in logs:
+        text = log.read_text()
+        assert "Unable to do partial parsing" not in text, log
+        assert "no changes found, skipping parsing" in text, log
 
 
 def test_a_file_missing_a_required_column_fails_before_publishing(refreshed, tmp_path):
@@ -351,7 +360,7 @@ def test_a_90_percent_drop_in_orders_blocks_publication(refreshed, tmp_path):
     serving = state / "serving" / "segments.duckdb"
     before = _file_digest(serving)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        history_before = _table_digest(con, "history.segment_history")
+        history_before = table_digest(con, "history.segment_history")
 
     code, output = run_cli(
         "refresh",
@@ -364,4 +373,4 @@ def test_a_90_percent_drop_in_orders_blocks_publication(refreshed, tmp_path):
     assert "raw_orders_gate" in output
     assert _file_digest(serving) == before
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert _table_digest(con, "history.segment_history") == history_before
+        assert table_digest(con, "history.segment_history") == history_before

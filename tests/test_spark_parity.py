@@ -1,10 +1,13 @@
 """The same dbt models give the same rows on DuckDB and on Spark (local session).
 
-From one clean demo warehouse (demo exports -> extract, clean, identity resolution), dbt builds
-every model on both engines: DuckDB in a copy of the warehouse, Spark from the Parquet export of
-the clean/identity tables. A second, smaller run switches score_method to ntile on both. The marts
-and the history tables are then compared row by row: strings, integers, dates and decimals must be
-equal, doubles equal to a relative 1e-9, and the column types of the contracted marts identical.
+One real refresh job runs with `--engine spark` on the demo exports (extract, clean and identity in
+DuckDB, both dbt steps on Spark, marts and history copied back into DuckDB). Its Spark tables are
+compared row by row with the session's DuckDB-engine refresh of the same exports: strings,
+integers, dates and decimals must be equal, doubles equal to a relative 1e-9, and the column types
+of the contracted marts identical; the marts it publishes back in DuckDB must be identical too. A
+second, smaller `dbt build` then switches score_method to ntile on both engines.
+
+One Spark refresh serves every comparison: a Spark build costs minutes on CI's two cores.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from conftest import DEMO_AS_OF, run_cli
+from refresh_workspace import table_digest
 
-from bench.dbt_runs import build_clean_warehouse, run_dbt_build, spark_table_dir
+from bench.dbt_runs import run_dbt_build, spark_table_dir
 from pipeline.segments.spark import export_clean_parquet
-from tests.conftest import DEMO_AS_OF
 
 
 def _spark_available() -> bool:
@@ -103,45 +107,62 @@ def _snapshot(
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path) -> dict:
-    """Both engines built from the same clean warehouse, with rank and then ntile scores."""
+def engines(tmp_path_factory: pytest.TempPathFactory, refreshed: dict) -> dict:
+    """A Spark-engine refresh of the demo beside the DuckDB one, then an ntile build on both."""
     root = tmp_path_factory.mktemp("spark_parity")
-    clean = root / "source_warehouse.duckdb"
-    build_clean_warehouse(demo_dir / "landing", clean, DEMO_AS_OF)
-    duck = root / "duckdb_warehouse.duckdb"
-    shutil.copy(clean, duck)
-    spark_dir, parquet = root / "spark", root / "parquet"
+    warehouse, spark_dir = root / "warehouse.duckdb", root / "spark"
+    code, output = run_cli(
+        "refresh",
+        "--landing", str(refreshed["landing"]),
+        "--as-of", DEMO_AS_OF.isoformat(),
+        "--warehouse", str(warehouse),
+        "--state-dir", str(root / "state"),
+        "--engine", "spark",
+        "--spark-dir", str(spark_dir),
+    )  # fmt: skip
+    assert code == 0, output
     tables = {name: ("marts", keys) for name, keys in MART_KEYS.items()} | {
         name: ("history", keys) for name, keys in HISTORY_KEYS.items()
     }
-    ntile_tables = {name: ("marts", MART_KEYS[name]) for name in NTILE_TABLES}
-    ntile_vars = BASE_VARS | {"score_method": "ntile"}
+    rank = {
+        "duckdb": _snapshot(Path(refreshed["warehouse"]), None, tables),
+        "spark": _snapshot(None, spark_dir, tables),
+    }
 
+    # ntile: rebuild the scores (and their dbt tests) on both engines, from the refreshed states.
+    # Same file name: the refresh's views name their catalog after it.
+    duck = root / "duckdb" / Path(refreshed["warehouse"]).name
+    duck.parent.mkdir()
+    shutil.copy(refreshed["warehouse"], duck)
+    ntile_vars = BASE_VARS | {"score_method": "ntile"}
+    ntile_tables = {name: ("marts", MART_KEYS[name]) for name in NTILE_TABLES}
     builds = {
-        "duckdb": run_dbt_build("duckdb", duck, None, BASE_VARS, root / "target_duckdb"),
+        "duckdb": run_dbt_build(
+            "duckdb", duck, None, ntile_vars, root / "target_duckdb", select=NTILE_SELECT
+        ),
         "spark": run_dbt_build(
-            "spark", clean, parquet, BASE_VARS, root / "target_spark", spark_dir=spark_dir
+            "spark",
+            warehouse,
+            spark_dir / "parquet",
+            ntile_vars,
+            root / "target_spark",
+            select=NTILE_SELECT,
+            spark_dir=spark_dir,
         ),
     }
-    rank = {"duckdb": _snapshot(duck, None, tables), "spark": _snapshot(None, spark_dir, tables)}
-    run_dbt_build(
-        "duckdb", duck, None, ntile_vars, root / "target_duckdb", command="run", select=NTILE_SELECT
-    )
-    run_dbt_build(
-        "spark",
-        clean,
-        parquet,
-        ntile_vars,
-        root / "target_spark",
-        command="run",
-        select=NTILE_SELECT,
-        spark_dir=spark_dir,
-    )
     ntile = {
         "duckdb": _snapshot(duck, None, ntile_tables),
         "spark": _snapshot(None, spark_dir, ntile_tables),
     }
-    return {"builds": builds, "rank": rank, "ntile": ntile, "clean": clean, "parquet": parquet}
+    return {
+        "builds": builds,
+        "rank": rank,
+        "ntile": ntile,
+        "refreshed": Path(refreshed["warehouse"]),
+        "spark_refreshed": warehouse,
+        "spark_dir": spark_dir,
+        "parquet": root / "parquet",
+    }
 
 
 def _assert_same_rows(duck: pd.DataFrame, spark: pd.DataFrame, keys: list[str], label: str):
@@ -171,11 +192,28 @@ def _assert_same_rows(duck: pd.DataFrame, spark: pd.DataFrame, keys: list[str], 
         )
 
 
+def test_spark_engine_refresh_publishes_the_same_marts_as_duckdb(engines: dict) -> None:
+    """The Spark-engine job wrote its marts back into DuckDB: identical to the DuckDB engine's."""
+    assert (engines["spark_dir"] / "warehouse" / "marts.db" / "customer_rfm").is_dir()
+    compared = ["marts.customer_rfm", "marts.segment_kpis", "marts.cohort_retention"]
+    with duckdb.connect(str(engines["spark_refreshed"]), read_only=True) as spark_built:
+        spark = {t: table_digest(spark_built, t) for t in compared}
+        rows = spark_built.execute("select count(*) from marts.customer_rfm").fetchone()[0]
+    with duckdb.connect(str(engines["refreshed"]), read_only=True) as duckdb_built:
+        local = {t: table_digest(duckdb_built, t) for t in compared}
+    assert rows > 1000
+    assert spark == local
+
+
 def test_spark_build_passes_every_dbt_test(engines: dict) -> None:
-    """Seeds, models, unit tests and data tests all succeed on Spark, as on DuckDB."""
+    """The score models' unit and data tests run and pass on Spark, as on DuckDB.
+
+    (The refresh itself fails on any failing dbt test, so its exit code covered the rest.)
+    """
     for engine in ("duckdb", "spark"):
         statuses = engines["builds"][engine].statuses
         assert set(statuses) <= {"success", "pass"}, f"{engine}: {statuses}"
+        assert statuses.get("pass", 0) >= 5, f"{engine}: no dbt test ran: {statuses}"
     assert engines["builds"]["spark"].statuses == engines["builds"]["duckdb"].statuses
 
 
@@ -213,8 +251,9 @@ def test_ntile_run_changed_the_scores(engines: dict) -> None:
 
 def test_parquet_export_keeps_rows_and_types(engines: dict) -> None:
     """The Parquet export Spark reads holds the warehouse's rows with the same column types."""
-    out = export_clean_parquet(engines["clean"], engines["parquet"], ["clean.orders"])
-    with duckdb.connect(str(engines["clean"]), read_only=True) as con:
+    clean = engines["spark_refreshed"]
+    out = export_clean_parquet(clean, engines["parquet"], ["clean.orders"])
+    with duckdb.connect(str(clean), read_only=True) as con:
         source, source_types = _read(con, "clean.orders")
         exported, exported_types = _read(con, f"read_parquet('{out['clean.orders']}/*.parquet')")
     assert exported_types == source_types

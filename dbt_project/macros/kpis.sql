@@ -19,5 +19,5 @@
 
 {#- 1 when a customer's last qualifying order is var churn_days or more before the as-of. -#}
 {% macro is_churned(recency_days) -%}
-    case when {{ recency_days }} >= {{ var('churn_days') | int }} then 1 else 0 end
+    case when {{ recency_days }} >= {{ run_var('churn_days') | int }} then 1 else 0 end
 {%- endmacro %}

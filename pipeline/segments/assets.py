@@ -16,6 +16,12 @@ from pydantic import Field
 
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.lib.sql import quote_relation
+from pipeline.segments.dbt_parse import (
+    dbt_environment,
+    environment,
+    invocation_target,
+    kept_parse_state,
+)
 from pipeline.segments.distribution import segment_distribution_markdown
 from pipeline.segments.project import dbt_project, translator
 from pipeline.segments.spark import export_clean_parquet, load_spark_tables, spark_environment
@@ -56,12 +62,9 @@ def _spark_dir(warehouse: Warehouse, settings: RefreshSettings) -> Path:
 
 
 def _prepare_spark(
-    context: dg.AssetExecutionContext,
-    warehouse: Warehouse,
-    settings: RefreshSettings,
-    dbt_vars: dict[str, Any],
-) -> list[str]:
-    """Hand the clean tables to Spark as Parquet and point dbt at the `spark` target.
+    context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RefreshSettings
+) -> dict[str, Any]:
+    """Hand the clean tables to Spark as Parquet; returns the vars the `spark` target reads.
 
     Cleaning and identity stay in Python/DuckDB; only the modelling moves. The dbt process
     inherits the environment, which is how the `spark` profile output finds its folders.
@@ -71,9 +74,10 @@ def _prepare_spark(
     exported = export_clean_parquet(warehouse.resolved_path(), spark_dir / "parquet")
     context.log.info(f"exported {len(exported)} clean tables to Parquet for Spark")
     os.environ.update(spark_environment(spark_dir))
-    dbt_vars["spark_parquet_root"] = str(spark_dir / "parquet")
-    dbt_vars["spark_parquet_tables"] = sorted(exported)
-    return ["--target", "spark"]
+    return {
+        "spark_parquet_root": str(spark_dir / "parquet"),
+        "spark_parquet_tables": sorted(exported),
+    }
 
 
 def _build(
@@ -83,21 +87,28 @@ def _build(
     settings: RefreshSettings,
     extra_vars: dict[str, Any] | None = None,
 ):
-    """`dbt build` of the step's selection with this run's warehouse path and vars.
+    """`dbt build` of the step's selection with this run's warehouse path and settings.
 
-    Events are held until dbt exits: dbt writes the warehouse from its own process, so row counts
-    and the segment distribution can only be read once its write lock is released.
+    Both reach dbt in the environment, not as `--vars`, so dbt re-uses its parse of the project
+    (pipeline/segments/dbt_parse.py). Events are held until dbt exits: dbt writes the warehouse
+    from its own process, so row counts and the segment distribution can only be read once its
+    write lock is released.
     """
-    dbt_vars = (
-        settings.dbt_vars()
-        | {"warehouse_path": str(warehouse.resolved_path())}
-        | (extra_vars or {})
-    )
-    args = ["build"]
+    dbt_vars = settings.dbt_vars() | (extra_vars or {})
+    context.log.info(f"dbt settings (SEGMENTS_DBT_VARS): {json.dumps(dbt_vars)}")
+    env = dbt_environment(warehouse.resolved_path(), dbt_vars)
+    args, target = ["build"], "duckdb"
     if settings.refresh.engine == "spark":
-        args += _prepare_spark(context, warehouse, settings, dbt_vars)
-    context.log.info(f"dbt vars: {json.dumps(dbt_vars)}")
-    events = list(dbt.cli([*args, "--vars", json.dumps(dbt_vars)], context=context).stream())
+        spark_vars = _prepare_spark(context, warehouse, settings)
+        args += ["--target", "spark", "--vars", json.dumps(spark_vars)]
+        target = "spark"
+    target_root = Path(dbt_project.project_dir) / dbt_project.target_path
+    invocation_dir = invocation_target(target_root, context.op_def.name, context.run_id)
+    with (
+        environment(env),
+        kept_parse_state(target_root, invocation_dir, warehouse.resolved_path(), target),
+    ):
+        events = list(dbt.cli(args, context=context, target_path=invocation_dir).stream())
     if settings.refresh.engine == "spark":
         # Gates, publication and the report read the DuckDB warehouse whatever the engine.
         loaded = load_spark_tables(_spark_dir(warehouse, settings), warehouse.resolved_path())
@@ -105,21 +116,19 @@ def _build(
         # Python assets downstream (predictions, behaviour clusters) also read staging and
         # intermediate relations, which Spark keeps as views of its own: build those in DuckDB
         # too, from the same clean tables (views and a few small tables, seconds at demo scale).
-        below = {k: v for k, v in dbt_vars.items() if not k.startswith("spark_")}
-        dbt.cli(
-            [
-                "build",
-                "--select",
-                "+path:models/intermediate path:models/staging",  # one token: dbt splits it
-                "--resource-type",
-                "model",
-                "--resource-type",
-                "seed",
-                "--vars",
-                json.dumps(below),
-            ],
-            manifest=dbt_project.manifest_path,
-        ).wait()
+        with environment(env):
+            dbt.cli(
+                [
+                    "build",
+                    "--select",
+                    "+path:models/intermediate path:models/staging",  # one token: dbt splits it
+                    "--resource-type",
+                    "model",
+                    "--resource-type",
+                    "seed",
+                ],
+                manifest=dbt_project.manifest_path,
+            ).wait()
         context.log.info("built staging and intermediate models in DuckDB for the Python assets")
     with warehouse.connect(read_only=True) as con:
         for event in events:

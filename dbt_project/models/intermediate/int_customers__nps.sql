@@ -17,7 +17,7 @@ windowed_answers as (
             order by responded_at desc, response_id desc
         ) as answer_rank
     from nps_responses
-    where {{ in_last_days('responded_at', var('nps_window_days')) }}
+    where {{ in_last_days('responded_at', run_var('nps_window_days')) }}
 ),
 
 customer_nps as (

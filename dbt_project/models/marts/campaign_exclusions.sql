@@ -42,7 +42,7 @@ reasons as (
     union all
     select customer_id, 'serial_returner' as reason
     from customer_facts
-    where frequency >= 2 and return_rate > {{ var('serial_returner_rate') | float }}
+    where frequency >= 2 and return_rate > {{ run_var('serial_returner_rate') | float }}
     union all
     select customer_id, 'one_time_promo_buyer' as reason
     from customer_facts
@@ -50,7 +50,7 @@ reasons as (
     union all
     select customer_id, 'support_heavy' as reason
     from customer_facts
-    where tickets_per_order > {{ var('support_heavy_ratio') | float }}
+    where tickets_per_order > {{ run_var('support_heavy_ratio') | float }}
 ),
 
 exclusions as (

@@ -22,9 +22,9 @@
 
 {#- The monitoring job passes these vars; a plain `dbt build` (no published refresh named) builds
     the table empty rather than failing. -#}
-{%- set monitoring = var('monitor_published_as_of', '') != '' -%}
-{%- set published_as_of = var('monitor_published_as_of', '') or '1900-01-01' -%}
-{%- set new_files = var('monitor_new_files', []) -%}
+{%- set monitoring = run_var('monitor_published_as_of', '') != '' -%}
+{%- set published_as_of = run_var('monitor_published_as_of', '') or '1900-01-01' -%}
+{%- set new_files = run_var('monitor_new_files', []) -%}
 
 -- The monitoring job ingests first: these make the clean tables direct parents, so Dagster
 -- runs this model after the ingest steps of the same run (the staging views are not in the job).
@@ -92,9 +92,9 @@ last_orders as (
         on
             orders.is_qualifying
             and orders.order_date <= bases.basis_end
-            {%- if var('lookback_days') | int > 0 %}
+            {%- if run_var('lookback_days') | int > 0 %}
             and orders.order_date > cast(
-                {{ dbt.dateadd('day', -(var('lookback_days') | int), 'bases.basis_end') }} as date
+                {{ dbt.dateadd('day', -(run_var('lookback_days') | int), 'bases.basis_end') }} as date
             )
             {%- endif %}
     where bases.basis <> 'since_published'
@@ -137,7 +137,7 @@ customer_answers as (
                 (
                     bases.basis <> 'since_published'
                     and nps_responses.responded_at > cast(
-                        {{ dbt.dateadd('day', -(var('nps_window_days') | int), 'bases.basis_end') }}
+                        {{ dbt.dateadd('day', -(run_var('nps_window_days') | int), 'bases.basis_end') }}
                         as date
                     )
                 )
@@ -195,10 +195,10 @@ basis_segments as (
 monitored as (
     select
         {{ dbt.concat([
-            "'" ~ var('monitor_id', 'adhoc') ~ "'", "'|'", "basis_segments.basis", "'|'",
+            "'" ~ run_var('monitor_id', 'adhoc') ~ "'", "'|'", "basis_segments.basis", "'|'",
             "basis_segments.kpi_segment"
         ]) }} as monitor_key,
-        '{{ var("monitor_id", "adhoc") }}' as monitor_id,
+        '{{ run_var("monitor_id", "adhoc") }}' as monitor_id,
         {{ dbt.current_timestamp() }} as monitored_at,
         cast('{{ published_as_of }}' as date) as published_as_of,
         {{ as_of_date() }} as today_as_of,
