@@ -7,7 +7,8 @@ is the SQL DuckDB runs:
 
 * `var(name)`: the project's default from dbt_project.yml (sqlfluff's own returns "item", which
   our validating macros reject);
-* `env_var`, `target`, `dbt.<cross-database macro>`, `adapter.dispatch`, `exceptions`.
+* `execute` (False, as at parse time), `env_var`, `target`, `dbt.<cross-database macro>`,
+  `adapter.dispatch`, `exceptions`.
 
 Not product code: only the linter imports it (dbt reads no Python from this folder).
 """
@@ -29,6 +30,11 @@ def var(name, default=None):
     if default is not None:
         return default
     raise KeyError(f"var {name!r} has no default in dbt_project.yml")
+
+
+#: dbt's `execute` is False while parsing: `run_var()` then reads `var()` (the defaults above),
+#: never a run's SEGMENTS_DBT_VARS.
+execute = False
 
 
 def env_var(name, default=""):

@@ -94,7 +94,8 @@ last_orders as (
             and orders.order_date <= bases.basis_end
             {%- if run_var('lookback_days') | int > 0 %}
             and orders.order_date > cast(
-                {{ dbt.dateadd('day', -(run_var('lookback_days') | int), 'bases.basis_end') }} as date
+                {{ dbt.dateadd('day', -(run_var('lookback_days') | int), 'bases.basis_end') }}
+                as date
             )
             {%- endif %}
     where bases.basis <> 'since_published'
@@ -137,7 +138,9 @@ customer_answers as (
                 (
                     bases.basis <> 'since_published'
                     and nps_responses.responded_at > cast(
-                        {{ dbt.dateadd('day', -(run_var('nps_window_days') | int), 'bases.basis_end') }}
+                        {{ dbt.dateadd(
+                            'day', -(run_var('nps_window_days') | int), 'bases.basis_end'
+                        ) }}
                         as date
                     )
                 )
