@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from pipeline.automation.backfill import add_months, backfill_as_of_dates, run_backfill
 from pipeline.automation.cli import backfill
 from pipeline.lib.resources import RefreshSettings, Warehouse
-from tests.warehouse_helpers import create_optional_sources
+from tests.warehouse_helpers import create_unread_sources
 
 
 def test_backfill_dates_every_three_months() -> None:
@@ -121,9 +121,7 @@ def _write_clean_warehouse(path: Path, customers: int = 80, seed: int = 5) -> No
             "create table clean.support_tickets (ticket_id varchar, customer_id varchar,"
             " created_at date, topic varchar)"
         )
-        con.execute("create table clean.customers (customer_id varchar)")
-        con.execute("create table clean.quarantine (entity varchar)")
-        create_optional_sources(con)
+        create_unread_sources(con)
         con.execute(
             "create table identity.customer_identity_map (source_customer_id varchar primary key,"
             " customer_id varchar)"
@@ -140,11 +138,6 @@ def _write_clean_warehouse(path: Path, customers: int = 80, seed: int = 5) -> No
             "insert into identity.customers values "
             "(?, null, ?, ?, 'FR', true, false, 1.0, 0, 1, null, null, null)",
             [(m, created, created) for m, created in golden],
-        )
-        con.execute("create table identity.identity_merges (source_customer_id varchar)")
-        con.execute(
-            "create table identity.master_id_successors (retired_id varchar,"
-            " surviving_id varchar, as_of date)"
         )
     finally:
         con.close()

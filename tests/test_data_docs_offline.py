@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from test_quality_suites import HEALTHY_WAREHOUSE
-from test_report_browser import DevToolsPipe, _require_chromium
+from test_report_browser import DevToolsPipe, _require_chromium, console_errors
 
 from pipeline.lib.resources import RefreshSettings, Warehouse
 from pipeline.quality.checks import evaluate_gate
@@ -76,16 +76,7 @@ def _open_offline(browser: DevToolsPipe, url: str) -> tuple[dict, list[dict]]:
 
 
 def _problems(events: list[dict]) -> tuple[list, list, list]:
-    errors = [
-        e
-        for e in events
-        if (
-            e.get("method") == "Runtime.consoleAPICalled"
-            and e["params"].get("type") in ("error", "assert")
-        )
-        or e.get("method") == "Runtime.exceptionThrown"
-        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")
-    ]
+    errors = console_errors(events)
     failed = [e["params"] for e in events if e.get("method") == "Network.loadingFailed"]
     requests = [
         e["params"]["request"]["url"]

@@ -195,6 +195,21 @@ DOM_CHECK = """(() => {
 })()"""
 
 
+def console_errors(events: list[dict]) -> list[dict]:
+    """The DevTools events of a page load that are errors: console errors and failed asserts,
+    uncaught exceptions, and error entries of the browser's log."""
+    return [
+        e
+        for e in events
+        if (
+            e.get("method") == "Runtime.consoleAPICalled"
+            and e["params"].get("type") in ("error", "assert")
+        )
+        or e.get("method") == "Runtime.exceptionThrown"
+        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")
+    ]
+
+
 def _overlap(p: list[list[float]], q: list[list[float]], tolerance: float = 1.0) -> bool:
     """Separating-axis test of two convex quadrilaterals (screen pixels): True when they
     overlap by more than `tolerance` along every axis."""
@@ -329,16 +344,7 @@ def test_report_renders_in_chromium(reports: dict, tmp_path: Path, language: str
     assert f'lang="{language}"' in report.read_text(encoding="utf-8")[:200]
     state, events, png = _render(report, Path(tempfile.mkdtemp(dir=tmp_path, prefix="chromium-")))
 
-    errors = [
-        e
-        for e in events
-        if (
-            e.get("method") == "Runtime.consoleAPICalled"
-            and e["params"].get("type") in ("error", "assert")
-        )
-        or e.get("method") == "Runtime.exceptionThrown"
-        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")
-    ]
+    errors = console_errors(events)
     assert errors == []
     requests = [
         e["params"]["request"]["url"]

@@ -22,7 +22,7 @@ import pytest
 from dbt.cli.main import dbtRunner
 
 from tests.rfm_reference import reference_cohorts, reference_rfm
-from tests.warehouse_helpers import create_optional_sources
+from tests.warehouse_helpers import create_unread_sources
 
 pytestmark = [pytest.mark.integration]
 
@@ -224,15 +224,7 @@ def _write_warehouse(path: Path) -> None:
             "(?, null, ?, null, 'FR', true, false, 1, 0, 1, null, null, null)",
             rows["golden"],
         )
-        # Created only to satisfy the source list (the models do not read them).
-        con.execute("create table clean.customers (customer_id varchar)")
-        con.execute("create table clean.quarantine (entity varchar)")
-        create_optional_sources(con)
-        con.execute("create table identity.identity_merges (source_customer_id varchar)")
-        con.execute(
-            "create table identity.master_id_successors (retired_id varchar,"
-            " surviving_id varchar, as_of date)"
-        )
+        create_unread_sources(con)
     finally:
         con.close()
 

@@ -15,3 +15,16 @@ def create_optional_sources(con: duckdb.DuckDBPyConnection) -> None:
     for entity in OPTIONAL_SOURCES:
         columns = ", ".join(f"{name} {sql_type}" for name, sql_type in OUTPUT[entity])
         con.execute(f"create table clean.{entity} ({columns})")
+
+
+def create_unread_sources(con: duckdb.DuckDBPyConnection) -> None:
+    """The dbt sources a hand-built warehouse must have but the models it tests do not read:
+    stub clean customers and quarantine, the optional entities, identity merges and successors."""
+    con.execute("create table clean.customers (customer_id varchar)")
+    con.execute("create table clean.quarantine (entity varchar)")
+    create_optional_sources(con)
+    con.execute("create table identity.identity_merges (source_customer_id varchar)")
+    con.execute(
+        "create table identity.master_id_successors (retired_id varchar,"
+        " surviving_id varchar, as_of date)"
+    )

@@ -106,12 +106,26 @@ monthly_blend as (
             as overall_customers,
         sum(case when acquisition_channel <> {{ overall_label() }} then new_customers else 0 end)
             as channel_customers,
-        sum(case when acquisition_channel = {{ overall_label() }} then coalesce(spend, 0) else 0 end)
+        sum(
+            case when acquisition_channel = {{ overall_label() }} then coalesce(spend, 0) else 0 end
+        )
             as overall_spend,
-        sum(case when acquisition_channel <> {{ overall_label() }} then coalesce(spend, 0) else 0 end)
+        sum(
+            case
+                when acquisition_channel <> {{ overall_label() }} then coalesce(spend, 0) else 0
+            end
+        )
             as channel_spend
     from acquisition_costs
     group by acquisition_month
+),
+
+overall_campaign_kpis as (
+    select
+        campaign_id,
+        contacts
+    from campaign_kpis
+    where segment = {{ overall_label() }}
 ),
 
 problems as (
@@ -122,16 +136,16 @@ problems as (
         category_revenue.overall_revenue <> line_revenue.revenue
         or category_revenue.segment_revenue <> line_revenue.revenue
     union all
-    select {{ dbt.concat(["'campaign '", "coalesce(contact_counts.campaign_id, campaign_kpis.campaign_id)",
-        "': contacts differ from the contacts export'"]) }} as problem
+    select
+        {{ dbt.concat([
+            "'campaign '",
+            "coalesce(contact_counts.campaign_id, overall_campaign_kpis.campaign_id)",
+            "': contacts differ from the contacts export'",
+        ]) }} as problem
     from contact_counts
-    full outer join (
-        select campaign_id, contacts
-        from campaign_kpis
-        where segment = {{ overall_label() }}
-    ) as campaign_kpis
-        on contact_counts.campaign_id = campaign_kpis.campaign_id
-    where coalesce(contact_counts.contacts, -1) <> coalesce(campaign_kpis.contacts, -1)
+    full outer join overall_campaign_kpis
+        on contact_counts.campaign_id = overall_campaign_kpis.campaign_id
+    where coalesce(contact_counts.contacts, -1) <> coalesce(overall_campaign_kpis.contacts, -1)
     union all
     select {{ dbt.concat(["'campaign '", "campaign_id",
         "': segments do not add up to the campaign'"]) }} as problem
@@ -144,10 +158,11 @@ problems as (
     union all
     select 'acquisition costs: spend differs from the spend lines' as problem
     from acquisition_totals
-    where coalesce(spend, 0) <> (
-        select coalesce(sum(spend), 0) from marketing_spend
-        where spend_month <= {{ as_of_date() }}
-    )
+    where
+        coalesce(spend, 0) <> (
+            select coalesce(sum(marketing_spend.spend), 0) from marketing_spend
+            where marketing_spend.spend_month <= {{ as_of_date() }}
+        )
     union all
     select {{ dbt.concat(["'acquisition costs: month '", "cast(acquisition_month as string)",
         "' overall row is not the sum of its channels'"]) }} as problem
@@ -158,7 +173,9 @@ problems as (
     from exclusion_summary
     where
         reason = {{ overall_label() }}
-        and customers <> (select count(distinct customer_id) from campaign_exclusions)
+        and customers <> (
+            select count(distinct campaign_exclusions.customer_id) from campaign_exclusions
+        )
 )
 
 select * from problems

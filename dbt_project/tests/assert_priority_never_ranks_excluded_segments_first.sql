@@ -7,11 +7,13 @@ priority as (
 ),
 
 excluded as (
-    select segment, priority_rank from priority where is_excluded
+    select segment, priority_rank from priority
+    where is_excluded
 ),
 
 eligible as (
-    select segment, priority_rank from priority where not is_excluded and customers > 0
+    select segment, priority_rank from priority
+    where not is_excluded and customers > 0
 ),
 
 problems as (

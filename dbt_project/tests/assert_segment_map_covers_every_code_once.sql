@@ -7,10 +7,14 @@ segment_map as (
 
 scores as (
     select 1 as score
-    union all select 2 as score
-    union all select 3 as score
-    union all select 4 as score
-    union all select 5 as score
+    union all
+    select 2 as score
+    union all
+    select 3 as score
+    union all
+    select 4 as score
+    union all
+    select 5 as score
 ),
 
 expected_codes as (

@@ -3,15 +3,20 @@
 The one place that turns a name into an identifier and a Python value into a literal: every
 module that builds SQL text imports these instead of escaping quotes by hand. Values a query can
 bind (`?`, `$name`) are bound; these are for what cannot be: identifiers, DDL, COMMENT ON, COPY
-targets, ATTACH paths and the SQL that GX receives as plain text.
+targets, ATTACH paths and the SQL that GX receives as plain text. `transaction` is the one
+all-or-nothing block around several statements.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import os
+from collections.abc import Iterator
 from typing import Any
+
+import duckdb
 
 
 def quote_ident(name: str) -> str:
@@ -51,3 +56,15 @@ def sql_literal(value: Any) -> str:
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     raise TypeError(f"cannot inline a {type(value).__name__} SQL parameter")
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block's statements commit together, or roll back together if it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

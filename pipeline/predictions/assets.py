@@ -7,15 +7,13 @@ previous centroids and assignments) lives in the private `predictions` schema, n
 
 import datetime as dt
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import dagster as dg
 import duckdb
 import pandas as pd
 
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
-from pipeline.lib.sql import quote_relation, sql_literal
+from pipeline.lib.sql import quote_relation, sql_literal, transaction
 from pipeline.predictions import clustering, models
 from pipeline.predictions.docs import describe
 from pipeline.predictions.features import Sources
@@ -101,7 +99,7 @@ def write_predictions(
     """Write the three prediction tables in one transaction; returns their row counts."""
     frame = predictions.frame.assign(horizon_days=horizon, currency=currency)
     rfm = relation("customer_rfm")
-    with _transaction(con):
+    with transaction(con):
         counts = {
             "customer_predictions": _replace_table(
                 con, MARTS, "customer_predictions", frame, PREDICTION_TABLES["customer_predictions"]
@@ -218,18 +216,6 @@ def _specs(tables: dict[str, str], reads: tuple[str, ...]) -> list[dg.AssetSpec]
         )
         for table, description in tables.items()
     ]
-
-
-@contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """All of a step's tables switch together, or none does."""
-    con.execute("begin transaction")
-    try:
-        yield
-    except BaseException:
-        con.execute("rollback")
-        raise
-    con.execute("commit")
 
 
 @dg.multi_asset(
@@ -572,7 +558,7 @@ def _write_clusters(
 ) -> dict[str, int]:
     """Published tables and the private state, in one transaction."""
     as_of = drift.as_of
-    with _transaction(con):
+    with transaction(con):
         counts = {
             "customer_clusters": _replace_table(
                 con, MARTS, "customer_clusters", members, CLUSTER_TABLES["customer_clusters"]

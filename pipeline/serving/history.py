@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from pipeline.lib.sql import quote_ident
+from pipeline.lib.sql import quote_ident, transaction
 
 HISTORY_SCHEMA = "history"
 JOURNAL_SCHEMA = "history_rollback"
@@ -54,17 +54,6 @@ def pending(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.date] | None:
     return (row[0], row[1]) if row else None
 
 
-@contextlib.contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
-
-
 def rollback(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.date] | None:
     """Put the history tables back as they were before the journaled run; returns that run.
 
@@ -75,7 +64,7 @@ def rollback(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.date] | None:
     if journal is None:
         return None
     (saved,) = con.execute(f"SELECT tables FROM {JOURNAL_TABLE}").fetchone()
-    with _transaction(con):
+    with transaction(con):
         for table in _tables(con, HISTORY_SCHEMA):
             if table not in saved:
                 con.execute(f"DROP TABLE {HISTORY_SCHEMA}.{quote_ident(table)}")
@@ -120,7 +109,7 @@ def begin(
         return None
     outcome = settle(con, published_run_id)
     recovered = (journal[0], journal[1], outcome) if journal and outcome else None
-    with _transaction(con):
+    with transaction(con):
         tables = _tables(con, HISTORY_SCHEMA)
         con.execute(f"CREATE SCHEMA {JOURNAL_SCHEMA}")
         for table in tables:

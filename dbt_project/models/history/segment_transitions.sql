@@ -66,7 +66,7 @@ with_shares as (
         revenue,
         previous_revenue,
         cast(customers as double)
-            / cast(sum(customers) over (partition by from_as_of, from_segment) as double)
+        / cast(sum(customers) over (partition by from_as_of, from_segment) as double)
             as share_of_from_segment
     from matrix
 )

@@ -32,7 +32,7 @@ contacted_customers as (
     group by campaign_id, customer_id
 ),
 
-{#- Only the orders of contacted customers from the first contact on can fall in a window:
+{# Only the orders of contacted customers from the first contact on can fall in a window:
     filtering them first spares the range join most of the order history. -#}
 contacted_orders as (
     select
@@ -42,11 +42,11 @@ contacted_orders as (
         amount
     from qualifying_orders
     where
-        order_date >= (select min(contacted_on) from dated_contacts)
+        order_date >= (select min(dated_contacts.contacted_on) from dated_contacts)
         and customer_id in (select dated_contacts.customer_id from dated_contacts)
 ),
 
-{#- Every (contact, order) pair inside the contact's window, then each order once per campaign
+{# Every (contact, order) pair inside the contact's window, then each order once per campaign
     and customer. -#}
 orders_in_window as (
     select distinct

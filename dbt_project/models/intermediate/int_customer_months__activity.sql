@@ -61,7 +61,7 @@ events as (
     select * from refund_events
 ),
 
-{#- The events carry their cohort from the joins above: joining every event to the cohorts a
+{# The events carry their cohort from the joins above: joining every event to the cohorts a
     second time only to read these two columns cost a second hash join over all of them. -#}
 customer_months as (
     select

@@ -64,7 +64,9 @@ facts as (
         end as promo_sensitivity,
         case
             when coalesce(preferences.return_rate, 0) = 0 then 'none'
-            when preferences.return_rate <= {{ run_var('serial_returner_rate') | float }} then 'some'
+            when
+                preferences.return_rate <= {{ run_var('serial_returner_rate') | float }}
+                then 'some'
             else 'frequent'
         end as return_behaviour,
         case

@@ -19,7 +19,8 @@ ages as (
             birthday of the as-of year is still ahead. -#}
         cast(extract(year from {{ as_of_date() }}) - extract(year from birth_date) as integer)
         - case
-            when extract(month from {{ as_of_date() }}) * 100 + extract(day from {{ as_of_date() }})
+            when
+                extract(month from {{ as_of_date() }}) * 100 + extract(day from {{ as_of_date() }})
                 < extract(month from birth_date) * 100 + extract(day from birth_date)
                 then 1
             else 0
@@ -28,7 +29,7 @@ ages as (
     where birth_date is not null
 ),
 
-{#- Golden records known at the as-of date, and buyers the identity map did not know. -#}
+{# Golden records known at the as-of date, and buyers the identity map did not know. -#}
 known_customers as (
     select customer_id
     from master_customers

@@ -14,7 +14,7 @@ windowed_tickets as (
     select * from {{ ref('int_support_tickets__scoring_window') }}
 ),
 
-{#- One pass over the qualifying orders: the window measures count only the orders in the scoring
+{# One pass over the qualifying orders: the window measures count only the orders in the scoring
     window (case when: portable, unlike filter (where ...)), the first order date all of them.
     A count, not count(distinct order_id): order_id is unique (tested on int_orders__qualifying),
     and hashing every order id cost more than the rest of the aggregation. -#}
@@ -31,7 +31,7 @@ order_totals as (
     group by customer_id
 ),
 
-{#- Scored customers: at least one qualifying order in the window. -#}
+{# Scored customers: at least one qualifying order in the window. -#}
 window_order_totals as (
     select *
     from order_totals
@@ -75,7 +75,7 @@ customer_measures as (
         cast(window_order_totals.promo_orders as integer) as promo_orders,
         cast(coalesce(window_ticket_totals.tickets, 0) as integer) as tickets
     from window_order_totals
-    left join window_refund_totals
+    left join window_refund_totals  -- unread when monetary_mode is gross -- noqa: ST11
         on window_order_totals.customer_id = window_refund_totals.customer_id
     left join window_ticket_totals
         on window_order_totals.customer_id = window_ticket_totals.customer_id

@@ -12,7 +12,7 @@ orders as (
     select * from {{ ref('stg_orders') }}
 ),
 
-{#- Only the orders that have a refund (about one in ten): filtering on the refunds' order ids
+{# Only the orders that have a refund (about one in ten): filtering on the refunds' order ids
     before the join lets the engine re-key just those orders (the identity join inside
     stg_orders) instead of all of them. Same result: the orders left out could not match. -#}
 refunded_orders as (

@@ -25,6 +25,7 @@ months_of_year as (
     where n between 1 and 12
 ),
 
+-- Select items repeated by a jinja loop defeat sqlfluff's indent check: -- noqa: disable=LT02
 customer_windows as (
     select
         cohorts.customer_id,
@@ -99,4 +100,5 @@ comparison as (
         on months_of_year.acquisition_month = month_totals.acquisition_month
 )
 
+-- noqa: enable=LT02
 select * from comparison

@@ -48,31 +48,7 @@ customer_facts as (
 ),
 
 grouped_facts as (
-    select
-        segment as kpi_segment,
-        monetary,
-        frequency,
-        recency_days,
-        returned_orders,
-        tickets,
-        nps_responses,
-        promoters,
-        detractors,
-        is_churned
-    from customer_facts
-    union all
-    select
-        {{ overall_label() }} as kpi_segment,
-        monetary,
-        frequency,
-        recency_days,
-        returned_orders,
-        tickets,
-        nps_responses,
-        promoters,
-        detractors,
-        is_churned
-    from customer_facts
+    {{ with_overall_rows('customer_facts', 'kpi_segment') }}
 ),
 
 group_totals as (
@@ -144,8 +120,10 @@ kpis as (
         cast(coalesce(group_totals.churned_customers, 0) as integer) as churned_customers,
         {{ safe_divide('group_totals.churned_customers', 'group_totals.customers') }}
             as churn_rate,
-        cast(case when segment_rows.segment = {{ overall_label() }} then prospects.prospects end
-            as integer) as prospects,
+        cast(
+            case when segment_rows.segment = {{ overall_label() }} then prospects.prospects end
+            as integer
+        ) as prospects,
         coalesce(group_totals.nps_responses, 0) >= {{ nps_min_responses() }} as is_nps_reliable
     from segment_rows
     cross join overall

@@ -23,7 +23,7 @@ segment_cells as (
     group by segment, attribute, attribute_value
 ),
 
-{#- Segments partition the scored customers: the overall counts are the segments' sums. -#}
+{# Segments partition the scored customers: the overall counts are the segments' sums. -#}
 raw_cells as (
     select * from segment_cells
     union all
@@ -36,7 +36,7 @@ raw_cells as (
     group by attribute, attribute_value
 ),
 
-{#- Cells under the threshold become 'other_values' (with the number of values merged). -#}
+{# Cells under the threshold become 'other_values' (with the number of values merged). -#}
 merged_cells as (
     select
         persona_segment,
@@ -58,7 +58,7 @@ merged_cells as (
         end
 ),
 
-{#- Every customer has one value per attribute: a segment's size is the sum of the cells of
+{# Every customer has one value per attribute: a segment's size is the sum of the cells of
     any attribute (the largest sum, should one be missing). -#}
 attribute_totals as (
     select persona_segment, attribute, sum(customers) as customers
@@ -114,12 +114,13 @@ breakdowns as (
         cast(published_cells.merged_values as integer) as merged_values,
         published_cells.is_suppressed
     from published_cells
-    {# 'other_values' mixes different values in each segment: nothing to compare it with. #}
     left join published_cells as overall_cells
         on
             published_cells.attribute = overall_cells.attribute
             and published_cells.attribute_value = overall_cells.attribute_value
             and overall_cells.persona_segment = {{ overall_label() }}
+            {#- 'other_values' mixes different values in each segment: nothing to compare it
+                with. #}
             and overall_cells.attribute_value <> 'other_values'
 )
 

@@ -43,7 +43,7 @@ segment_measures as (
     group by persona_segment
 ),
 
-{#- The most frequent known, published value of each attribute. -#}
+{# The most frequent known, published value of each attribute. -#}
 ranked_values as (
     select
         segment,
@@ -58,6 +58,7 @@ ranked_values as (
     where not is_suppressed and value not in ('unknown', 'other_values', 'no_answer')
 ),
 
+-- Select items repeated by a jinja loop defeat sqlfluff's indent check: -- noqa: disable=LT02
 top_values as (
     select
         segment,
@@ -110,4 +111,5 @@ personas as (
         on segment_measures.persona_segment = top_values.segment
 )
 
+-- noqa: enable=LT02
 select * from personas

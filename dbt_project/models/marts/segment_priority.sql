@@ -55,7 +55,8 @@ impacts as (
         ) / 3.0 as impact,
         case
             when segment_rows.is_excluded then 0.0
-            else cast(seed_size.segment_count + 1 - segment_rows.seed_priority as double)
+            else
+                cast(seed_size.segment_count + 1 - segment_rows.seed_priority as double)
                 / cast(seed_size.segment_count as double)
         end as pertinence
     from segment_rows

@@ -29,7 +29,7 @@ segment_lines as (
         on kept_lines.customer_id = customer_rfm.customer_id
 ),
 
-{#- Each buyer once per item: per customer and product, then per customer and category. The
+{# Each buyer once per item: per customer and product, then per customer and category. The
     buyers of an item are then a count, not a count(distinct) over every line. -#}
 customer_products as (
     select
@@ -79,7 +79,7 @@ segment_items as (
     group by segment, category
 ),
 
-{#- Segments partition the scored customers: the overall row of an item is the sum of its
+{# Segments partition the scored customers: the overall row of an item is the sum of its
     segments' rows (buyers included), no second pass over the lines. -#}
 item_totals as (
     select * from segment_items

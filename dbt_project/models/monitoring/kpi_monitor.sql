@@ -80,7 +80,8 @@ bases as (
         {{ as_of_date() }} as basis_end
 ),
 
-{#- Last qualifying order per customer up to each basis date (inside the lookback window). -#}
+{# Last qualifying order per customer up to each basis date (inside the lookback window). -#}
+-- A jinja `if` inside a condition defeats sqlfluff's indent check: -- noqa: disable=LT02
 last_orders as (
     select
         bases.basis,
@@ -93,14 +94,16 @@ last_orders as (
             and orders.order_date <= bases.basis_end
             {%- if run_var('lookback_days') | int > 0 %}
             and orders.order_date > cast(
-                {{ dbt.dateadd('day', -(run_var('lookback_days') | int), 'bases.basis_end') }} as date
+                {{ dbt.dateadd('day', -(run_var('lookback_days') | int), 'bases.basis_end') }}
+                as date
             )
             {%- endif %}
     where bases.basis <> 'since_published'
     group by bases.basis, orders.customer_id
 ),
+-- noqa: enable=LT02
 
-{#- A published customer without a qualifying order up to the basis (cancelled since) has lapsed. -#}
+{# A published customer without a qualifying order up to the basis (cancelled since) has lapsed. -#}
 customer_churn as (
     select
         bases.basis,
@@ -118,7 +121,7 @@ customer_churn as (
     where bases.basis <> 'since_published'
 ),
 
-{#- Answers per basis: the NPS window before the basis date, or those received since the last
+{# Answers per basis: the NPS window before the basis date, or those received since the last
     refresh (from the files it did not read). -#}
 customer_answers as (
     select
@@ -135,7 +138,9 @@ customer_answers as (
                 (
                     bases.basis <> 'since_published'
                     and nps_responses.responded_at > cast(
-                        {{ dbt.dateadd('day', -(run_var('nps_window_days') | int), 'bases.basis_end') }}
+                        {{ dbt.dateadd(
+                            'day', -(run_var('nps_window_days') | int), 'bases.basis_end'
+                        ) }}
                         as date
                     )
                 )
@@ -207,7 +212,7 @@ monitored as (
         cast(churn_totals.customers as integer) as customers,
         cast(churn_totals.churned_customers as integer) as churned_customers,
         cast(churn_totals.churned_customers as double)
-            / cast(nullif(churn_totals.customers, 0) as double) as churn_rate,
+        / cast(nullif(churn_totals.customers, 0) as double) as churn_rate,
         cast(coalesce(answer_totals.nps_responses, 0) as integer) as nps_responses,
         {{ nps_score('answer_totals.promoters', 'answer_totals.detractors',
             'answer_totals.nps_responses') }} as nps,

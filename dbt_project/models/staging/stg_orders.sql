@@ -1,4 +1,5 @@
-{#- Orders re-keyed to the master customer id (the one lookup join staging does: renaming a key). -#}
+{#- Orders re-keyed to the master customer id (the one lookup join staging does: renaming a
+    key). -#}
 with
 
 orders as (
