@@ -56,6 +56,49 @@ def test_backfill_refuses_an_empty_warehouse(tmp_path: Path) -> None:
         run_backfill([dt.date(2025, 1, 1)], warehouse=Warehouse(path=str(tmp_path / "none.duckdb")))
 
 
+def test_backfill_holds_the_writer_lock_from_its_first_date_to_its_last(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """No other writer can slip in between two dates: another process finds the lock taken."""
+    import subprocess
+    import sys
+
+    from pipeline.automation import backfill as backfill_module
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    probe = (
+        "import sys; from pathlib import Path\n"
+        "from pipeline.lib.writer_lock import acquire, WarehouseBusy\n"
+        "try:\n    acquire(Path(sys.argv[1]), 'probe', wait=False)\n"
+        "except WarehouseBusy as busy:\n    print(busy.holder); sys.exit(4)\n"
+    )
+    seen: list[tuple[int, str]] = []
+
+    def between_dates(dates, **_):
+        steps = []
+        for as_of in dates:
+            other = subprocess.run(
+                [sys.executable, "-c", probe, str(warehouse)], capture_output=True, text=True
+            )
+            seen.append((other.returncode, other.stdout.strip()))
+            steps.append(backfill_module.BackfillStep(as_of, f"run-{as_of}", True))
+        return steps
+
+    monkeypatch.setattr(backfill_module, "run_backfill", between_dates)
+    result = CliRunner().invoke(
+        backfill,
+        ["--start", "2025-01-01", "--end", "2025-07-01", "--every-months", "6"]
+        + ["--warehouse", str(warehouse)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "backfilled 2 refresh(es)" in result.output
+    assert [code for code, _ in seen] == [4, 4]
+    assert all("segments backfill of 2 as-of date(s)" in holder for _, holder in seen)
+    # Released at the end: the next writer gets it at once.
+    after = subprocess.run([sys.executable, "-c", probe, str(warehouse)])
+    assert after.returncode == 0
+
+
 # --- A real backfill over 4 half-years ------------------------------------------------------------
 
 HISTORY_START = dt.date(2023, 1, 1)

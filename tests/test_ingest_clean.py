@@ -265,3 +265,25 @@ def test_line_numbers_skip_exact_copies_and_follow_explicit_ones(tmp_path: Path)
         ("order_lines", "order_lines_2.csv", 3, "quantity", "invalid_value", "rejected"),
     ]
     assert_invariant(con)
+
+
+def test_entity_specific_checks_are_the_spec_rules_after_the_generic_ones() -> None:
+    """Each EntitySpec's ValueRules become its last checks, in declared order, with their SQL."""
+    from pipeline.ingest.entities import ENTITIES
+    from pipeline.ingest.rules import entity_checks
+
+    for name, spec in ENTITIES.items():
+        checks = entity_checks(name, "'ISO'")
+        tail = checks[len(checks) - len(spec.rules) :] if spec.rules else []
+        assert [(c.column, c.reason, c.condition, c.nulls_field) for c in tail] == [
+            (r.column, r.reason, r.rejects, r.drops_value) for r in spec.rules
+        ], name
+    refunds = entity_checks("refunds", "'ISO'")[-1]
+    assert "'a refund amount must be greater than 0'" in refunds.message
+    status = entity_checks("orders", "'ISO'")[-1]
+    assert "' is not one of completed, cancelled, returned'" in status.message
+    assert {r.reason for s in ENTITIES.values() for r in s.rules} <= {
+        "unknown_status",
+        "invalid_value",
+        "invalid_email",
+    }

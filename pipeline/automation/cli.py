@@ -116,18 +116,28 @@ def backfill(
 
     import dagster as dg
 
+    from pipeline.lib.writer_lock import writer_lock
+
     # The persistent instance when there is one, so the runs show in the UI and honour its pools.
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
-    try:
-        steps = run_backfill(
-            dates,
-            settings=settings,
-            warehouse=Warehouse(**loaded.settings.warehouse.model_dump()),
-            instance=instance,
-            on_step=report,
-        )
-    except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from exc
+    warehouse = Warehouse(**loaded.settings.warehouse.model_dump())
+    wh = warehouse.resolved_path()
+    # One writer for the whole backfill (pipeline/lib/writer_lock.py), not only during each run:
+    # another refresh slipping in between two dates would append its as-of in the middle.
+    # The runs below execute in this process and take the same lock again.
+    with writer_lock(
+        wh,
+        f"segments backfill of {len(dates)} as-of date(s)",
+        on_wait=lambda holder: click.echo(
+            f"waiting: another run writes {wh} ({holder}); the backfill starts when it ends"
+        ),
+    ):
+        try:
+            steps = run_backfill(
+                dates, settings=settings, warehouse=warehouse, instance=instance, on_step=report
+            )
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from exc
     if len(steps) < len(dates) or not all(s.success for s in steps):
         raise click.ClickException(
             "backfill stopped at the first failed as-of date; later dates were not run"

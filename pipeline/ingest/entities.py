@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipeline.lib.sql import sql_literal
+
 #: Column kinds drive both detection (decimal separator, date format) and cleaning.
 TEXT = "text"
 ID = "id"
@@ -39,14 +41,45 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: Order statuses of the input contract; an empty status is the default. The one home of the
+#: rule: cleaning quarantines any other value (unknown_status), the clean_orders gate reads it as
+#: the suite parameter `order_statuses`, and the demo generator writes these.
+ORDER_STATUSES: tuple[str, ...] = ("completed", "cancelled", "returned")
+DEFAULT_ORDER_STATUS = "completed"
+
+#: An e-mail address as cleaning accepts it (lower-cased first).
+EMAIL_RE = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
+
+
+@dataclass(frozen=True)
+class ValueRule:
+    """A check of one column's value that only this entity has.
+
+    The checks every entity gets follow from its columns' kinds and required subset
+    (`pipeline.ingest.rules.entity_checks`); these come after them, in this order.
+    `rejects` is a SQL condition on the column's text (`t_<column>`) or parsed value
+    (`p_<column>`); `says` what is wrong, after the value as found unless `shows_value` is False.
+    A failing row goes to quarantine with `reason`, or, with `drops_value`, keeps its place and
+    loses the value (counted under the same reason).
+    """
+
+    column: str
+    reason: str
+    rejects: str
+    says: str
+    shows_value: bool = True
+    drops_value: bool = False
+
+
 @dataclass(frozen=True)
 class EntitySpec:
     """One landing entity: its canonical columns (name -> kind) and the required subset.
 
     `key` is the clean table's primary key; `generated_id` the prefix of the id generated from
     the row's content when the export has none (the key is then that one column); `added` the
-    columns cleaning adds after the canonical ones (not read from the files). The clean table's
-    columns are `clean_columns()`: nothing else lists them.
+    columns cleaning adds after the canonical ones (not read from the files); `rules` the checks
+    of values only this entity has. The clean table's columns are `clean_columns()`: nothing else
+    lists them.
     """
 
     name: str
@@ -55,6 +88,7 @@ class EntitySpec:
     key: tuple[str, ...]
     generated_id: str = ""
     added: dict[str, str] = field(default_factory=dict)
+    rules: tuple[ValueRule, ...] = ()
 
     @property
     def optional(self) -> tuple[str, ...]:
@@ -88,6 +122,15 @@ ENTITIES: dict[str, EntitySpec] = {
             },
             ("order_id", "customer_id", "order_date", "amount"),
             key=("order_id",),
+            rules=(
+                ValueRule(
+                    "status",
+                    "unknown_status",
+                    f"coalesce(lower(t_status), {sql_literal(DEFAULT_ORDER_STATUS)}) NOT IN "
+                    f"({', '.join(sql_literal(s) for s in ORDER_STATUSES)})",
+                    f"is not one of {', '.join(ORDER_STATUSES)}",
+                ),
+            ),
         ),
         EntitySpec(
             "customers",
@@ -113,6 +156,24 @@ ENTITIES: dict[str, EntitySpec] = {
             key=("customer_id",),
             # Customers referenced by other entities but absent from the customer files.
             added={"derived_from_orders": BOOLEAN},
+            # A wrong e-mail or country does not make the customer unknown: only the value goes.
+            rules=(
+                ValueRule(
+                    "email",
+                    "invalid_email",
+                    "t_email IS NOT NULL AND NOT regexp_full_match(lower(t_email), "
+                    f"{sql_literal(EMAIL_RE)})",
+                    "is not a valid e-mail address",
+                    drops_value=True,
+                ),
+                ValueRule(
+                    "country",
+                    "invalid_value",
+                    "t_country IS NOT NULL AND p_country IS NULL",
+                    "is not a known country",
+                    drops_value=True,
+                ),
+            ),
         ),
         EntitySpec(
             "refunds",
@@ -126,6 +187,15 @@ ENTITIES: dict[str, EntitySpec] = {
             ("customer_id", "refunded_at", "amount"),
             key=("refund_id",),
             generated_id="RF-",
+            rules=(
+                ValueRule(
+                    "amount",
+                    "invalid_value",
+                    "p_amount = 0",
+                    "a refund amount must be greater than 0",
+                    shows_value=False,
+                ),
+            ),
         ),
         EntitySpec(
             "order_lines",
@@ -140,6 +210,17 @@ ENTITIES: dict[str, EntitySpec] = {
             ("order_id", "quantity", "unit_price"),
             # The line within its order (numbered in file order when the export has none).
             key=("order_id", "line_number"),
+            rules=(
+                ValueRule(
+                    "quantity", "invalid_value", "p_quantity < 1", "is not a positive quantity"
+                ),
+                ValueRule(
+                    "line_number",
+                    "invalid_value",
+                    "p_line_number < 1",
+                    "is not a positive line number",
+                ),
+            ),
         ),
         EntitySpec(
             "nps_responses",
@@ -152,6 +233,11 @@ ENTITIES: dict[str, EntitySpec] = {
             ("customer_id", "responded_at", "score"),
             key=("response_id",),
             generated_id="NPS-",
+            rules=(
+                ValueRule(
+                    "score", "invalid_value", "p_score NOT BETWEEN 0 AND 10", "is outside 0..10"
+                ),
+            ),
         ),
         EntitySpec(
             "support_tickets",
@@ -196,12 +282,6 @@ ENTITIES: dict[str, EntitySpec] = {
         ),
     )
 }
-
-#: Order statuses of the input contract; an empty status is the default. The one home of the
-#: rule: cleaning quarantines any other value (unknown_status), the clean_orders gate reads it as
-#: the suite parameter `order_statuses`, and the demo generator writes these.
-ORDER_STATUSES: tuple[str, ...] = ("completed", "cancelled", "returned")
-DEFAULT_ORDER_STATUS = "completed"
 
 #: Entities ordered longest name first: a file belongs to the longest entity its name starts with.
 ENTITIES_BY_PREFIX: tuple[str, ...] = tuple(sorted(ENTITIES, key=len, reverse=True))

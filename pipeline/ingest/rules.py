@@ -1,4 +1,5 @@
-"""Validation rules of each entity, declared next to its EntitySpec (`entities.py`).
+"""Validation rules of each entity: those every entity gets follow from its EntitySpec's column
+kinds and required columns; those only one entity has are data on its EntitySpec (`rules`).
 
 The clean tables' shape (OUTPUT, KEYS, GENERATED_ID) comes from the EntitySpecs; the checks
 (`entity_checks`) say, in priority order, which value rejects a row or is removed from it, with
@@ -18,7 +19,6 @@ from pipeline.ingest.entities import (
     DEFAULT_ORDER_STATUS,
     ENTITIES,
     INTEGER,
-    ORDER_STATUSES,
     TIMESTAMP,
 )
 from pipeline.ingest.phones import DEFAULT_REGION
@@ -56,7 +56,6 @@ DEFERRED = "deferred"
 #: value of a trillion or more is a unit or export error (e.g. `9e15`) and could overflow sums.
 AMOUNT_LIMIT = 10**12
 
-EMAIL_RE = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
 
 #: Output columns of each clean table (contract order), its key, and the prefix of ids generated
 #: for rows without one: read from the EntitySpec of `entities.py`, never restated here.
@@ -207,75 +206,16 @@ def entity_checks(entity: str, formats_note: str) -> list[Check]:
                     nulls,
                 )
             )
-    if entity == "orders":
+    for rule in spec.rules:
+        says = f" {rule.says}" if rule.shows_value else rule.says
+        shown = f"{shown_sql(rule.column)} || {_lit(says)}" if rule.shows_value else _lit(says)
         checks.append(
             Check(
-                "status",
-                "unknown_status",
-                f"coalesce(lower(t_status), {_lit(DEFAULT_ORDER_STATUS)}) NOT IN "
-                f"({', '.join(_lit(s) for s in ORDER_STATUSES)})",
-                message_sql(
-                    "status",
-                    f"{shown_sql('status')} || ' is not one of {', '.join(ORDER_STATUSES)}'",
-                ),
-            )
-        )
-    if entity == "refunds":
-        checks.append(
-            Check(
-                "amount",
-                "invalid_value",
-                "p_amount = 0",
-                message_sql("amount", "'a refund amount must be greater than 0'"),
-            )
-        )
-    if entity == "order_lines":
-        checks.append(
-            Check(
-                "quantity",
-                "invalid_value",
-                "p_quantity < 1",
-                message_sql(
-                    "quantity", f"{shown_sql('quantity')} || ' is not a positive quantity'"
-                ),
-            )
-        )
-        checks.append(
-            Check(
-                "line_number",
-                "invalid_value",
-                "p_line_number < 1",
-                message_sql(
-                    "line_number", f"{shown_sql('line_number')} || ' is not a positive line number'"
-                ),
-            )
-        )
-    if entity == "nps_responses":
-        checks.append(
-            Check(
-                "score",
-                "invalid_value",
-                "p_score NOT BETWEEN 0 AND 10",
-                message_sql("score", f"{shown_sql('score')} || ' is outside 0..10'"),
-            )
-        )
-    if entity == "customers":
-        checks.append(
-            Check(
-                "email",
-                "invalid_email",
-                f"t_email IS NOT NULL AND NOT regexp_full_match(lower(t_email), {_lit(EMAIL_RE)})",
-                message_sql("email", f"{shown_sql('email')} || ' is not a valid e-mail address'"),
-                True,
-            )
-        )
-        checks.append(
-            Check(
-                "country",
-                "invalid_value",
-                "t_country IS NOT NULL AND p_country IS NULL",
-                message_sql("country", f"{shown_sql('country')} || ' is not a known country'"),
-                True,
+                rule.column,
+                rule.reason,
+                rule.rejects,
+                message_sql(rule.column, shown),
+                rule.drops_value,
             )
         )
     return checks
