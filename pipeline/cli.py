@@ -28,6 +28,7 @@ import duckdb
 from pipeline.lib.cli_options import load_or_exit, settings_options
 from pipeline.lib.codes import OVERALL
 from pipeline.lib.failures import Failure, one_line, run_failures
+from pipeline.lib.paths import serving_path
 from pipeline.lib.permissions import private_by_default
 from pipeline.lib.writer_lock import WarehouseBusy, acquire, release
 
@@ -125,7 +126,6 @@ def execute_refresh(
     from pipeline.automation.record import run_config_fingerprint
     from pipeline.lib.fingerprint import read_record
     from pipeline.lib.reasons import KINDS, RunReason
-    from pipeline.serving.publish import serving_path
 
     started = time.perf_counter()
     run_config = run_config or build_run_config(**options)
@@ -245,7 +245,7 @@ def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) 
             click.echo(f"  {step:<64}{secs:>8.1f}")
     click.echo("\nOutput tables:")
     click.echo(f"  build warehouse (pipeline only): {warehouse}")
-    serving = state_dir / "serving" / "segments.duckdb"
+    serving = serving_path(state_dir)
     if serving.exists():
         click.echo(f"  BI serving file (open read-only): {serving}")
     exports = state_dir / "exports" / "latest"

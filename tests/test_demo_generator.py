@@ -15,7 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.demo import DemoSummary, generate_demo, main
+from pipeline.demo.faults import KEPT, QUARANTINED, REASON_CODES
 from pipeline.demo.generator import MESSY_FILE
+from pipeline.ingest.rules import REASONS as INGEST_REASONS
 
 AS_OF = date(2026, 10, 1)
 CUSTOMERS = 500
@@ -260,6 +262,10 @@ def _is_bad(reason: str, value: str, day_first: bool, context: dict) -> bool:
 def test_every_fault_is_where_ground_truth_says(demo: DemoSummary) -> None:
     faults = faults_of(demo)
     assert set(faults["expected_reason_code"]) == REASONS
+    # The demo plants only quarantine reasons the ingest emits, plus the rows it must keep.
+    assert set(REASON_CODES) == REASONS
+    assert set(QUARANTINED) <= set(INGEST_REASONS)
+    assert not set(KEPT) & set(INGEST_REASONS)
     assert not faults.duplicated(["file", "row"]).any()  # one fault per row
     customer_ids = set(customers_of(demo)["customer_id"]) - {""}
     order_names = landing_names(demo, "orders_")

@@ -10,3 +10,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 #: The settings file shipped with the repository (every key at its default, commented).
 DEFAULT_SETTINGS_FILE = REPO_ROOT / "config" / "segments.yaml"
+
+#: The published serving file BI tools open read-only, below the state directory. Shared code:
+#: the publication writes it, and the CLI summary, the drift gate and the report read it.
+SERVING_DIR = "serving"
+SERVING_FILE = "segments.duckdb"
+
+
+def serving_path(state_dir: Path) -> Path:
+    """The published serving file of a state directory (it may not exist yet)."""
+    return Path(state_dir) / SERVING_DIR / SERVING_FILE

@@ -19,6 +19,7 @@ from typing import Any
 import dagster as dg
 
 from pipeline.ingest.entities import ORDER_STATUSES
+from pipeline.lib.paths import serving_path
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.quality.runner import GateOutcome, QualityRunner
 from pipeline.quality.suites import GateSpec, load_gate
@@ -61,7 +62,7 @@ def gate_parameters(settings: RefreshSettings, run_id: str) -> dict[str, Any]:
 
 def published_serving_file(settings: RefreshSettings) -> Path:
     """The last published serving file (drift baseline); it may not exist yet."""
-    return settings.state_path() / "serving" / "segments.duckdb"
+    return serving_path(settings.state_path())
 
 
 def ensure_load_history(con: Any) -> None:

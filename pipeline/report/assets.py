@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipeline.lib.paths import serving_path
 from pipeline.lib.permissions import shared_dir
 from pipeline.lib.reasons import RunReason
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
@@ -59,7 +60,7 @@ def published_as_of(state_path: Path) -> dt.date | None:
 
     Read-only: the serving file belongs to the serving domain and BI tools read it concurrently.
     """
-    serving = state_path / "serving" / "segments.duckdb"
+    serving = serving_path(state_path)
     if not serving.exists():
         return None
     with duckdb.connect(str(serving), read_only=True) as con:

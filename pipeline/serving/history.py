@@ -139,7 +139,7 @@ def commit(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
 
 def published_run_id(state_dir: Path) -> str | None:
     """Run id of the refresh the serving file holds (None before the first publication)."""
-    from pipeline.serving.publish import serving_path
+    from pipeline.lib.paths import serving_path
 
     path = serving_path(state_dir)
     if not path.exists():

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.lib.paths import SERVING_DIR, serving_path
 from pipeline.lib.permissions import ensure_private_dir, make_private, share, shared_dir
 from pipeline.lib.reasons import COLUMN_TYPES, KINDS, RunReason
 from pipeline.lib.sql import quote_ident, sql_literal
@@ -53,8 +54,6 @@ from pipeline.serving.pii import (
 )
 from pipeline.serving.postgres import PostgresPublisher
 
-SERVING_DIR = "serving"
-SERVING_FILE = "segments.duckdb"
 #: Tables every serving file has besides the published marts.
 INFO_TABLES = ("refresh_info", "refresh_tables", DICTIONARY_TABLE)
 CAMPAIGN_TABLE = "campaign_contacts"
@@ -95,11 +94,6 @@ class PublicationResult:
     postgres_schema: str | None = None
     cleaned: list[str] = field(default_factory=list)
     removed_refreshes: list[str] = field(default_factory=list)
-
-
-def serving_path(state_dir: Path) -> Path:
-    """The published serving file BI tools open read-only."""
-    return Path(state_dir) / SERVING_DIR / SERVING_FILE
 
 
 def _safe_tag(value: str) -> str:
