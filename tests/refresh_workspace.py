@@ -113,3 +113,22 @@ def write_unreadable_amounts(landing: Path, name: str = "orders_marketplace.csv"
     path = landing / name
     sample.to_csv(path, index=False)
     return path
+
+
+def scored_source_ids(
+    warehouse: Path, count: int, *, as_of: object = None, but_segment: str | None = None
+) -> list[str]:
+    """`count` customers scored by the refresh as of `as_of` (default: the latest), as the
+    source ids an export would carry (the smallest of each master id), optionally outside one
+    segment; fails when the refresh scored fewer."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select min(m.source_customer_id) from identity.customer_identity_map m"
+            " join history.segment_history h on h.customer_id = m.customer_id"
+            " where h.as_of = coalesce(?, (select max(as_of) from history.segment_history))"
+            " and (cast(? as varchar) is null or h.segment <> ?)"
+            " group by m.customer_id order by 1 limit ?",
+            [as_of, but_segment, but_segment, count],
+        ).fetchall()
+    assert len(rows) == count, f"{len(rows)} scored customers, {count} wanted"
+    return [row[0] for row in rows]

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 import pytest
+from refresh_workspace import scored_source_ids
 
 from pipeline.automation.alerts import read_alerts
 from pipeline.lib.settings import render_defaults
@@ -154,18 +155,7 @@ def _new_orders(landing: Path, today: dt.date) -> Path:
 
 def _unhappy_answers(landing: Path, warehouse: Path, today: dt.date, count: int = 80) -> Path:
     """NPS answers of `count` customers of the published refresh, all detractors (0-3), today."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        customers = [
-            row[0]
-            for row in con.execute(
-                "select min(m.source_customer_id) from identity.customer_identity_map m"
-                " join history.segment_history h on h.customer_id = m.customer_id"
-                " where h.as_of = (select max(as_of) from history.segment_history)"
-                " group by m.customer_id order by 1 limit ?",
-                [count],
-            ).fetchall()
-        ]
-    assert len(customers) == count
+    customers = scored_source_ids(warehouse, count)
     path = landing / f"nps_responses_{today:%Y_%m_%d}.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -46,12 +46,7 @@ def _docs(tmp_path: Path, runs: int, keep: int) -> Path:
 
 def _open_offline(browser: DevToolsPipe, url: str) -> tuple[dict, list[dict]]:
     """Load `url` with the network emulated offline; (DOM facts, events of this page)."""
-    target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
-        "sessionId"
-    ]
-    for domain in ("Runtime", "Log", "Page", "Network"):
-        browser.send(f"{domain}.enable", session=session)
+    target, session = browser.open_page()
     browser.send(
         "Network.emulateNetworkConditions",
         {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},

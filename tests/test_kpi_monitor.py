@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import DEMO_AS_OF
+from refresh_workspace import scored_source_ids
 
 from pipeline.automation.monitor import evaluate_monitor, read_latest_monitor
 from pipeline.automation.requests import monitor_ops
@@ -23,18 +24,7 @@ NEW_ANSWERS = 60
 
 def _unhappy_answers(warehouse: Path, path: Path) -> None:
     """NEW_ANSWERS detractors (score 0-3) from published non-Champions, after the as-of date."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        customers = [
-            row[0]
-            for row in con.execute(
-                "select min(m.source_customer_id) from identity.customer_identity_map m"
-                " join history.segment_history h on h.customer_id = m.customer_id"
-                " where h.as_of = ? and h.segment <> 'Champions'"
-                " group by m.customer_id order by 1 limit ?",
-                [DEMO_AS_OF, NEW_ANSWERS],
-            ).fetchall()
-        ]
-    assert len(customers) == NEW_ANSWERS
+    customers = scored_source_ids(warehouse, NEW_ANSWERS, as_of=DEMO_AS_OF, but_segment="Champions")
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["response_id", "customer_id", "responded_at", "score"])

@@ -119,6 +119,16 @@ class DevToolsPipe:
                 return reply.get("result", {})
             self.events.append(reply)
 
+    def open_page(self) -> tuple[str, str]:
+        """A blank page with the Runtime, Log, Page and Network events on: (target, session)."""
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+        for domain in ("Runtime", "Log", "Page", "Network"):
+            self.send(f"{domain}.enable", session=session)
+        return target, session
+
     def wait_event(self, method: str, timeout: float = 30.0) -> dict[str, Any]:
         """Wait until an event arrives (or was already seen)."""
         for event in self.events:
@@ -287,12 +297,7 @@ def _render(report: Path, user_data_dir: Path) -> tuple[dict, list[dict], bytes]
     """Load a report in headless Chromium: its DOM state, the DevTools events, a screenshot."""
     browser = DevToolsPipe(user_data_dir)
     try:
-        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
-            "sessionId"
-        ]
-        for domain in ("Runtime", "Log", "Page", "Network"):
-            browser.send(f"{domain}.enable", session=session)
+        _, session = browser.open_page()
         browser.send(
             "Emulation.setDeviceMetricsOverride",
             {"width": 1280, "height": 4000, "deviceScaleFactor": 1, "mobile": False},
