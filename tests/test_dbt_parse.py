@@ -52,7 +52,7 @@ def test_a_failed_invocation_still_keeps_what_dbt_parsed(tmp_path: Path) -> None
     assert _invoke(tmp_path, warehouse, None) == b"parsed before the model failed"
 
 
-def test_only_the_most_recent_states_are_kept(tmp_path: Path, monkeypatch) -> None:
+def test_only_the_most_recently_used_states_are_kept(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(dbt_parse, "KEPT_STATES", 3)
     for number in range(5):
         _invoke(tmp_path, tmp_path / f"w{number}.duckdb", f"state {number}".encode())
@@ -62,6 +62,24 @@ def test_only_the_most_recent_states_are_kept(tmp_path: Path, monkeypatch) -> No
     kept = sorted(p.read_bytes() for p in (tmp_path / "partial_parse").glob("*.msgpack"))
     assert kept == [b"state 2", b"state 3", b"state 4"]
     assert not list((tmp_path / "partial_parse").glob("*.tmp"))
+
+
+def test_a_state_handed_over_counts_as_used(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(dbt_parse, "KEPT_STATES", 2)
+
+    def age_all() -> None:
+        for state in (tmp_path / "partial_parse").glob("*.msgpack"):
+            os.utime(state, (state.stat().st_atime, state.stat().st_mtime - 10))
+
+    zero, one, two = (tmp_path / f"w{n}.duckdb" for n in range(3))
+    _invoke(tmp_path, zero, b"zero")
+    age_all()
+    _invoke(tmp_path, one, b"one")
+    age_all()
+    assert _invoke(tmp_path, zero, None) == b"zero"  # read now: the most recently used
+    _invoke(tmp_path, two, b"two")  # over the limit: the least recently used one goes
+    assert _invoke(tmp_path, one, None) == b""
+    assert _invoke(tmp_path, zero, None) == b"zero"
 
 
 def test_settings_reach_dbt_in_the_environment_and_leave_it_afterwards(monkeypatch) -> None:

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 PARSE_STATE_FILE = "partial_parse.msgpack"
-#: States kept (one per warehouse path and target; each is about 1.5 MB).
-KEPT_STATES = 16
+#: States kept, the most recently used (one per warehouse path and target, about 1.6 MB each):
+#: a deployment has a few warehouses, a test run dozens at a time.
+KEPT_STATES = 64
 
 
 def dbt_environment(warehouse_path: Path, dbt_vars: Mapping[str, Any]) -> dict[str, str]:
@@ -74,6 +75,7 @@ def kept_parse_state(
     if state.exists():
         invocation_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(state, invocation_dir / PARSE_STATE_FILE)
+        os.utime(state)  # used: the last to be pruned
     try:
         yield
     finally:
@@ -88,7 +90,7 @@ def kept_parse_state(
 
 
 def _prune(folder: Path) -> None:
-    """Keep the KEPT_STATES most recently written states (tests create many warehouses)."""
+    """Keep the KEPT_STATES most recently used states (tests create many warehouses)."""
     written = []
     for state in folder.glob("*.msgpack"):
         try:
