@@ -579,3 +579,45 @@ def test_alerts_of_the_first_version_are_kept(tmp_path: Path) -> None:
     alerts = {a["alert_id"]: a for a in read_alerts(tmp_path)}
     assert alerts["r1"]["alert_kind"] == "run_failed" and alerts["r1"]["message"] == "boom"
     assert alerts["trigger:k"]["reason"] == "every 3 months"
+
+
+def test_the_kpi_drop_sensor_never_opens_the_warehouse_while_a_run_holds_it(tmp_path: Path):
+    """A reader process makes DuckDB refuse the writer: the sensor reads only when no run holds
+    the writer lock (found by the daemon scenario: a sensor read between two steps of a refresh
+    made its next step fail)."""
+    from pipeline.automation.monitor import WarehouseUnavailable, read_latest_monitor
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from pipeline.lib.writer_lock import acquire; "
+            "acquire(Path(sys.argv[1]), 'run r1 of job refresh_segments'); "
+            "print('held', flush=True); time.sleep(120)",
+            str(warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(WarehouseUnavailable, match="run r1 of job refresh_segments"):
+            read_latest_monitor(Warehouse(path=str(warehouse)))
+    finally:
+        holder.kill()
+        holder.wait()
+    # Free again: the sensor reads (no monitoring run yet) and gives the lock back.
+    assert read_latest_monitor(Warehouse(path=str(warehouse))) == []
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from pipeline.lib.writer_lock import acquire; "
+            "acquire(Path(sys.argv[1]), 'next run', wait=False)",
+            str(warehouse),
+        ]
+    )
+    assert probe.returncode == 0

@@ -28,6 +28,7 @@ from pipeline.lib.codes import OVERALL
 from pipeline.lib.reasons import RunReason
 from pipeline.lib.resources import Warehouse
 from pipeline.lib.settings import KpiDropSection
+from pipeline.lib.writer_lock import WarehouseBusy, writer_lock
 from pipeline.segments.assets import segment_monitoring_dbt_assets
 
 MONITOR_JOB_NAME = "monitor_kpis"
@@ -73,20 +74,27 @@ class MonitorRow:
 def read_latest_monitor(warehouse: Warehouse) -> list[MonitorRow]:
     """The rows of the latest monitoring run (empty when none ran yet).
 
-    Opens the warehouse read-only and only for the query: DuckDB lets a single process write, so
-    while a run holds the file this raises WarehouseUnavailable instead.
+    Reads only while no run holds the warehouse's writer lock, and holds it for the query: a
+    reader process makes DuckDB refuse a writer, so a run opening the file between two of its
+    steps would fail (the daemon's KPI-drop sensor did that to a refresh). A run that starts
+    meanwhile waits for the query. While a run holds the lock this raises WarehouseUnavailable.
     """
     path = warehouse.resolved_path()
     if not path.exists():
         raise WarehouseUnavailable(f"no warehouse at {path} yet")
     columns = ", ".join(MonitorRow.__dataclass_fields__)
     try:
-        with warehouse.connect(read_only=True) as con:
+        with (
+            writer_lock(path, "the KPI-drop sensor reads the latest monitoring run", wait=False),
+            warehouse.connect(read_only=True) as con,
+        ):
             rows = con.execute(
                 f"select {columns} from {MONITOR_TABLE} where monitor_id = ("
                 f"  select monitor_id from {MONITOR_TABLE}"
                 "   order by monitored_at desc, monitor_id desc limit 1)"
             ).fetchall()
+    except WarehouseBusy as busy:
+        raise WarehouseUnavailable(f"warehouse busy (held by {busy.holder})") from busy
     except duckdb.IOException as exc:
         raise WarehouseUnavailable(f"warehouse busy (a run is writing it): {exc}") from exc
     except duckdb.CatalogException:
