@@ -207,14 +207,16 @@ def entity_checks(entity: str, formats_note: str) -> list[Check]:
                 )
             )
     for rule in spec.rules:
-        says = f" {rule.says}" if rule.shows_value else rule.says
-        shown = f"{shown_sql(rule.column)} || {_lit(says)}" if rule.shows_value else _lit(says)
+        if rule.shows_value:
+            message = f"{shown_sql(rule.column)} || {_lit(' ' + rule.says)}"
+        else:
+            message = _lit(rule.says)
         checks.append(
             Check(
                 rule.column,
                 rule.reason,
                 rule.rejects,
-                message_sql(rule.column, shown),
+                message_sql(rule.column, message),
                 rule.drops_value,
             )
         )
