@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import DEMO_AS_OF, run_cli
+from conftest import DEMO_AS_OF, run_refresh
 from refresh_workspace import table_digest
 
 from bench.dbt_runs import run_dbt_build, spark_table_dir
@@ -110,16 +110,10 @@ def _snapshot(
 def engines(tmp_path_factory: pytest.TempPathFactory, refreshed: dict) -> dict:
     """A Spark-engine refresh of the demo beside the DuckDB one, then an ntile build on both."""
     root = tmp_path_factory.mktemp("spark_parity")
-    warehouse, spark_dir = root / "warehouse.duckdb", root / "spark"
-    code, output = run_cli(
-        "refresh",
-        "--landing", str(refreshed["landing"]),
-        "--as-of", DEMO_AS_OF.isoformat(),
-        "--warehouse", str(warehouse),
-        "--state-dir", str(root / "state"),
-        "--engine", "spark",
-        "--spark-dir", str(spark_dir),
-    )  # fmt: skip
+    spark_dir = root / "spark"
+    code, output, warehouse = run_refresh(
+        refreshed["landing"], root, DEMO_AS_OF, "--engine", "spark", "--spark-dir", str(spark_dir)
+    )
     assert code == 0, output
     tables = {name: ("marts", keys) for name, keys in MART_KEYS.items()} | {
         name: ("history", keys) for name, keys in HISTORY_KEYS.items()
