@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 from pathlib import Path
@@ -94,3 +95,33 @@ def test_settings_reach_dbt_in_the_environment_and_leave_it_afterwards(monkeypat
         }
     assert "SEGMENTS_DBT_VARS" not in os.environ
     assert os.environ["SEGMENTS_WAREHOUSE"] == "/the/user's/own.duckdb"
+
+
+def test_the_dbt_resource_runs_dbt_without_dagster_dbts_probes(tmp_path: Path, monkeypatch) -> None:
+    """A real `dbt parse` through the project's resource: no `dbt --version` subprocess and no
+    in-process adapter before it (pipeline/segments/project.SegmentsDbtCliResource)."""
+    import dagster_dbt.core.resource as dagster_dbt_resource
+    import dbt.adapters.factory
+
+    from pipeline.segments.project import dbt_resource
+
+    probes: list[str] = []
+
+    def version_probe(*args, **kwargs):
+        probes.append("dbt --version")
+        raise AssertionError("dagster-dbt asked dbt for its version")
+
+    def adapter_probe(*args, **kwargs):
+        probes.append("adapter")
+        raise AssertionError("dagster-dbt built a dbt adapter")
+
+    monkeypatch.setattr(dagster_dbt_resource, "check_output", version_probe)
+    monkeypatch.setattr(dbt.adapters.factory, "register_adapter", adapter_probe)
+    monkeypatch.setenv("SEGMENTS_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    invocation = dbt_resource().cli(["parse", "--quiet"], target_path=tmp_path / "target")
+    invocation.wait()
+    assert invocation.is_successful()
+    assert (tmp_path / "target" / "manifest.json").exists()
+    assert probes == []
+    # What dagster-dbt would have asked `dbt --version`: the dbt-core of this environment.
+    assert str(dbt_resource()._cli_version) == importlib.metadata.version("dbt-core")

@@ -280,8 +280,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     work = tmp_path_factory.mktemp("rfm_models")
     warehouse = work / "warehouse.duckdb"
     _write_warehouse(warehouse)
-    out: dict[str, object] = {"warehouse": warehouse}
-    _dbt("build", warehouse, work, as_of=AS_OF.isoformat())
+    out: dict[str, object] = {"warehouse": warehouse, "manifest": work / "target" / "manifest.json"}
+    # With the unit tests, which a refresh leaves out (pipeline/segments/assets.py).
+    built = _invoke("build", warehouse, work, as_of=AS_OF.isoformat())
+    assert built.success, f"dbt build failed: {built.exception or built.result}"
+    out["unit_tests"] = {
+        r.node.name: str(r.status) for r in built.result if r.node.resource_type == "unit_test"
+    }
     out["rank"] = _snapshot(warehouse)
     out["ref_rank"] = _reference(warehouse, AS_OF)
     con = duckdb.connect(str(warehouse))
@@ -487,6 +492,13 @@ def test_rank_scores_follow_the_formula():
     ]
     ids = pd.Series(["d", "c", "b", "a"])
     assert ntile_scores(pd.Series([1, 1, 1, 1]), ids, 3).tolist() == [3, 2, 1, 1]
+
+
+def test_every_dbt_unit_test_ran_and_passed(runs):
+    manifest = json.loads(Path(runs["manifest"]).read_text())
+    declared = {test["name"] for test in manifest["unit_tests"].values()}
+    assert len(declared) >= 9
+    assert runs["unit_tests"] == dict.fromkeys(declared, "pass")
 
 
 # --------------------------------------------------------------------------- reproducibility
