@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
+import great_expectations as gx
 import pytest
 from test_quality_suites import HEALTHY_WAREHOUSE
 from test_report_browser import DevToolsPipe, _require_chromium, console_errors
@@ -15,6 +17,7 @@ from test_report_browser import DevToolsPipe, _require_chromium, console_errors
 from pipeline.lib.resources import RefreshSettings, Warehouse
 from pipeline.quality.checks import evaluate_gate
 from pipeline.quality.docs_offline import CDN_ASSETS, NODE_MODULES, make_offline
+from pipeline.quality.runner import DOCS_SITE
 from pipeline.quality.suites import load_gate
 
 PAGE_CHECK = """(() => JSON.stringify({
@@ -124,6 +127,34 @@ def test_only_the_last_runs_are_kept(tmp_path: Path) -> None:
     assert pages == {"run-2", "run-3"}
     index = (quality / "data_docs" / "index.html").read_text(encoding="utf-8")
     assert "run-3" in index and "run-2" in index and "run-1" not in index and "run-0" not in index
+
+
+def test_each_gate_renders_only_its_new_pages_and_the_site_equals_a_full_build(
+    tmp_path: Path,
+) -> None:
+    quality = _docs(tmp_path, runs=2, keep=5)
+    docs = quality / "data_docs"
+    first_run = sorted((docs / "validations").rglob("run-0/*/*.html"))
+    assert len(first_run) == 4  # 2 gates, 4 suites
+    written = {page: page.stat().st_mtime_ns for page in first_run}
+    site = {p.relative_to(docs) for p in docs.rglob("*.html")}
+    # A third run's gates leave the pages of the earlier runs as they were.
+    settings = RefreshSettings(as_of="2026-10-01", state_dir=str(tmp_path / "state"))
+    for gate in ("cohort_retention", "clean_orders"):
+        evaluate_gate(
+            load_gate(gate), Warehouse(path=str(tmp_path / "wh.duckdb")), settings, "run-2"
+        )
+    assert {page: page.stat().st_mtime_ns for page in first_run} == written
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    assert all(f"run-{n}" in index for n in range(3))
+    # GX's full build of the same store gives the same pages.
+    incremental = {p.relative_to(docs) for p in docs.rglob("*.html")}
+    assert incremental > site
+    shutil.rmtree(docs)
+    gx.get_context(mode="file", project_root_dir=str(quality)).build_data_docs(
+        site_names=[DOCS_SITE]
+    )
+    assert {p.relative_to(docs) for p in docs.rglob("*.html")} == incremental
 
 
 def test_pages_are_rewritten_once_and_unknown_loads_are_reported(tmp_path: Path) -> None:
