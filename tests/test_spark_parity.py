@@ -111,10 +111,13 @@ def engines(tmp_path_factory: pytest.TempPathFactory, refreshed: dict) -> dict:
     """A Spark-engine refresh of the demo beside the DuckDB one, then an ntile build on both."""
     root = tmp_path_factory.mktemp("spark_parity")
     spark_dir = root / "spark"
+    environ = dict(os.environ)
     code, output, warehouse = run_refresh(
         refreshed["landing"], root, DEMO_AS_OF, "--engine", "spark", "--spark-dir", str(spark_dir)
     )
     assert code == 0, output
+    # The Spark settings reached dbt only: the process (in-process refresh) keeps none of them.
+    assert dict(os.environ) == environ
     tables = {name: ("marts", keys) for name, keys in MART_KEYS.items()} | {
         name: ("history", keys) for name, keys in HISTORY_KEYS.items()
     }

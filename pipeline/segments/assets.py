@@ -6,7 +6,6 @@ gate therefore never reaches the history tables, not only the published ones.
 """
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -63,21 +62,23 @@ def _spark_dir(warehouse: Warehouse, settings: RefreshSettings) -> Path:
 
 def _prepare_spark(
     context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RefreshSettings
-) -> dict[str, Any]:
-    """Hand the clean tables to Spark as Parquet; returns the vars the `spark` target reads.
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Hand the clean tables to Spark as Parquet; returns the vars the `spark` target reads and
+    the environment its profile output reads to find its folders.
 
-    Cleaning and identity stay in Python/DuckDB; only the modelling moves. The dbt process
-    inherits the environment, which is how the `spark` profile output finds its folders.
+    Cleaning and identity stay in Python/DuckDB; only the modelling moves. The environment is
+    set only around the dbt invocations (`_build`), so a long-lived process that runs a Spark
+    refresh keeps no Spark settings for its next run.
     """
     spark_dir = _spark_dir(warehouse, settings)
     spark_dir.mkdir(parents=True, exist_ok=True)
     exported = export_clean_parquet(warehouse.resolved_path(), spark_dir / "parquet")
     context.log.info(f"exported {len(exported)} clean tables to Parquet for Spark")
-    os.environ.update(spark_environment(spark_dir))
-    return {
+    spark_vars = {
         "spark_parquet_root": str(spark_dir / "parquet"),
         "spark_parquet_tables": sorted(exported),
     }
+    return spark_vars, spark_environment(spark_dir)
 
 
 def _build(
@@ -102,7 +103,8 @@ def _build(
     # advises, not in production (20 s of every Spark refresh, 2 s on DuckDB).
     args, target = ["build", "--exclude-resource-type", "unit_test"], "duckdb"
     if settings.refresh.engine == "spark":
-        spark_vars = _prepare_spark(context, warehouse, settings)
+        spark_vars, spark_env = _prepare_spark(context, warehouse, settings)
+        env |= spark_env
         args += ["--target", "spark", "--vars", json.dumps(spark_vars)]
         target = "spark"
     target_root = Path(dbt_project.project_dir) / dbt_project.target_path
