@@ -254,9 +254,10 @@ def _invoke(command: str, warehouse: Path, work: Path, *options: str, **dbt_vars
     return dbtRunner().invoke(args)
 
 
-def _dbt(command: str, warehouse: Path, work: Path, **dbt_vars: object) -> None:
+def _dbt(command: str, warehouse: Path, work: Path, **dbt_vars: object):
     result = _invoke(command, warehouse, work, **dbt_vars)
     assert result.success, f"dbt {command} failed: {result.exception or result.result}"
+    return result
 
 
 def _snapshot(warehouse: Path) -> dict[str, pd.DataFrame]:
@@ -282,8 +283,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     _write_warehouse(warehouse)
     out: dict[str, object] = {"warehouse": warehouse, "manifest": work / "target" / "manifest.json"}
     # With the unit tests, which a refresh leaves out (pipeline/segments/assets.py).
-    built = _invoke("build", warehouse, work, as_of=AS_OF.isoformat())
-    assert built.success, f"dbt build failed: {built.exception or built.result}"
+    built = _dbt("build", warehouse, work, as_of=AS_OF.isoformat())
     out["unit_tests"] = {
         r.node.name: str(r.status) for r in built.result if r.node.resource_type == "unit_test"
     }
