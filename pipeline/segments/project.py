@@ -29,15 +29,15 @@ def dbt_executable() -> str:
 
 
 class SegmentsDbtCliResource(DbtCliResource):
-    """dagster-dbt's dbt resource without the two probes it makes before every invocation.
+    """dagster-dbt's dbt resource without the two probes it makes before running dbt.
 
-    Before each `cli()` call, dagster-dbt runs `dbt --version` in a subprocess (once per resource
-    instance, i.e. per run) and builds an in-process dbt adapter (profile, project, base macros)
-    that only serves `fetch_row_counts()` / `fetch_column_metadata()`. This project uses neither
-    (row counts and distributions are read once dbt has exited and released the warehouse), and
-    runs the dbt of its own environment (`dbt_executable`), whose version is the installed
-    dbt-core's. Measured on the demo refresh (1,500 records): the probes cost 5-10 s of a 76 s
-    run. Both hooks are private to dagster-dbt (pinned in pyproject.toml);
+    dagster-dbt runs `dbt --version` in a subprocess (once per resource instance, i.e. per run)
+    and, before each `cli()` call, builds an in-process dbt adapter (profile, project, base
+    macros) that only serves `fetch_row_counts()` / `fetch_column_metadata()`. This project uses
+    neither (row counts and distributions are read once dbt has exited and released the
+    warehouse), and runs the dbt of its own environment (`dbt_executable`), whose version is
+    the installed dbt-core's. Measured on the demo refresh (1,500 records): the probes cost
+    5-10 s of a 76 s run. Both hooks are private to dagster-dbt (pinned in pyproject.toml);
     tests/test_dbt_parse.py fails if a dagster-dbt upgrade makes them run again.
     """
 
