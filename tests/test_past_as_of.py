@@ -151,3 +151,33 @@ def test_a_past_as_of_equals_the_cut_export_and_the_backfill(
                 ).fetchall()
                 == segments
             )
+
+
+#: Fifteen months before the demo's as-of: `orders_2026.csv` then lies almost entirely after it.
+FAR_PAST = dt.date(2025, 6, 30)
+
+
+def test_a_file_lying_after_a_far_past_as_of_does_not_block_on_its_undated_faults(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    """Rows without a usable date cannot be deferred: against the handful of rows of a file left
+    in a far past window they once made a 0.85 quarantine rate and blocked the refresh."""
+    warehouse, _ = _refresh(demo_dir / "landing", tmp_path / "far", FAR_PAST)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        read, accepted, deferred, rejected = con.execute(
+            "select rows_read, rows_accepted, rows_deferred, rows_rejected from clean.load_log "
+            "where source_file = 'orders_2026.csv'"
+        ).fetchone()
+        quarantined = con.execute(
+            "select count(*) from clean.quarantine "
+            "where source_file = 'orders_2026.csv' and action = 'rejected'"
+        ).fetchone()[0]
+        latest = con.execute("select max(order_date) from clean.orders").fetchone()[0]
+        scored = con.execute("select count(*) from marts.customer_rfm").fetchone()[0]
+    # The trap is really there: fewer than 100 rows of the file are in the window, and their
+    # rejected share is above the 10 % ceiling...
+    assert read - deferred < 100 and rejected > 0.1 * (read - deferred)
+    # ...yet the file is judged on every row it holds, and nothing is lost.
+    assert rejected <= 0.1 * read
+    assert read == accepted + deferred + rejected and quarantined == rejected
+    assert latest <= FAR_PAST and scored > 300

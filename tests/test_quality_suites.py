@@ -298,6 +298,34 @@ def test_deferred_rows_do_not_count_in_the_quarantine_rate(warehouse, settings):
     ]
 
 
+def test_a_file_with_few_rows_in_the_window_is_judged_on_every_row(warehouse, settings):
+    # The demo's orders_2026.csv as of 2025-06-30: 4 rows accepted, 22 rejected (unparsable
+    # dates, shifted rows: they cannot be deferred), 9,772 deferred. 22 / 26 would block.
+    sql(
+        warehouse,
+        "INSERT INTO clean.load_log VALUES ('orders', 'orders_2026.csv', 9798, 4, 9772, 22)",
+    )
+    assert run("clean_orders", warehouse, settings).passed
+    # Below quarantine_min_rows in the window, a file mostly rejected still blocks.
+    sql(
+        warehouse,
+        "INSERT INTO clean.load_log VALUES ('orders', 'orders_bad.csv', 200, 5, 150, 45)",
+    )
+    outcome = run("clean_orders", warehouse, settings)
+    assert error_names(outcome) == [
+        "clean.orders.quarantine_rate: expect_column_values_to_be_between(rejected_rate)"
+    ]
+    assert outcome.errors[0].sample_keys == ["orders_bad.csv"]
+    # With a lower minimum the first file is judged on its 26 rows in the window again.
+    strict = settings.model_copy(
+        update={"quality": settings.quality.model_copy(update={"quarantine_min_rows": 10})}
+    )
+    assert run("clean_orders", warehouse, strict).errors[0].sample_keys == [
+        "orders_2026.csv",
+        "orders_bad.csv",
+    ]
+
+
 def test_a_date_floor_after_the_as_of_fails_with_one_line(warehouse, settings):
     late = settings.model_copy(
         update={"quality": settings.quality.model_copy(update={"date_floor": "2027-01-01"})}
