@@ -46,16 +46,31 @@ def test_bgnbd_and_gamma_gamma_recover_the_parameters_of_a_synthetic_population(
 
 def test_cdnow_sample_gives_the_published_bgnbd_parameters():
     """Fader, Hardie & Lee (2005), CDNOW 1/10 sample, weeks 1-39: r 0.243, alpha 4.414,
-    a 0.793, b 2.426. Our SQL summary + pymc-marketing's MAP (flat priors) reproduce them."""
+    a 0.793, b 2.426. Our SQL summary + pymc-marketing's MAP (flat priors) reproduce them, and
+    the MLE's forecast of weeks 40-78."""
     con = duckdb.connect()
     src = Sources(*load_transactions(con, cdnow_transactions(sample=True)))
     summary = purchase_summary(con, src, dt.date(1997, 9, 30))
     assert len(summary) == 2357
     assert int(summary["x"].sum()) == 2457  # repeat purchases in the calibration period
-    params = btyd.fit_bgnbd(summary).params
-    for fitted, published in ((params.r, 0.243), (params.alpha, 4.414), (params.a, 0.793)):
-        assert _relative_error(fitted, published) < 0.01, params
-    assert _relative_error(params.b, 2.426) < 0.01, params
+    fitted = btyd.fit_bgnbd(summary)
+    params = fitted.params
+    for fitted_value, published in (
+        (params.r, 0.243),
+        (params.alpha, 4.414),
+        (params.a, 0.793),
+        (params.b, 2.426),
+    ):
+        assert _relative_error(fitted_value, published) < 0.01, params
+    # Weeks 40-78 (273 days): the conditional expectation of the MLE summed over the customers
+    # is 1,653.4 purchase days (lifetimes' BetaGeoFitter on this summary, computed apart; 1,653.9
+    # with the published rounded parameters) against 1,882 that happened. The ~12%
+    # under-forecast of the benchmark is the model's on this split, not an error of the horizon
+    # (days -> weeks) or of the holdout count (issue 18, docs/predictions.md).
+    predicted = fitted.expected_purchases(summary, 273).sum()
+    assert _relative_error(predicted, 1653.4) < 0.005, predicted
+    actual = models._purchases_for(con, src, summary, dt.date(1997, 9, 30), dt.date(1998, 6, 30))
+    assert int(actual.sum()) == 1882
 
 
 def _customers(rows: list[tuple[str, int, int, int, float, float]]) -> pd.DataFrame:
