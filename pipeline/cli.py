@@ -51,6 +51,10 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
+#: The run config part of `segments refresh --full`: the extraction reads every file again.
+FULL_RELOAD_RUN_CONFIG: dict[str, Any] = {"ops": {"extract_landing": {"config": {"full": True}}}}
+
+
 def build_run_config(
     *,
     landing: Path | None = None,
@@ -209,6 +213,28 @@ def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) 
                 click.echo(
                     f"  {entity:<16}{files:>6}{read:>10}{accepted:>10}{deferred:>10}{rejected:>10}"
                 )
+        registry = {
+            r[0]
+            for r in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'raw' and table_name = 'file_registry'"
+            ).fetchall()
+        }
+        if "checked_at" in registry:
+            # This run's files: checked last; read now if loaded then, else kept as loaded.
+            rows = con.execute(
+                "select loaded_at = checked_at, load_reason, count(*) from raw.file_registry "
+                "where checked_at = (select max(checked_at) from raw.file_registry) "
+                "group by all order by 1 desc, 2"
+            ).fetchall()
+            reasons = [f"{n} {reason}" for was_read, reason, n in rows if was_read]
+            read = sum(n for was_read, _, n in rows if was_read)
+            kept = sum(n for was_read, _, n in rows if not was_read)
+            click.echo(
+                f"\nLanding files: {read} read"
+                + (f" ({', '.join(reasons)})" if reasons else "")
+                + f", {kept} unchanged since their last load (not read again; --full reads them)"
+            )
         if table_exists("clean", "quarantine"):
             rows = con.execute(
                 "select reason_code, action, count(*) from clean.quarantine "
@@ -335,6 +361,12 @@ def _echo_failure(
 @click.option("--spark-dir", type=click.Path(path_type=Path), help="Default: <warehouse dir>/spark")
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed since the last run.")
 @click.option(
+    "--full",
+    is_flag=True,
+    help="Read every landing file again, including those unchanged since their last load "
+    "(implies --force).",
+)
+@click.option(
     "--date-floor",
     "date_floor",
     type=click.DateTime(["%Y-%m-%d"]),
@@ -361,6 +393,7 @@ def refresh(
     engine,
     spark_dir,
     force,
+    full,
     date_floor,
     verbose,
     no_wait,
@@ -397,6 +430,9 @@ def refresh(
             ),
         },
     )
+    if full:
+        run_config.update(FULL_RELOAD_RUN_CONFIG)
+        force = True
     checked = preflight(run_config)
     if not checked.ok:
         _echo_failure(

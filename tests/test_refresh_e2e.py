@@ -279,10 +279,13 @@ def test_rerunning_the_same_as_of_gives_identical_tables(refreshed, tmp_path):
     code, output = run_cli(*args)
     assert code == 0, output
     assert "nothing changed since the refresh as of 2026-10-01" in output
-    # Forced, it really runs again and rebuilds the same tables.
+    # Forced, it really runs again and rebuilds the same tables, without reading the landing
+    # files again: none changed since the first refresh loaded them.
     code, output = run_cli(*args, "--force")
     assert code == 0, output
     assert "refresh succeeded" in output
+    files = len(list(Path(refreshed["landing"]).iterdir()))
+    assert f"Landing files: 0 read, {files} unchanged since their last load" in output
     with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
         after = {t: table_digest(con, t) for t in tables}
         history_after = con.execute("select count(*) from history.segment_history").fetchone()[0]

@@ -3,6 +3,7 @@
 import logging
 
 import dagster as dg
+from pydantic import Field
 
 from pipeline.ingest.entities import ENTITIES
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
@@ -15,6 +16,16 @@ QUARANTINE_KEY = dg.AssetKey(["clean", "quarantine"])
 def _log(context: dg.AssetExecutionContext) -> logging.Logger:
     """Dagster's logger for the library code (it only needs a `logging.Logger`-like object)."""
     return context.log  # type: ignore[return-value]
+
+
+class ExtractConfig(dg.Config):
+    """Run options of the extraction (`segments refresh --full` sets `full`)."""
+
+    full: bool = Field(
+        default=False,
+        description="Read every landing file again, including those unchanged since their "
+        "last load (same content, mapping and reader code), which are otherwise kept as loaded.",
+    )
 
 
 @dg.multi_asset(
@@ -30,20 +41,24 @@ def _log(context: dg.AssetExecutionContext) -> logging.Logger:
     pool=WAREHOUSE_POOL,
 )
 def extract_landing(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RefreshSettings
+    context: dg.AssetExecutionContext,
+    config: ExtractConfig,
+    warehouse: Warehouse,
+    settings: RefreshSettings,
 ):
-    """Load every export of the landing directory into `raw.<entity>`.
+    """Load the exports of the landing directory into `raw.<entity>`.
 
     Encoding, delimiter, decimal separator and date format are detected per file and logged.
-    Re-loading a file replaces its rows. A file missing a required column fails the run here,
-    before anything is published.
+    Re-loading a file replaces its rows; a file unchanged since its last load (same content,
+    mapping and reader code) is not read again unless `full`. A file missing a required column
+    fails the run here, before anything is published.
     """
     from pipeline.ingest.extract import extract_landing as extract
     from pipeline.ingest.mapping import load_mapping
 
     mapping = load_mapping(settings.mapping_path())
     with warehouse.connect() as con:
-        report = extract(con, settings.landing_path(), mapping, _log(context))
+        report = extract(con, settings.landing_path(), mapping, _log(context), full=config.full)
         counts = dict(
             con.execute(
                 "select table_name, estimated_size from duckdb_tables() where schema_name = 'raw'"
@@ -52,7 +67,11 @@ def extract_landing(
     for entity, key in RAW_KEYS.items():
         yield dg.MaterializeResult(
             asset_key=key,
-            metadata={"dagster/row_count": int(counts.get(entity, 0))},
+            metadata={
+                "dagster/row_count": int(counts.get(entity, 0)),
+                "files_read": [f for f in report.read if report.entity_of(f) == entity],
+                "files_reused": [f for f in report.reused if report.entity_of(f) == entity],
+            },
         )
     context.log.info(f"extract: {report}")
 

@@ -3,12 +3,19 @@
 Two phases keep a bad delivery from half-loading: first every file is inspected (format detection,
 header, column mapping, required columns) without writing anything; only when all files pass are
 they loaded, inside one transaction.
+
+A file already loaded with the same content, under the same mapping and by the same reader code
+(`raw.file_registry`: checksum and `load_key`) is not read again: its raw rows are already what
+reading it would give. `full=True` (`segments refresh --full`) reads every file again.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
+import functools
+import hashlib
 import io
 import logging
 import re
@@ -34,7 +41,7 @@ from pipeline.ingest.entities import (
     TIMESTAMP,
 )
 from pipeline.ingest.mapping import AUTO, ColumnSpec, EntityMapping, Mapping, MappingError
-from pipeline.lib.fingerprint import file_sha256
+from pipeline.lib.fingerprint import file_sha256, json_digest
 
 # Short names: these modules build long SQL strings out of them.
 from pipeline.lib.sql import quote_ident as _q
@@ -53,6 +60,31 @@ _MAX_GAP_TREE = 4096
 #: Row-shape reason codes (clean.quarantine) and DuckDB's strict-parser error types.
 EXTRA_FIELDS, MISSING_FIELDS, MALFORMED_ROW = "extra_fields", "missing_fields", "malformed_row"
 REPEATED_HEADER = "repeated_header"
+#: Why a file is read (raw.file_registry.load_reason); a file reused as loaded earlier is not.
+NEW_FILE, CONTENT_CHANGED, READER_CHANGED, FULL_RELOAD = (
+    "new file",
+    "content changed",
+    "mapping or reader code changed",
+    "full reload requested",
+)
+#: The modules whose code decides what a file's raw rows look like.
+_READER_MODULES = ("extract.py", "detect.py", "mapping.py", "entities.py")
+
+
+@functools.cache
+def _reader_digest() -> str:
+    """sha256 of the reader's code: a new version of it reads every file again."""
+    digest = hashlib.sha256()
+    for name in _READER_MODULES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
+
+
+def load_key(entity: str, emap: EntityMapping) -> str:
+    """What decides a file's raw rows besides its bytes: its entity, mapping and reader code."""
+    return json_digest(
+        {"entity": entity, "mapping": dataclasses.asdict(emap), "reader": _reader_digest()}
+    )
 
 
 class IngestError(Exception):
@@ -97,6 +129,14 @@ class ExtractReport:
 
     files: list[FileReport] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    #: Files read in this run, with the reason (`NEW_FILE`, `CONTENT_CHANGED`...).
+    read: dict[str, str] = field(default_factory=dict)
+    #: Files unchanged since their last load, whose raw rows were kept without reading them.
+    reused: list[str] = field(default_factory=list)
+
+    def entity_of(self, source_file: str) -> str | None:
+        """The entity of one landing file of this run."""
+        return next((f.entity for f in self.files if f.source_file == source_file), None)
 
     def rows_read(self, entity: str) -> int:
         """Data rows read for `entity` over all its files in this run."""
@@ -310,10 +350,10 @@ def _inspect(
     emap: EntityMapping,
     con: duckdb.DuckDBPyConnection,
     log: logging.Logger,
+    checksum: str,
 ) -> _Plan:
     """Phase 1 for one file: detect its format, read its header, map its columns."""
     source_file = path.relative_to(landing_dir).as_posix()
-    checksum = file_sha256(path)
     report = FileReport(entity, source_file, checksum, "", "", ".", "iso")
     plan = _Plan(entity, path, source_file, checksum, report)
     is_parquet = path.name.lower().endswith(".parquet")
@@ -540,6 +580,10 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
             delimiter VARCHAR, decimal_separator VARCHAR, date_format VARCHAR,
             rows_read BIGINT, loaded_at TIMESTAMP)"""
     )
+    # Registries from before incremental extraction gain these; a NULL load_key never matches,
+    # so their files are read once more.
+    for column in ("load_key VARCHAR", "load_reason VARCHAR", "checked_at TIMESTAMP"):
+        con.execute(f"ALTER TABLE {REGISTRY_TABLE} ADD COLUMN IF NOT EXISTS {column}")
     for entity, spec in ENTITIES.items():
         cols = ", ".join(f"{_q(c)} VARCHAR" for c in spec.columns)
         con.execute(
@@ -708,6 +752,8 @@ def _load(
     tmp: Path,
     loaded_at: dt.datetime,
     log: logging.Logger,
+    key: str,
+    reason: str,
 ) -> None:
     """Phase 2 for one file: replace its rows in raw.<entity> and its registry entry."""
     report = plan.report
@@ -782,7 +828,10 @@ def _load(
             "%s (%s): empty file (no data rows); recorded with 0 rows", plan.source_file, entity
         )
     con.execute(
-        f"INSERT INTO {REGISTRY_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"""INSERT INTO {REGISTRY_TABLE} (entity, source_file, checksum, encoding, delimiter,
+                decimal_separator, date_format, rows_read, loaded_at, load_key, load_reason,
+                checked_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             entity,
             plan.source_file,
@@ -792,6 +841,9 @@ def _load(
             report.decimal_separator,
             report.date_format,
             report.rows_read,
+            loaded_at,
+            key,
+            reason,
             loaded_at,
         ],
     )
@@ -813,13 +865,46 @@ def _naming_the_file(source_file: str) -> Iterator[None]:
         raise UnreadableFileError(f"{source_file}: cannot be read: {first}") from exc
 
 
-def extract_landing(
-    con: duckdb.DuckDBPyConnection, landing_dir: Path, mapping: Mapping, log: logging.Logger
-) -> ExtractReport:
-    """Load every landing file into `raw.<entity>` (replacing earlier loads of the same file).
+def _registered(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
+    """Per loaded file: (entity, checksum, load_key, encoding, delimiter, decimal separator,
+    date format, rows read); empty before the first load."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'raw' AND table_name = 'file_registry'"
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    columns = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = 'file_registry'"
+        ).fetchall()
+    }
+    # A registry from before incremental extraction has no load_key: its files are read again.
+    key = "load_key" if "load_key" in columns else "NULL"
+    return {
+        row[0]: row[1:]
+        for row in con.execute(
+            f"""SELECT source_file, entity, checksum, {key}, encoding, delimiter,
+                       decimal_separator, date_format, rows_read FROM {REGISTRY_TABLE}"""
+        ).fetchall()
+    }
 
-    Raises `MissingEntityError` when there is no orders file and `MissingColumnError` when a
-    file lacks a required column; in both cases nothing has been written.
+
+def extract_landing(
+    con: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    mapping: Mapping,
+    log: logging.Logger,
+    full: bool = False,
+) -> ExtractReport:
+    """Load the landing files into `raw.<entity>` (replacing earlier loads of the same file).
+
+    A file loaded earlier with the same content, mapping and reader code is not read again
+    unless `full`. Raises `MissingEntityError` when there is no orders file and
+    `MissingColumnError` when a file lacks a required column; in both cases nothing has been
+    written.
     """
     landing_dir = Path(landing_dir)
     if not landing_dir.is_dir():
@@ -830,27 +915,58 @@ def extract_landing(
         raise MissingEntityError(
             f"no orders file in {landing_dir} (expected {pattern} or an orders/ folder)"
         )
+    registered = {} if full else _registered(con)
+    report = ExtractReport(ignored=ignored)
     plans = []
     for entity, paths in files.items():
+        emap = mapping.for_entity(entity)
+        key = load_key(entity, emap)
         for path in paths:
-            with _naming_the_file(path.relative_to(landing_dir).as_posix()):
-                plans.append(
-                    _inspect(entity, path, landing_dir, mapping.for_entity(entity), con, log)
-                )
+            source_file = path.relative_to(landing_dir).as_posix()
+            with _naming_the_file(source_file):
+                checksum = file_sha256(path)
+                earlier = registered.get(source_file)
+                if earlier is None:
+                    reason = FULL_RELOAD if full else NEW_FILE
+                elif earlier[:2] != (entity, checksum):
+                    reason = CONTENT_CHANGED
+                elif earlier[2] != key:
+                    reason = READER_CHANGED
+                else:
+                    report.reused.append(source_file)
+                    report.files.append(FileReport(entity, source_file, checksum, *earlier[3:]))
+                    continue
+                report.read[source_file] = reason
+                plans.append(_inspect(entity, path, landing_dir, emap, con, log, checksum))
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    report = ExtractReport(ignored=ignored)
     with tempfile.TemporaryDirectory(prefix="ingest_") as tmp:
         con.execute("BEGIN TRANSACTION")
         try:
             ensure_raw_tables(con)
             for plan in plans:
                 with _naming_the_file(plan.source_file):
-                    _load(con, plan, Path(tmp), loaded_at, log)
+                    key = load_key(plan.entity, mapping.for_entity(plan.entity))
+                    _load(con, plan, Path(tmp), loaded_at, log, key, report.read[plan.source_file])
                 report.files.append(plan.report)
+            if report.reused:
+                con.execute(
+                    f"UPDATE {REGISTRY_TABLE} SET checked_at = ? "
+                    "WHERE list_contains(?, source_file)",
+                    [loaded_at, report.reused],
+                )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+    if report.reused:
+        log.info(
+            "%d file(s) unchanged since their last load (same content, mapping and reader): "
+            "not read again (%s)",
+            len(report.reused),
+            ", ".join(report.reused),
+        )
+    for source_file, reason in report.read.items():
+        log.info("%s: read (%s)", source_file, reason)
     for entity in ENTITIES:
         if not files[entity]:
             log.info("%s: no file in landing", entity)
