@@ -185,6 +185,16 @@ TRAPS = {
         customer("b", first_name="Claire", last_name="Durand", birth_date=dt.date(1972, 5, 1),
                  phone="+33478000000", **ADDRESS),
     ],
+    # Issue 15 (1M records): namesakes born the same day (the youngest adults share one birth
+    # date) in one postal code. Names and birth date agree; phone, mailbox and home do not.
+    "namesakes born the same day, each with their own mobile, mailbox and home": [
+        customer("a", first_name="Adèle", last_name="Collin", birth_date=dt.date(2008, 10, 1),
+                 address_line="15, boulevard de Gauthier", postal_code="44000", city="Nantes",
+                 email="adele.collin08@gmail.com", phone="+33719553963", gender="F"),
+        customer("b", first_name="Adèle", last_name="Collin", birth_date=dt.date(2008, 10, 1),
+                 address_line="120, rue Maggie Perrin", postal_code="44000", city="Nantes",
+                 email="adelecollin@orange.fr", phone="+33776160681", gender="F"),
+    ],
     "father and son sharing a name and an address": [
         customer("a", first_name="Jean", last_name="Roux", birth_date=dt.date(1950, 4, 2),
                  phone="+33611223344", gender="M", **ADDRESS),
