@@ -14,7 +14,9 @@ independent disagreements are what two people look like, and they veto the link:
   address, landline or a family mailbox;
 - `contact_conflict`: first names that differ at all (even by a letter: twins Léa / Léna) and
   contact details that both records have and that differ (another phone or another e-mail user
-  name): twins, siblings, a household whose members have their own mobile or mailbox;
+  name): twins, siblings, a household whose members have their own mobile or mailbox; or, even
+  with the same names and birth date, another phone, another e-mail user name and another
+  address all at once (namesakes born the same day);
 - `birth_date_conflict`: birth dates more than two digits apart (a day/month swap is one change)
   with different contact details or different addresses (two namesakes, a father and son
   sharing a name); or any other birth date with both different contact details and different
