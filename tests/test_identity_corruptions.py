@@ -185,6 +185,16 @@ TRAPS = {
         customer("b", first_name="Claire", last_name="Durand", birth_date=dt.date(1972, 5, 1),
                  phone="+33478000000", **ADDRESS),
     ],
+    # Issue 15 (1M records): namesakes born the same day (the youngest adults share one birth
+    # date) in one postal code. Names and birth date agree; phone, mailbox and home do not.
+    "namesakes born the same day, each with their own mobile, mailbox and home": [
+        customer("a", first_name="Adèle", last_name="Collin", birth_date=dt.date(2008, 10, 1),
+                 address_line="15, boulevard de Gauthier", postal_code="44000", city="Nantes",
+                 email="adele.collin08@gmail.com", phone="+33719553963", gender="F"),
+        customer("b", first_name="Adèle", last_name="Collin", birth_date=dt.date(2008, 10, 1),
+                 address_line="120, rue Maggie Perrin", postal_code="44000", city="Nantes",
+                 email="adelecollin@orange.fr", phone="+33776160681", gender="F"),
+    ],
     "father and son sharing a name and an address": [
         customer("a", first_name="Jean", last_name="Roux", birth_date=dt.date(1950, 4, 2),
                  phone="+33611223344", gender="M", **ADDRESS),
@@ -198,3 +208,64 @@ TRAPS = {
 def test_a_look_alike_stays_a_different_customer(tmp_path: Path, rows: list[dict]) -> None:
     mapping = _masters(tmp_path, rows)
     assert mapping["a"] != mapping["b"]
+
+
+def test_a_twin_is_not_chained_to_a_namesake_through_swapped_names(tmp_path: Path) -> None:
+    """Issue 15, as it merged at 1M records: twin Robert Bertrand (with his twin brother
+    Julien) was joined to another Robert Bertrand of Paris, 19 years older, through a third
+    Parisian entered as 'Bertrand Robert' without birth date. The chain stood on two links
+    scored above 0.9996: the swap counted as evidence twice (first-name and last-name
+    comparisons) and the three user names, nothing but 'bertrandrobert' at three providers,
+    counted as a shared personal contact."""
+    paris = dict(city="Paris", gender="M")
+    rows = [
+        customer("a", first_name="Robert", last_name="Bertrand", birth_date=dt.date(1984, 8, 29),
+                 address_line="100, rue Humbert", postal_code="75011",
+                 email="bertrand.robert@yahoo.fr", **paris),
+        customer("x", first_name="Bertrand", last_name="Robert",
+                 address_line="4, chemin de Paris", postal_code="75011",
+                 email="bertrandrobert@hotmail.fr", **paris),
+        customer("b", first_name="Robert", last_name="Bertrand", birth_date=dt.date(2003, 4, 5),
+                 address_line="129, rue Valentin", postal_code="75015",
+                 email="bertrand.robert@gmail.com", phone="+33643055799", **paris),
+        customer("twin", first_name="Julien", last_name="Bertrand",
+                 birth_date=dt.date(2003, 4, 5), address_line="129, rue Valentin",
+                 postal_code="75015", email="julien.bertrand@free.fr", phone="+33698765432",
+                 **paris),
+    ]  # fmt: skip
+    mapping = _masters(tmp_path, rows)
+    assert mapping["b"] != mapping["a"]
+    assert mapping["b"] != mapping["twin"]
+
+
+@pytest.mark.parametrize(
+    ("email", "first", "last", "names_only"),
+    [
+        ("jean.martin@orange.fr", "Jean", "Martin", True),
+        ("martin.jean@sfr.fr", "Jean", "Martin", True),
+        ("j.martin@free.fr", "Jean", "Martin", True),
+        ("jean-pierre.le-goff@free.fr", "Jean-Pierre", "Le Goff", True),
+        ("jean.martin85@gmail.com", "Jean", "Martin", False),  # a birth year is more
+        ("jeannot75@gmail.com", "Jean", "Martin", False),
+        ("jean.martin@orange.fr", "Jean", "Martine", False),  # a typo: the names disagree
+        (None, "Jean", "Martin", None),
+    ],
+)
+def test_user_names_made_only_of_the_names_are_flagged(email, first, last, names_only) -> None:
+    """Such a user name is weak evidence (namesakes share it): the e-mail comparison has a
+    level of its own for it."""
+    import duckdb
+
+    from pipeline.identity.normalize import features_sql
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE c AS SELECT 'x' AS customer_id, ?::VARCHAR AS email, ? AS first_name, "
+        "? AS last_name, NULL::VARCHAR AS phone, NULL::DATE AS birth_date, "
+        "NULL::VARCHAR AS gender, NULL::VARCHAR AS address_line, NULL::VARCHAR AS postal_code, "
+        "NULL::VARCHAR AS city",
+        [email, first, last],
+    )
+    assert con.execute(f"SELECT email_names_only FROM ({features_sql('c')})").fetchone()[0] is (
+        names_only
+    )

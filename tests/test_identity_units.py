@@ -87,6 +87,21 @@ def test_one_disagreement_is_left_to_the_model_two_are_two_people() -> None:
     assert conflict(helene, father) == "birth_date_conflict"
 
 
+def test_namesakes_born_the_same_day_differ_in_every_contact_and_their_home() -> None:
+    born = dt.date(2008, 10, 1)
+    adele = Profile("adele", "collin", born, "f", "15 boulevard de gauthier", "+33719553963",
+                    "adelecollin08")  # fmt: skip
+    other = dataclasses.replace(
+        adele, address="120 rue maggie perrin", phone="+33776160681", email_user="adelecollin"
+    )
+    assert conflict(adele, other) == "contact_conflict"
+    assert conflict(adele, other, strict=False) == "contact_conflict"
+    # A customer who moved and changed one contact (or whose other record lacks it) merges.
+    assert conflict(adele, dataclasses.replace(other, phone=adele.phone)) is None
+    assert conflict(adele, dataclasses.replace(other, email_user=None)) is None
+    assert conflict(adele, dataclasses.replace(other, address=adele.address)) is None
+
+
 def test_between_clusters_household_evidence_is_a_vote_contact_evidence_vetoes() -> None:
     """Copies of one person with one replaced first name and one replaced birth date stay one
     cluster; two people's clusters, a tie or a pair with other contacts stay apart."""

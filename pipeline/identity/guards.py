@@ -14,7 +14,9 @@ independent disagreements are what two people look like, and they veto the link:
   address, landline or a family mailbox;
 - `contact_conflict`: first names that differ at all (even by a letter: twins Léa / Léna) and
   contact details that both records have and that differ (another phone or another e-mail user
-  name): twins, siblings, a household whose members have their own mobile or mailbox;
+  name): twins, siblings, a household whose members have their own mobile or mailbox; or, even
+  with the same names and birth date, another phone, another e-mail user name and another
+  address all at once (namesakes born the same day);
 - `birth_date_conflict`: birth dates more than two digits apart (a day/month swap is one change)
   with different contact details or different addresses (two namesakes, a father and son
   sharing a name); or any other birth date with both different contact details and different
@@ -131,6 +133,12 @@ def _contacts_differ(a: Profile, b: Profile) -> bool:
     return phones or users
 
 
+def _every_contact_differs(a: Profile, b: Profile) -> bool:
+    """Both records have a phone and an e-mail user name, and both differ."""
+    phones = bool(a.phone and b.phone and a.phone != b.phone)
+    return phones and bool(a.email_user and b.email_user and a.email_user != b.email_user)
+
+
 @functools.lru_cache(maxsize=65_536)
 def is_mobile(phone: str) -> bool:
     """A mobile number (libphonenumber's numbering plans): personal, unlike a landline."""
@@ -191,6 +199,12 @@ def conflict(a: Profile, b: Profile, strict: bool = True) -> str | None:
     # Namesakes born a digit or two apart: another birth date, other contacts, another home.
     if digits >= 1 and contacts and _addresses_differ(a, b):
         return "birth_date_conflict"
+    # Namesakes born the same day (a common date: 1 January, the youngest adults): names and
+    # birth date are what they share; another phone, another e-mail user name and another
+    # home are three disagreements (issue 15: two Adèle Collin of Nantes, each with her own
+    # mobile and mailbox). A customer who moved and changed one contact still merges.
+    if _every_contact_differs(a, b) and _addresses_differ(a, b):
+        return "contact_conflict"
     return None
 
 

@@ -85,8 +85,10 @@ def features_sql(source: str) -> str:
     Columns: unique_id (source customer_id), first_name_f, last_name_f, full_name_f
     (NULL unless both names are known), email_canon (aliases collapsed: '+tag' removed, gmail
     dots removed, googlemail = gmail), email_local (local part without '+tag' and without . _ -
-    separators, for 'same user, other provider'), phone, birth_date, dob_key (YYYYMMDD text, for
-    digit distances), birth_year, gender, address_f, address_tokens (distinct words of the
+    separators, for 'same user, other provider'), email_names_only (the user name is only the
+    record's names: first+last, last+first, initial+last or last+initial; NULL without e-mail
+    or names), phone, birth_date, dob_key (YYYYMMDD text, for digit distances), birth_year,
+    gender, address_f, address_tokens (distinct words of the
     address, for Jaccard), house_number (first number of the address), street_key (the
     address's first word that is not a number or a street type: usually the street's name),
     postal_code_f, city_f.
@@ -126,7 +128,17 @@ def features_sql(source: str) -> str:
     SELECT
         unique_id, first_name_f, last_name_f,
         first_name_f || ' ' || last_name_f AS full_name_f,
-        email_canon, email_local, phone, birth_date, dob_key,
+        email_canon, email_local,
+        -- The user name is nothing but the record's own names (jeanmartin, martinjean,
+        -- jmartin): namesakes get the same one at other providers, so it adds no evidence
+        -- to names that already agree (see the e-mail comparison of model.py).
+        email_local IN (
+            replace(first_name_f, ' ', '') || replace(last_name_f, ' ', ''),
+            replace(last_name_f, ' ', '') || replace(first_name_f, ' ', ''),
+            left(first_name_f, 1) || replace(last_name_f, ' ', ''),
+            replace(last_name_f, ' ', '') || left(first_name_f, 1)
+        ) AS email_names_only,
+        phone, birth_date, dob_key,
         substr(dob_key, 1, 4) AS birth_year,
         gender, address_f,
         list_distinct(list_filter(string_split(address_f, ' '), w -> length(w) >= 2))
