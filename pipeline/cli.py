@@ -227,7 +227,7 @@ def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) 
                 "where checked_at = (select max(checked_at) from raw.file_registry) "
                 "group by all order by 1 desc, 2"
             ).fetchall()
-            reasons = [f"{n} {reason}" for was_read, reason, n in rows if was_read]
+            reasons = [f"{reason}: {n}" for was_read, reason, n in rows if was_read]
             read = sum(n for was_read, _, n in rows if was_read)
             kept = sum(n for was_read, _, n in rows if not was_read)
             click.echo(
