@@ -4,10 +4,11 @@ A Fellegi-Sunter model that learns from the data it resolves: when a run has at 
 MIN_TRAINING_RECORDS records, u is estimated by seeded random sampling and m by expectation
 maximisation on two independent blocking rules (same birth date; same last name and postal
 code; in both, a key value shared by far more records than usual, such as a placeholder birth
-date, is left out), starting from the documented priors of `comparisons()`. Smaller runs (a first load, a test) use the priors
-as they are: EM cannot estimate levels that a few hundred records never show. Trained values are
-rounded to 4 significant digits, so the floating-point noise of parallel sums cannot change a
-link: the same input gives the same model and the same links.
+date, is left out), starting from the documented priors of `comparisons()`. Smaller runs (a
+first load, a test) use the priors as they are: EM cannot estimate levels that a few hundred
+records never show. Trained values are rounded to 4 significant digits, so the floating-point
+noise of parallel sums cannot change a link: the same input gives the same model and the same
+links.
 
 Term-frequency adjustments (first name, last name, birth date) make a shared common value
 ('jean', 'martin', a default birth date) weaker evidence than a rare one; the frequencies are
@@ -387,7 +388,20 @@ def _training_table(con: duckdb.DuckDBPyConnection, features: str, target: str) 
         # every other level).
         same = " AND ".join(f"l.{c} = r.{c}" for c in columns)
         rules.append(f"l.__em_key_{i} = r.__em_key_{i} AND {same}")
-    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT *, {', '.join(keys)} FROM {features}")
+    # Keys on a narrow table, joined back in unique_id order: a window over the wide table
+    # reorders its rows (u is sampled by a seeded row sample: the order must not vary) and
+    # sorting the wide table costs 6 s at 1M records, this 1.7 s. The blocking-key columns
+    # (bk_*) are not read by training and are left out.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE __identity_em_keys AS "
+        f"SELECT unique_id, {', '.join(keys)} FROM {features}"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {target} AS "
+        f"SELECT COLUMNS(c -> NOT starts_with(c, 'bk_')) FROM {features} "
+        f"JOIN __identity_em_keys USING (unique_id) ORDER BY unique_id"
+    )
+    con.execute("DROP TABLE __identity_em_keys")
     return rules
 
 
