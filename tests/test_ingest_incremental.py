@@ -86,7 +86,12 @@ def test_a_new_file_is_the_only_one_read_and_the_tables_equal_a_full_load(
     con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
     first = _load(con, landing)
     assert set(first.read.values()) == {NEW_FILE} and first.reused == []
+    # Load times are kept to the second and both loads can fall in the same one: the first load
+    # is dated a day back, so a file read again (stamped now) cannot look kept.
+    con.execute("update raw.file_registry set loaded_at = loaded_at - interval 1 day")
+    con.execute("update raw.orders set _loaded_at = _loaded_at - interval 1 day")
     loaded = dict(con.execute("select source_file, loaded_at from raw.file_registry").fetchall())
+    (orders_loaded,) = con.execute("select distinct _loaded_at from raw.orders").fetchone()
 
     shutil.copy(exports / NEW, landing / NEW)
     second = _load(con, landing)
@@ -95,6 +100,10 @@ def test_a_new_file_is_the_only_one_read_and_the_tables_equal_a_full_load(
     # The files kept are not loaded again: their rows keep the time of their first load.
     again = dict(con.execute("select source_file, loaded_at from raw.file_registry").fetchall())
     assert {f: again[f] for f in loaded} == loaded and again[NEW] > max(loaded.values())
+    kept_rows = con.execute(
+        "select distinct _loaded_at from raw.orders where _source_file <> ?", [NEW]
+    ).fetchall()
+    assert kept_rows == [(orders_loaded,)]
     rows = con.execute("select count(*) from raw.orders where _source_file = ?", [NEW]).fetchone()
     assert rows[0] > 100
     assert _tables(con) == _full(exports, tmp_path, landing)
