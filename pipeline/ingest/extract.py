@@ -868,12 +868,6 @@ def _naming_the_file(source_file: str) -> Iterator[None]:
 def _registered(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
     """Per loaded file: (entity, checksum, load_key, encoding, delimiter, decimal separator,
     date format, rows read); empty before the first load."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'raw' AND table_name = 'file_registry'"
-    ).fetchone()[0]
-    if not exists:
-        return {}
     columns = {
         r[0]
         for r in con.execute(
@@ -881,6 +875,8 @@ def _registered(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
             "WHERE table_schema = 'raw' AND table_name = 'file_registry'"
         ).fetchall()
     }
+    if not columns:
+        return {}
     # A registry from before incremental extraction has no load_key: its files are read again.
     key = "load_key" if "load_key" in columns else "NULL"
     return {
@@ -917,7 +913,7 @@ def extract_landing(
         )
     registered = {} if full else _registered(con)
     report = ExtractReport(ignored=ignored)
-    plans = []
+    plans: list[tuple[_Plan, str]] = []  # with the load_key of the file
     for entity, paths in files.items():
         emap = mapping.for_entity(entity)
         key = load_key(entity, emap)
@@ -937,15 +933,14 @@ def extract_landing(
                     report.files.append(FileReport(entity, source_file, checksum, *earlier[3:]))
                     continue
                 report.read[source_file] = reason
-                plans.append(_inspect(entity, path, landing_dir, emap, con, log, checksum))
+                plans.append((_inspect(entity, path, landing_dir, emap, con, log, checksum), key))
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     with tempfile.TemporaryDirectory(prefix="ingest_") as tmp:
         con.execute("BEGIN TRANSACTION")
         try:
             ensure_raw_tables(con)
-            for plan in plans:
+            for plan, key in plans:
                 with _naming_the_file(plan.source_file):
-                    key = load_key(plan.entity, mapping.for_entity(plan.entity))
                     _load(con, plan, Path(tmp), loaded_at, log, key, report.read[plan.source_file])
                 report.files.append(plan.report)
             if report.reused:
