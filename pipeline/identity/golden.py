@@ -49,53 +49,77 @@ def golden_sql(source: str, mapping: str, as_of: dt.date, columns: list[tuple[st
     types = dict(columns)
     recency = (
         "s.updated_at DESC NULLS LAST, s.created_at DESC NULLS LAST, "
-        "s._completeness DESC, s.customer_id"
+        "_completeness DESC, s.customer_id"
     )
     completeness = " + ".join(
         f"({_filled(c, types[c])})::INTEGER" for c in PROFILE_FIELDS if c in types
     )
     has_address = " OR ".join(_filled(c, types[c]) for c in ADDRESS_BLOCK if c in types)
 
-    select = []
+    # Most masters have one source record (81% at 1M demo records): their golden record is that
+    # record, read in one pass. Only the others are grouped, and each of their fields takes its
+    # value from the best-ranked record that has one (arg_min_null over a rank computed once):
+    # first(... ORDER BY ...) per field sorted every group once per field, 9 s at 1M records.
+    single, grouped = [], []
     for name, dtype in columns:
+        filled = has_address if name in ADDRESS_BLOCK else _filled(name, dtype)
         if name == "customer_id":
-            select.append("m.customer_id AS customer_id")
+            single.append("m._master AS customer_id")
+            grouped.append("r._master AS customer_id")
         elif name == "created_at":
-            select.append("min(s.created_at) AS created_at")
+            single.append("s.created_at")
+            grouped.append("min(s.created_at) AS created_at")
         elif name == "updated_at":
-            select.append("max(coalesce(s.updated_at, s.created_at)) AS updated_at")
+            single.append("coalesce(s.updated_at, s.created_at) AS updated_at")
+            grouped.append("max(coalesce(s.updated_at, s.created_at)) AS updated_at")
         elif name == "derived_from_orders":
-            select.append("coalesce(bool_and(s.derived_from_orders), false) AS derived_from_orders")
-        elif name in ADDRESS_BLOCK:
-            select.append(
-                f"first(s.{name} ORDER BY {recency}) FILTER (WHERE {has_address}) AS {name}"
+            single.append("coalesce(s.derived_from_orders, false) AS derived_from_orders")
+            grouped.append(
+                "coalesce(bool_and(s.derived_from_orders), false) AS derived_from_orders"
             )
         else:
-            select.append(
-                f"first(s.{name} ORDER BY {recency}) FILTER (WHERE {_filled(name, dtype)}) "
-                f"AS {name}"
-            )
+            single.append(f"CASE WHEN {filled} THEN s.{name} END AS {name}")
+            grouped.append(f"arg_min_null(s.{name}, r._rank) FILTER (WHERE {filled}) AS {name}")
     golden_profile = " + ".join(
         f"({_filled(c, types[c], prefix='')})::INTEGER" for c in PROFILE_FIELDS if c in types
     )
     n_profile = sum(1 for c in PROFILE_FIELDS if c in types) or 1
     names = ", ".join(name for name, _ in columns)
+    as_of_sql = f"DATE '{as_of.isoformat()}'"
     return f"""
-    WITH s AS (
-        SELECT s.*, ({completeness or "0"}) AS _completeness FROM {source} s
-    ), g AS (
+    WITH sizes AS (
+        SELECT customer_id AS _master, count(*) AS _n FROM {mapping} GROUP BY customer_id
+    ), m AS (
+        SELECT mp.source_customer_id, mp.customer_id AS _master, sizes._n
+        FROM {mapping} mp JOIN sizes ON sizes._master = mp.customer_id
+    ), single AS (
+        SELECT {", ".join(single)},
+            {as_of_sql} - coalesce(s.updated_at, s.created_at)::DATE AS freshness_days,
+            1 AS source_record_count
+        FROM {source} s JOIN m ON m.source_customer_id = s.customer_id
+        WHERE m._n = 1
+    ), ranked AS (
+        -- The rank is computed on the few columns it needs: the window sorts only those.
+        SELECT s.customer_id, m._master,
+               row_number() OVER (PARTITION BY m._master ORDER BY {recency}) AS _rank
+        FROM (SELECT customer_id, updated_at, created_at, ({completeness or "0"}) AS _completeness
+              FROM {source} s) s
+        JOIN m ON m.source_customer_id = s.customer_id
+        WHERE m._n > 1
+    ), grouped AS (
         SELECT
-            {", ".join(select)},
-            DATE '{as_of.isoformat()}'
-                - max(coalesce(s.updated_at, s.created_at))::DATE AS freshness_days,
-            count(*)::INTEGER AS source_record_count
-        FROM s JOIN {mapping} m ON m.source_customer_id = s.customer_id
-        GROUP BY m.customer_id
+            {", ".join(grouped)},
+            {as_of_sql} - max(coalesce(s.updated_at, s.created_at))::DATE AS freshness_days,
+            count(*) AS source_record_count
+        FROM {source} s JOIN ranked r ON r.customer_id = s.customer_id
+        GROUP BY r._master
+    ), g AS (
+        SELECT * FROM single UNION ALL SELECT * FROM grouped
     )
     SELECT {names},
         round(({golden_profile or "0"}) / {n_profile}, 3)::DOUBLE AS completeness_score,
         freshness_days::INTEGER AS freshness_days,
-        source_record_count
+        source_record_count::INTEGER AS source_record_count
     FROM g
     ORDER BY customer_id
     """

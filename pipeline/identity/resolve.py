@@ -67,8 +67,13 @@ def _links_and_profiles(
     """Score candidate links in a scratch DuckDB; returns ids, links, guard profiles, stats."""
     scratch = duckdb.connect()
     try:
-        scratch.register("source_rows", source_rows)
+        # Copied into a native table first: the feature query read straight from the Arrow
+        # table took twice as long (6.6 s against 3.2 s + 0.4 s for the copy at 1M records).
+        scratch.register("__source_arrow", source_rows)
+        scratch.execute("CREATE TABLE source_rows AS SELECT * FROM __source_arrow")
+        scratch.unregister("__source_arrow")
         build_features(scratch, "source_rows", "features")
+        scratch.execute("DROP TABLE source_rows")
         stats = candidate_links(scratch, "features", "links", train=train, threshold=threshold)
         ids = [r[0] for r in scratch.execute("SELECT unique_id FROM features").fetchall()]
         links = [
@@ -273,20 +278,17 @@ def _write(
             "CREATE OR REPLACE TABLE identity.master_id_successors AS "
             "SELECT * FROM _identity_successors ORDER BY as_of, retired_id"
         )
-        con.execute("DROP TABLE IF EXISTS identity.customer_identity_map")
+        # Written first, keys declared after: inserting 1M rows through the primary-key index
+        # cost 1.8 s, building the index on the written table 0.6 s.
         con.execute(
-            """
-            CREATE TABLE identity.customer_identity_map (
-                source_customer_id VARCHAR PRIMARY KEY,
-                customer_id VARCHAR NOT NULL
-            )
-            """
-        )
-        con.execute(
-            "INSERT INTO identity.customer_identity_map "
+            "CREATE OR REPLACE TABLE identity.customer_identity_map AS "
             "SELECT source_customer_id, customer_id FROM _identity_mapping "
             "ORDER BY customer_id, source_customer_id"
         )
+        con.execute(
+            "ALTER TABLE identity.customer_identity_map ADD PRIMARY KEY (source_customer_id)"
+        )
+        con.execute("ALTER TABLE identity.customer_identity_map ALTER customer_id SET NOT NULL")
         con.execute(
             f"""
             CREATE OR REPLACE TABLE identity.identity_merges AS
