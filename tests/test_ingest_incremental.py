@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from test_ingest_support import LOG
+from test_ingest_support import LOG, write
 
 from pipeline.demo.generator import generate_demo
 from pipeline.ingest import MissingEntityError, clean_entities, extract_landing, load_mapping
@@ -34,7 +34,9 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "landing"
 
 
-def _landing(exports: Path, target: Path, without: tuple[str, ...] = ()) -> Path:
+def copy_landing(exports: Path, target: Path, without: tuple[str, ...] = ()) -> Path:
+    """A private landing directory: the exports' files but `without`
+    (tests/test_refresh_incremental.py uses it too)."""
     target.mkdir()
     for path in exports.iterdir():
         if path.name not in without:
@@ -82,7 +84,7 @@ def _full(exports: Path, tmp_path: Path, landing: Path, mapping=None) -> dict[st
 def test_a_new_file_is_the_only_one_read_and_the_tables_equal_a_full_load(
     exports: Path, tmp_path: Path
 ) -> None:
-    landing = _landing(exports, tmp_path / "landing", without=(NEW,))
+    landing = copy_landing(exports, tmp_path / "landing", without=(NEW,))
     con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
     first = _load(con, landing)
     assert set(first.read.values()) == {NEW_FILE} and first.reused == []
@@ -112,7 +114,7 @@ def test_a_new_file_is_the_only_one_read_and_the_tables_equal_a_full_load(
 def test_a_changed_file_is_read_again_and_the_tables_equal_a_full_load(
     exports: Path, tmp_path: Path
 ) -> None:
-    landing = _landing(exports, tmp_path / "landing")
+    landing = copy_landing(exports, tmp_path / "landing")
     con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
     _load(con, landing)
     refunds = landing / "refunds.csv"
@@ -131,7 +133,7 @@ def test_a_removed_file_drops_its_rows_and_the_tables_equal_a_full_load(
 ) -> None:
     """Rows of a file gone from the landing must not keep counting, even for an entity left with
     no file at all (refunds here); the report and the log name each file with its rows."""
-    landing = _landing(exports, tmp_path / "landing")
+    landing = copy_landing(exports, tmp_path / "landing")
     con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
     _load(con, landing)
     loaded = dict(con.execute("select source_file, rows_read from raw.file_registry").fetchall())
@@ -168,7 +170,7 @@ def test_a_removed_file_drops_its_rows_and_the_tables_equal_a_full_load(
 def test_removing_every_orders_file_still_fails_and_drops_nothing(
     exports: Path, tmp_path: Path
 ) -> None:
-    landing = _landing(exports, tmp_path / "landing")
+    landing = copy_landing(exports, tmp_path / "landing")
     con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
     _load(con, landing)
     before = _tables(con)
@@ -182,10 +184,32 @@ def test_removing_every_orders_file_still_fails_and_drops_nothing(
     assert _tables(con) == before
 
 
+def test_a_file_matched_as_another_entity_leaves_no_rows_under_the_former(tmp_path: Path) -> None:
+    """A mapping pattern moves a file to another entity: it is read again as that entity, and its
+    rows under the former one go (loading only replaces the rows of the entity it loads)."""
+    landing = tmp_path / "landing"
+    write(landing / "orders.csv", "order_id,customer_id,order_date,amount\nO1,C1,2024-01-02,10\n")
+    write(landing / "crm.csv", "ticket_id,customer_id,created_at\nT1,C1,2024-02-03\n")
+    as_customers = write(tmp_path / "a.yml", "entities:\n  customers:\n    pattern: 'crm*'\n")
+    as_tickets = write(tmp_path / "b.yml", "entities:\n  support_tickets:\n    pattern: 'crm*'\n")
+    con = duckdb.connect()
+
+    def rows(entity: str) -> int:
+        return con.execute(
+            f"select count(*) from raw.{entity} where _source_file = 'crm.csv'"
+        ).fetchone()[0]
+
+    extract_landing(con, landing, load_mapping(as_customers), LOG)
+    assert (rows("customers"), rows("support_tickets")) == (1, 0)
+    report = extract_landing(con, landing, load_mapping(as_tickets), LOG)
+    assert report.read == {"crm.csv": CONTENT_CHANGED} and report.removed == []
+    assert (rows("customers"), rows("support_tickets")) == (0, 1)
+
+
 def test_a_mapping_change_reads_that_entity_again_and_full_reads_everything(
     exports: Path, tmp_path: Path
 ) -> None:
-    landing = _landing(exports, tmp_path / "landing")
+    landing = copy_landing(exports, tmp_path / "landing")
     con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
     _load(con, landing)
     assert _load(con, landing).read == {}
@@ -215,7 +239,7 @@ def test_the_extraction_asset_reuses_unchanged_files_unless_run_with_full(
     from pipeline.ingest.assets import extract_landing as extract_asset
     from pipeline.lib.resources import RefreshSettings, Warehouse
 
-    landing = _landing(exports, tmp_path / "landing")
+    landing = copy_landing(exports, tmp_path / "landing")
     resources = {
         "warehouse": Warehouse(path=str(tmp_path / "warehouse.duckdb")),
         "settings": RefreshSettings(
