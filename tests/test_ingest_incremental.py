@@ -167,6 +167,17 @@ def test_a_removed_file_drops_its_rows_and_the_tables_equal_a_full_load(
     assert _tables(con) == _full(exports, tmp_path / "all", landing)
 
 
+def test_full_reads_every_file_and_still_drops_a_removed_one(exports: Path, tmp_path: Path) -> None:
+    landing = copy_landing(exports, tmp_path / "landing")
+    con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
+    _load(con, landing)
+    (landing / NEW).unlink()
+    report = _load(con, landing, full=True)
+    assert set(report.read.values()) == {FULL_RELOAD} and NEW not in report.read
+    assert [f.source_file for f in report.removed] == [NEW]
+    assert _tables(con) == _full(exports, tmp_path, landing)
+
+
 def test_removing_every_orders_file_still_fails_and_drops_nothing(
     exports: Path, tmp_path: Path
 ) -> None:
