@@ -181,8 +181,30 @@ def _step_seconds(instance, run_id: str) -> dict[str, float]:
     return {key: end - start for key, (start, end) in step_intervals(instance, run_id).items()}
 
 
-def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) -> None:
-    """Rows per entity, quarantined per reason, identities, segments: read from the warehouse."""
+def removed_files(result) -> dict[str, int]:
+    """{landing file: raw rows dropped} of the files a run found removed from the landing.
+
+    Read from the extraction's materialization metadata (`files_removed`): once dropped, a file
+    is in no warehouse table any more.
+    """
+    removed: dict[str, int] = {}
+    for materialization in result.asset_materializations_for_node("extract_landing"):
+        entry = materialization.metadata.get("files_removed")
+        if entry is not None:
+            removed.update(entry.value)
+    return removed
+
+
+def _print_summary(
+    warehouse: Path,
+    state_dir: Path,
+    seconds: dict[str, float],
+    removed: dict[str, int] | None = None,
+) -> None:
+    """Rows per entity, quarantined per reason, identities, segments: read from the warehouse.
+
+    `removed` ({file: raw rows dropped}, see `removed_files`) completes the landing files line.
+    """
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
 
@@ -230,10 +252,12 @@ def _print_summary(warehouse: Path, state_dir: Path, seconds: dict[str, float]) 
             reasons = [f"{reason}: {n}" for was_read, reason, n in rows if was_read]
             read = sum(n for was_read, _, n in rows if was_read)
             kept = sum(n for was_read, _, n in rows if not was_read)
+            gone = ", ".join(f"{name}: {n} raw rows dropped" for name, n in (removed or {}).items())
             click.echo(
                 f"\nLanding files: {read} read"
                 + (f" ({', '.join(reasons)})" if reasons else "")
                 + f", {kept} unchanged since their last load (not read again; --full reads them)"
+                + (f", {len(removed or {})} removed ({gone})" if gone else "")
             )
         if table_exists("clean", "quarantine"):
             rows = con.execute(
@@ -529,7 +553,7 @@ def _run_refresh(
             run_log.path,
         )
         sys.exit(EXIT_BLOCKED_BY_GATE if blocked else EXIT_STEP_FAILED)
-    _print_summary(wh, state, _step_seconds(instance, result.run_id))
+    _print_summary(wh, state, _step_seconds(instance, result.run_id), removed_files(result))
     click.echo(f"\nfull log: {run_log.path}")
     click.echo(f"refresh succeeded in {time.perf_counter() - started:.1f}s (run {result.run_id})")
 

@@ -2,8 +2,8 @@
 code is not read again, and the raw and clean tables equal those of a full load of the same files.
 
 Real demo exports (with their faults) in real DuckDB files; every path of issue "refresh in
-seconds when a month lands" that touches extraction: a new file, a changed file, a mapping
-change, `full`.
+seconds when a month lands" that touches extraction: a new file, a changed file, a removed
+file, a mapping change, `full`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from test_ingest_support import LOG
+from test_ingest_support import LOG, write
 
 from pipeline.demo.generator import generate_demo
-from pipeline.ingest import clean_entities, extract_landing, load_mapping
+from pipeline.ingest import MissingEntityError, clean_entities, extract_landing, load_mapping
 from pipeline.ingest.entities import ENTITIES
 from pipeline.ingest.extract import CONTENT_CHANGED, FULL_RELOAD, NEW_FILE, READER_CHANGED
 
@@ -34,7 +34,9 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "landing"
 
 
-def _landing(exports: Path, target: Path, without: tuple[str, ...] = ()) -> Path:
+def copy_landing(exports: Path, target: Path, without: tuple[str, ...] = ()) -> Path:
+    """A private landing directory: the exports' files but `without`
+    (tests/test_refresh_incremental.py uses it too)."""
     target.mkdir()
     for path in exports.iterdir():
         if path.name not in without:
@@ -82,7 +84,7 @@ def _full(exports: Path, tmp_path: Path, landing: Path, mapping=None) -> dict[st
 def test_a_new_file_is_the_only_one_read_and_the_tables_equal_a_full_load(
     exports: Path, tmp_path: Path
 ) -> None:
-    landing = _landing(exports, tmp_path / "landing", without=(NEW,))
+    landing = copy_landing(exports, tmp_path / "landing", without=(NEW,))
     con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
     first = _load(con, landing)
     assert set(first.read.values()) == {NEW_FILE} and first.reused == []
@@ -112,7 +114,7 @@ def test_a_new_file_is_the_only_one_read_and_the_tables_equal_a_full_load(
 def test_a_changed_file_is_read_again_and_the_tables_equal_a_full_load(
     exports: Path, tmp_path: Path
 ) -> None:
-    landing = _landing(exports, tmp_path / "landing")
+    landing = copy_landing(exports, tmp_path / "landing")
     con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
     _load(con, landing)
     refunds = landing / "refunds.csv"
@@ -126,10 +128,99 @@ def test_a_changed_file_is_read_again_and_the_tables_equal_a_full_load(
     assert _tables(con) == _full(exports, tmp_path, landing)
 
 
+def test_a_removed_file_drops_its_rows_and_the_tables_equal_a_full_load(
+    exports: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows of a file gone from the landing must not keep counting, even for an entity left with
+    no file at all (refunds here); the report and the log name each file with its rows."""
+    landing = copy_landing(exports, tmp_path / "landing")
+    con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
+    _load(con, landing)
+    loaded = dict(con.execute("select source_file, rows_read from raw.file_registry").fetchall())
+    assert loaded[NEW] > 100 and loaded["refunds.csv"] > 10
+    (landing / NEW).unlink()
+    (landing / "refunds.csv").unlink()
+    with caplog.at_level("INFO", logger=LOG.name):
+        report = _load(con, landing)
+    assert report.read == {}
+    assert sorted(report.reused) == sorted(p.name for p in landing.iterdir())
+    assert [(f.entity, f.source_file, f.rows) for f in report.removed] == [
+        ("orders", NEW, loaded[NEW]),
+        ("refunds", "refunds.csv", loaded["refunds.csv"]),
+    ]
+    for name in (NEW, "refunds.csv"):
+        assert f"{name}: removed from landing, its {loaded[name]} raw rows dropped" in caplog.text
+    for table in ("raw.orders", "raw.refunds", "raw.file_registry", "clean.load_log"):
+        column = "source_file" if "_log" in table or "registry" in table else "_source_file"
+        gone = con.execute(
+            f"select count(*) from {table} where {column} in (?, ?)", [NEW, "refunds.csv"]
+        ).fetchone()[0]
+        assert gone == 0, table
+    assert con.execute("select count(*) from clean.orders").fetchone()[0] > 100
+    assert _tables(con) == _full(exports, tmp_path, landing)
+    # Back in the landing later, both files are new again: the tables equal a full load of all.
+    shutil.copy(exports / NEW, landing / NEW)
+    shutil.copy(exports / "refunds.csv", landing / "refunds.csv")
+    report = _load(con, landing)
+    assert report.read == {NEW: NEW_FILE, "refunds.csv": NEW_FILE} and report.removed == []
+    (tmp_path / "all").mkdir()
+    assert _tables(con) == _full(exports, tmp_path / "all", landing)
+
+
+def test_full_reads_every_file_and_still_drops_a_removed_one(exports: Path, tmp_path: Path) -> None:
+    landing = copy_landing(exports, tmp_path / "landing")
+    con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
+    _load(con, landing)
+    (landing / NEW).unlink()
+    report = _load(con, landing, full=True)
+    assert set(report.read.values()) == {FULL_RELOAD} and NEW not in report.read
+    assert [f.source_file for f in report.removed] == [NEW]
+    assert _tables(con) == _full(exports, tmp_path, landing)
+
+
+def test_removing_every_orders_file_still_fails_and_drops_nothing(
+    exports: Path, tmp_path: Path
+) -> None:
+    landing = copy_landing(exports, tmp_path / "landing")
+    con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
+    _load(con, landing)
+    before = _tables(con)
+    for path in landing.glob("orders*"):
+        path.unlink()
+    with pytest.raises(MissingEntityError):
+        extract_landing(con, landing, load_mapping(None), LOG)
+    assert con.execute("select count(*) from raw.file_registry").fetchone()[0] == len(
+        list(exports.iterdir())
+    )
+    assert _tables(con) == before
+
+
+def test_a_file_matched_as_another_entity_leaves_no_rows_under_the_former(tmp_path: Path) -> None:
+    """A mapping pattern moves a file to another entity: it is read again as that entity, and its
+    rows under the former one go (loading only replaces the rows of the entity it loads)."""
+    landing = tmp_path / "landing"
+    write(landing / "orders.csv", "order_id,customer_id,order_date,amount\nO1,C1,2024-01-02,10\n")
+    write(landing / "crm.csv", "ticket_id,customer_id,created_at\nT1,C1,2024-02-03\n")
+    as_customers = write(tmp_path / "a.yml", "entities:\n  customers:\n    pattern: 'crm*'\n")
+    as_tickets = write(tmp_path / "b.yml", "entities:\n  support_tickets:\n    pattern: 'crm*'\n")
+    con = duckdb.connect()
+
+    def rows(entity: str) -> int:
+        return con.execute(
+            f"select count(*) from raw.{entity} where _source_file = 'crm.csv'"
+        ).fetchone()[0]
+
+    extract_landing(con, landing, load_mapping(as_customers), LOG)
+    assert (rows("customers"), rows("support_tickets")) == (1, 0)
+    report = extract_landing(con, landing, load_mapping(as_tickets), LOG)
+    assert report.read == {"crm.csv": CONTENT_CHANGED} and report.removed == []
+    assert (rows("customers"), rows("support_tickets")) == (0, 1)
+
+
 def test_a_mapping_change_reads_that_entity_again_and_full_reads_everything(
     exports: Path, tmp_path: Path
 ) -> None:
-    landing = _landing(exports, tmp_path / "landing")
+    landing = copy_landing(exports, tmp_path / "landing")
     con = duckdb.connect(str(tmp_path / "incremental.duckdb"))
     _load(con, landing)
     assert _load(con, landing).read == {}
@@ -150,7 +241,8 @@ def test_a_mapping_change_reads_that_entity_again_and_full_reads_everything(
 def test_the_extraction_asset_reuses_unchanged_files_unless_run_with_full(
     exports: Path, tmp_path: Path
 ) -> None:
-    """The run config `segments refresh --full` sets reaches the asset (real Dagster runs)."""
+    """The run config `segments refresh --full` sets reaches the asset (real Dagster runs), and
+    a file removed from the landing is named in its metadata with its rows."""
     import dagster as dg
 
     from pipeline.cli import FULL_RELOAD_RUN_CONFIG
@@ -158,12 +250,14 @@ def test_the_extraction_asset_reuses_unchanged_files_unless_run_with_full(
     from pipeline.ingest.assets import extract_landing as extract_asset
     from pipeline.lib.resources import RefreshSettings, Warehouse
 
+    landing = copy_landing(exports, tmp_path / "landing")
     resources = {
         "warehouse": Warehouse(path=str(tmp_path / "warehouse.duckdb")),
         "settings": RefreshSettings(
-            state_dir=str(tmp_path / "state"), as_of=AS_OF.isoformat(), landing_dir=str(exports)
+            state_dir=str(tmp_path / "state"), as_of=AS_OF.isoformat(), landing_dir=str(landing)
         ),
     }
+    removed: dict = {}
 
     def files(run_config: dict) -> tuple[int, int]:
         result = dg.materialize([extract_asset], resources=resources, run_config=run_config)
@@ -171,9 +265,17 @@ def test_the_extraction_asset_reuses_unchanged_files_unless_run_with_full(
             m.asset_key: m.metadata
             for m in result.asset_materializations_for_node("extract_landing")
         }[RAW_KEYS["orders"]]
+        removed.update(meta["files_removed"].value)
         return len(meta["files_read"].value), len(meta["files_reused"].value)
 
-    orders = len(list(exports.glob("orders*")))
+    orders = len(list(landing.glob("orders*")))
     assert files({}) == (orders, 0)
     assert files({}) == (0, orders)
-    assert files(FULL_RELOAD_RUN_CONFIG) == (orders, 0)
+    assert files(FULL_RELOAD_RUN_CONFIG) == (orders, 0) and removed == {}
+    with duckdb.connect(resources["warehouse"].path) as con:
+        (rows,) = con.execute(
+            "select count(*) from raw.orders where _source_file = ?", [NEW]
+        ).fetchone()
+    (landing / NEW).unlink()
+    assert files({}) == (0, orders - 1)
+    assert removed == {NEW: rows} and rows > 100

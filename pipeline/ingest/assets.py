@@ -50,8 +50,9 @@ def extract_landing(
 
     Encoding, delimiter, decimal separator and date format are detected per file and logged.
     Re-loading a file replaces its rows; a file unchanged since its last load (same content,
-    mapping and reader code) is not read again unless `full`. A file missing a required column
-    fails the run here, before anything is published.
+    mapping and reader code) is not read again unless `full`. A file loaded earlier and gone from
+    the landing directory has its raw rows dropped (metadata `files_removed`: file -> rows). A
+    file missing a required column fails the run here, before anything is published.
     """
     from pipeline.ingest.extract import extract_landing as extract
     from pipeline.ingest.mapping import load_mapping
@@ -71,6 +72,10 @@ def extract_landing(
                 "dagster/row_count": int(counts.get(entity, 0)),
                 "files_read": [f for f in report.read if report.entity_of(f) == entity],
                 "files_reused": [f for f in report.reused if report.entity_of(f) == entity],
+                # Named with their row counts: rows leaving the pipeline are never silent.
+                "files_removed": {
+                    f.source_file: f.rows for f in report.removed if f.entity == entity
+                },
             },
         )
     context.log.info(f"extract: {report}")

@@ -6,7 +6,9 @@ they loaded, inside one transaction.
 
 A file already loaded with the same content, under the same mapping and by the same reader code
 (`raw.file_registry`: checksum and `load_key`) is not read again: its raw rows are already what
-reading it would give. `full=True` (`segments refresh --full`) reads every file again.
+reading it would give. `full=True` (`segments refresh --full`) reads every file again. A file
+loaded earlier that is no longer in the landing directory has its raw rows and registry entry
+dropped in the same transaction, so the raw tables always hold exactly the landing files.
 """
 
 from __future__ import annotations
@@ -123,6 +125,16 @@ class FileReport:
     shape_rejected: int = 0
 
 
+@dataclass(frozen=True)
+class RemovedFile:
+    """A file loaded earlier and no longer in the landing directory: its raw rows were dropped."""
+
+    entity: str
+    source_file: str
+    #: Rows deleted from `raw.<entity>` (quarantined-by-shape rows included).
+    rows: int
+
+
 @dataclass
 class ExtractReport:
     """Outcome of `extract_landing`: one `FileReport` per loaded file, plus ignored files."""
@@ -133,6 +145,8 @@ class ExtractReport:
     read: dict[str, str] = field(default_factory=dict)
     #: Files unchanged since their last load, whose raw rows were kept without reading them.
     reused: list[str] = field(default_factory=list)
+    #: Files of earlier loads no longer in the landing directory, whose raw rows were dropped.
+    removed: list[RemovedFile] = field(default_factory=list)
 
     def entity_of(self, source_file: str) -> str | None:
         """The entity of one landing file of this run."""
@@ -888,6 +902,49 @@ def _registered(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
     }
 
 
+def _drop_removed(
+    con: duckdb.DuckDBPyConnection,
+    known: dict[str, tuple],
+    found: dict[str, str],
+    log: logging.Logger,
+) -> list[RemovedFile]:
+    """Delete the raw rows and registry entry of every file of `known` (the registry) that is
+    not in `found` ({landing file: entity}); return them with the rows deleted.
+
+    Called inside the load transaction: cleaning rebuilds `clean.*` from every raw row, so rows
+    left behind by a file that left the landing would keep its customers and orders counted.
+    The registry row goes too, or `clean.load_log` would still list the file. A file still there
+    but now of another entity (a mapping pattern changed) is read again as that entity; its rows
+    under the former entity are dropped here, since loading only replaces the new entity's.
+    """
+    for source_file, entity in sorted(found.items()):
+        former = known.get(source_file, (entity,))[0]
+        if former != entity and former in ENTITIES:
+            (rows,) = con.execute(
+                f"DELETE FROM raw.{former} WHERE _source_file = ?", [source_file]
+            ).fetchone()
+            log.info(
+                "%s: now a file of %s (was %s): its %d raw %s rows dropped",
+                source_file,
+                entity,
+                former,
+                rows,
+                former,
+            )
+    removed = []
+    for source_file in sorted(set(known) - set(found)):
+        entity = known[source_file][0]
+        rows = 0
+        # A registry entry of an entity this code no longer knows has no raw table to clean.
+        if entity in ENTITIES:
+            (rows,) = con.execute(
+                f"DELETE FROM raw.{entity} WHERE _source_file = ?", [source_file]
+            ).fetchone()
+        con.execute(f"DELETE FROM {REGISTRY_TABLE} WHERE source_file = ?", [source_file])
+        removed.append(RemovedFile(entity, source_file, int(rows)))
+    return removed
+
+
 def extract_landing(
     con: duckdb.DuckDBPyConnection,
     landing_dir: Path,
@@ -898,9 +955,10 @@ def extract_landing(
     """Load the landing files into `raw.<entity>` (replacing earlier loads of the same file).
 
     A file loaded earlier with the same content, mapping and reader code is not read again
-    unless `full`. Raises `MissingEntityError` when there is no orders file and
-    `MissingColumnError` when a file lacks a required column; in both cases nothing has been
-    written.
+    unless `full`. A file loaded earlier and no longer in the landing directory (whatever its
+    entity, `full` or not) has its raw rows and registry entry dropped (`ExtractReport.removed`).
+    Raises `MissingEntityError` when there is no orders file and `MissingColumnError` when a
+    file lacks a required column; in both cases nothing has been written (nor dropped).
     """
     landing_dir = Path(landing_dir)
     if not landing_dir.is_dir():
@@ -911,7 +969,9 @@ def extract_landing(
         raise MissingEntityError(
             f"no orders file in {landing_dir} (expected {pattern} or an orders/ folder)"
         )
-    registered = {} if full else _registered(con)
+    # The registry is read even with `full`: the files it lists that left the landing must go.
+    known = _registered(con)
+    registered = {} if full else known
     report = ExtractReport(ignored=ignored)
     plans: list[tuple[_Plan, str]] = []  # with the load_key of the file
     for entity, paths in files.items():
@@ -939,6 +999,12 @@ def extract_landing(
         con.execute("BEGIN TRANSACTION")
         try:
             ensure_raw_tables(con)
+            found = {
+                path.relative_to(landing_dir).as_posix(): entity
+                for entity, paths in files.items()
+                for path in paths
+            }
+            report.removed = _drop_removed(con, known, found, log)
             for plan, key in plans:
                 with _naming_the_file(plan.source_file):
                     _load(con, plan, Path(tmp), loaded_at, log, key, report.read[plan.source_file])
@@ -962,6 +1028,14 @@ def extract_landing(
         )
     for source_file, reason in report.read.items():
         log.info("%s: read (%s)", source_file, reason)
+    for gone in report.removed:
+        # A warning: rows leaving the pipeline are worth seeing even when it was intended.
+        log.warning(
+            "%s: removed from landing, its %d raw rows dropped (%s)",
+            gone.source_file,
+            gone.rows,
+            gone.entity,
+        )
     for entity in ENTITIES:
         if not files[entity]:
             log.info("%s: no file in landing", entity)
