@@ -35,13 +35,15 @@ FIXTURE_MARKERS = {"refreshed": ("integration",), "pg_dsn": ("integration", "pos
 #: of the CI run at f570606: Spark parity 845, refresh failures 604, daemon scenario 558, refresh
 #: end to end 443, backfill history 323, settings 270, gates 242, RFM models 239, 1990s exports
 #: 225, quality suites 215, PostgreSQL 192, past as-of 178, benchmark smoke 147, concurrency 138,
-#: identity history 121). CI hands whole files to its workers in collection order
+#: identity history 121; the incremental refresh scenarios, added later, ~300 on a busy
+#: machine). CI hands whole files to its workers in collection order
 #: (`--no-loadscope-reorder`), so the longest start first and none runs alone at the end.
 LONGEST_FILES = (
     "test_spark_parity.py",
     "test_refresh_failures.py",
     "test_automation_reasons_daemon.py",
     "test_refresh_e2e.py",
+    "test_refresh_incremental.py",
     "test_automation_history.py",
     "test_settings.py",
     "test_refresh_gates.py",

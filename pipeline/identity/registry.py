@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 ID_PREFIX = "C"
 ID_DIGITS = 10
