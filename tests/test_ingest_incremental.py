@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from test_ingest_support import LOG, write
+from warehouse_helpers import columns_except
 
 from pipeline.demo.generator import generate_demo
 from pipeline.ingest import MissingEntityError, clean_entities, extract_landing, load_mapping
@@ -57,15 +58,7 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
         "select schema_name, table_name from duckdb_tables() "
         "where schema_name in ('raw', 'clean') and table_name <> 'file_registry' order by 1, 2"
     ).fetchall():
-        columns = [
-            c
-            for (c,) in con.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, table],
-            ).fetchall()
-            if c not in ("_loaded_at", "loaded_at")
-        ]
+        columns = columns_except(con, schema, table, ("_loaded_at", "loaded_at"))
         select = ", ".join(f'"{c}"' for c in columns)
         rows = con.execute(f"select {select} from {schema}.{table}").fetchall()
         out[f"{schema}.{table}"] = sorted(rows, key=repr)

@@ -29,6 +29,7 @@ import pytest
 from conftest import DEMO_AS_OF, run_refresh
 from refresh_workspace import last_lines, log_file, workspace
 from test_ingest_incremental import copy_landing
+from warehouse_helpers import columns_except
 
 from pipeline.demo.generator import generate_demo
 from pipeline.ingest.extract import NEW_FILE, READER_CHANGED
@@ -153,15 +154,7 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
         [list(SCHEMAS)],
     ).fetchall():
         name = f"{schema}.{table}"
-        columns = [
-            c
-            for (c,) in con.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, table],
-            ).fetchall()
-            if c not in EXCLUDED.get(name, ())
-        ]
+        columns = columns_except(con, schema, table, EXCLUDED.get(name, ()))
         select = ", ".join(f'"{c}"' for c in columns)
         rows = con.execute(f"select {select} from {name}").fetchall()
         # Clean tables hold source ids already (identity runs after cleaning).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import duckdb
 
 from pipeline.ingest.clean import OUTPUT
@@ -28,3 +30,18 @@ def create_unread_sources(con: duckdb.DuckDBPyConnection) -> None:
         "create table identity.master_id_successors (retired_id varchar,"
         " surviving_id varchar, as_of date)"
     )
+
+
+def columns_except(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, excluded: Collection[str] = ()
+) -> list[str]:
+    """The columns of `schema.table` in order, without `excluded` (columns that may differ)."""
+    return [
+        c
+        for (c,) in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+        if c not in excluded
+    ]
