@@ -105,3 +105,53 @@ def test_profile_ingest_times_every_statement(smoke: dict[str, object], tmp_path
         con.execute("SELECT count(*) FROM clean.orders").fetchone()[0]
         == (smoke["counts"]["clean_orders"])
     )
+
+
+def test_month_cut_comparison_and_table(smoke: dict[str, object], tmp_path: Path) -> None:
+    """The "+1 month" machinery without its three refreshes (minutes even at a tiny scale).
+
+    The cut splits the last year's orders and the customers in two, no row lost or repeated;
+    a warehouse's marts equal themselves and last-bit float noise is no difference; the
+    section renders from a result shaped as `bench_month` returns it.
+    """
+    landing = Path(str(smoke["warehouse"])).parent / "demo" / "landing"
+    cut = run_benchmark.cut_month(landing, tmp_path / "month", share=0.01)
+    assert cut["month_orders"] >= 0.01 * cut["total_orders"] and cut["orders_share"] < 0.05
+    con = duckdb.connect()
+    for entity, whole in (("orders", "orders_2026"), ("customers", "customers")):
+        (name,) = [f for f in cut["files"] if f.startswith(f"{entity}_since_")]
+        count = "select count(*) from read_parquet(?)"
+        parts = [
+            tmp_path / "month" / "landing" / f"{whole}.parquet",
+            tmp_path / "month" / "month" / name,
+        ]
+        assert (
+            sum(con.execute(count, [str(p)]).fetchone()[0] for p in parts)
+            == (con.execute(count, [str(landing / f"{whole}.parquet")]).fetchone()[0])
+        )
+    diffs = run_benchmark.marts_differences(smoke["warehouse"], smoke["warehouse"])
+    assert diffs["customer_rfm"]["rows"] == smoke["counts"]["scored_customers"]
+    assert sum(t["differences"] for t in diffs.values()) == 0
+    assert {name for name, t in diffs.items() if t.get("model")} == run_benchmark.model_tables()
+    rows = [("a", 1.0, (1, 2)), ("b", 2.0, (3,))]
+    assert run_benchmark.row_differences([("b", 2.0 + 1e-13, (3,)), ("a", 1.0, (1, 2))], rows) == 0
+    assert run_benchmark.row_differences([("a", 1.5, (1, 2)), ("b", 2.0, (3,))], rows) == 2
+    noisy = [("a", 1.0 + 1e-8, (1, 2)), ("b", 2.0, (3,))]
+    assert run_benchmark.row_differences(noisy, rows) == 2
+    assert run_benchmark.row_differences(noisy, rows, rel_tol=run_benchmark.MODEL_REL_TOL) == 0
+    refresh = smoke["refresh"]
+    month = {
+        "cut": cut,
+        "base": refresh,
+        "incremental": refresh,
+        "full": refresh,
+        "read": {name: "new file" for name in cut["files"]},
+        "ratio": 1.0,
+        "marts": diffs,
+        "differences": 0,
+        "model_differences": 0,
+    }
+    text = run_benchmark.render([{**smoke, "month": month}], run_benchmark.machine())
+    assert "### +1 month at 2,000 orders" in text and "**0 differing rows**" in text
+    assert "| 0.002M: +1 month <= 10% of full | 100.00 % | **no** |" in text
+    assert "| 0.002M: +1 month marts (dbt) = full refresh marts | 0 rows differ | yes |" in text
