@@ -82,9 +82,10 @@ STAGES: tuple[tuple[str, object], ...] = (
 #: Every stage a complete refresh must show (the smoke test checks this).
 STAGE_NAMES = tuple(name for name, _ in STAGES)
 
-#: Targets of the issue, on 2 cores / 24 GB.
+#: Targets of the issues, on 2 cores / 24 GB (the full refresh at 10M: 90 s first, 60 s since
+#: issue "refresh in seconds when a month lands").
 TARGETS = {
-    "refresh_10m_s": 90.0,
+    "refresh_10m_s": 60.0,
     "peak_rss_10m_gb": 6.0,
     "noop_s": 15.0,
     "marts_over_floor": 2.0,
@@ -913,7 +914,12 @@ def summary_table(results: list[dict[str, object]]) -> list[str]:
 
     big = by_orders.get(10_000_000)
     full = (big or {}).get("refresh")
-    row("10M orders end to end <= 90 s", full and full["seconds"], 90, " s")
+    row(
+        f"10M orders end to end <= {TARGETS['refresh_10m_s']:.0f} s",
+        full and full["seconds"],
+        TARGETS["refresh_10m_s"],
+        " s",
+    )
     row("10M peak RSS <= 6 GB", full and full["peak_rss"] / GB, 6, " GB")
     month = (big or {}).get("month") or {}
     # A percentage: the target is "the incremental refresh takes at most 10% of the full one".
