@@ -16,7 +16,7 @@ from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.lib.sql import quote_relation, sql_literal, transaction
 from pipeline.predictions import clustering, models
 from pipeline.predictions.docs import describe
-from pipeline.predictions.features import Sources
+from pipeline.predictions.features import Sources, sample_key_sql
 from pipeline.segments.assets import model_key
 
 GROUP = "predictions"
@@ -61,6 +61,11 @@ def relation(model_name: str) -> str:
     return f'"{key.path[0]}"."{key.path[-1]}"'
 
 
+#: The identity map written by the identity assets (upstream of every dbt model read here): its
+#: source ids give customers a key that does not depend on how a warehouse numbered them.
+IDENTITY_MAP = quote_relation("identity", "customer_identity_map")
+
+
 def sources() -> Sources:
     """The dbt views the predictions read: qualifying orders, attributed refunds, tickets, NPS."""
     return Sources(
@@ -68,6 +73,7 @@ def sources() -> Sources:
         refunds=relation("int_refunds__attributed"),
         tickets=relation("stg_support_tickets"),
         nps=relation("stg_nps_responses"),
+        identity=IDENTITY_MAP,
     )
 
 
@@ -306,7 +312,8 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
     RFM measures (customer_rfm), promo share and return rate (customer_preferences), support
     tickets per order (tickets dated up to the as-of date), the revenue share of the most
-    common categories (non-returned orders, the rest in `other`) and the order share per channel.
+    common categories (non-returned orders, the rest in `other`) and the order share per channel;
+    `sample_key` (`features.Sources.identity`), by which the rows are ordered.
     """
     orders, lines = relation("int_orders__qualifying"), relation("stg_order_lines")
     top_categories = [
@@ -344,6 +351,7 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         if top_categories
         else '0.0 as "category_share__other"'
     )
+    key_join, key = sample_key_sql(IDENTITY_MAP, "s")
     return con.execute(
         f"""
         with scored as (
@@ -378,13 +386,15 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         select s.*, coalesce(p.promo_order_share, 0) as promo_order_share,
                coalesce(p.return_rate, 0) as return_rate,
                coalesce(t.tickets, 0) / s.frequency as tickets_per_order,
-               c.* exclude (customer_id), ch.* exclude (customer_id)
+               c.* exclude (customer_id), ch.* exclude (customer_id),
+               {key} as sample_key
         from scored s
         left join preferences p on p.customer_id = s.customer_id
         left join tickets t on t.customer_id = s.customer_id
         left join category_mix c on c.customer_id = s.customer_id
         left join channel_mix ch on ch.customer_id = s.customer_id
-        order by s.customer_id
+        {key_join}
+        order by sample_key
         """
     ).df()
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipeline.predictions.features import sample_index
+
 #: A cluster centroid that moved further than this (weighted standard deviations) from every
 #: previous centroid is a new cluster, not the old one moved.
 MATCH_MAX_DISTANCE = 1.5
@@ -95,13 +97,6 @@ def feature_matrix(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([features, raw[mixes]], axis=1).astype(float).fillna(0.0)
 
 
-def sample_index(customer_ids: pd.Series, n: int) -> np.ndarray:
-    """Positions of at most n customers chosen by a hash of their id (same ids, same sample)."""
-    hashes = pd.util.hash_pandas_object(customer_ids.astype(str), index=False).to_numpy()
-    order = np.argsort(hashes, kind="stable")
-    return order[: min(n, len(order))]
-
-
 @dataclass
 class Clustering:
     """One refresh's clusters: labels per customer, centroids, and how they were chosen."""
@@ -153,7 +148,7 @@ def cluster(
     sample: int,
     previous: pd.DataFrame | None = None,
 ) -> Clustering:
-    """Cluster the customers of `raw` (one row each, column customer_id + behaviour).
+    """Cluster the customers of `raw` (one row each: customer_id, sample_key + behaviour).
 
     `previous`: the previous refresh's centroids (index cluster_id, feature columns, feature
     units), or None on the first refresh.
@@ -163,7 +158,7 @@ def cluster(
     features = feature_matrix(raw)
     scaler = Scaler.fit(features)
     matrix = scaler.transform(features)
-    fit_rows = sample_index(raw["customer_id"], sample)
+    fit_rows = sample_index(raw["sample_key"], sample)
     previous_k = len(previous) if previous is not None and len(previous) else None
     k, silhouettes, fitted = choose_k(matrix[fit_rows], k_min, k_max, previous_k)
     model = fitted[k]

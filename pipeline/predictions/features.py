@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 #: Challenger features besides the BG/NBD summary (x, t_x, T), see `challenger_features`.
@@ -48,6 +49,33 @@ class Sources:
     refunds: str
     tickets: str | None = None
     nps: str | None = None
+    #: The identity map (source_customer_id -> customer_id). With it, customers are ordered and
+    #: sampled by their smallest source id (`sample_key`) instead of their master id: master
+    #: ids are numbered per warehouse, so a warehouse refreshed month by month and a fresh one
+    #: would otherwise fit their models on different samples of the same customers.
+    identity: str | None = None
+
+
+def sample_key_sql(identity: str | None, customers: str) -> tuple[str, str]:
+    """(join, expression) giving each row of the relation aliased `customers` its sample key.
+
+    The key is the customer's smallest source id when `identity` is given, else its id.
+    """
+    if identity is None:
+        return "", f"{customers}.customer_id"
+    join = (
+        "left join (select customer_id, min(source_customer_id) as sample_key "
+        f"from {identity} group by customer_id) sample_keys "
+        f"on sample_keys.customer_id = {customers}.customer_id"
+    )
+    return join, f"coalesce(sample_keys.sample_key, {customers}.customer_id)"
+
+
+def sample_index(keys: pd.Series, n: int) -> np.ndarray:
+    """Positions of at most `n` rows chosen by a hash of their key (same keys, same sample)."""
+    hashes = pd.util.hash_pandas_object(keys.astype(str), index=False).to_numpy()
+    order = np.argsort(hashes, kind="stable")
+    return order[: min(n, len(order))]
 
 
 def _purchases_cte(src: Sources) -> str:
@@ -109,7 +137,8 @@ def challenger_features(
 
     Inter-purchase time (mean and last gap), purchases in the last 90/180/365 days, average
     and net share of value, returned and promo order shares, support tickets in the last year
-    and per order, last NPS score (NaN when unknown: gradient boosting handles missing values).
+    and per order, last NPS score (NaN when unknown: gradient boosting handles missing values);
+    `sample_key` (see `Sources.identity`), by which the rows are ordered.
     """
     tickets = (
         f"""select customer_id, count(*) as tickets,
@@ -125,6 +154,7 @@ def challenger_features(
         if src.nps
         else "select null::varchar as customer_id, null::double as nps_last limit 0"
     )
+    key_join, key = sample_key_sql(src.identity, "c")
     return con.execute(
         f"""
         with {_purchases_cte(src)},
@@ -176,13 +206,15 @@ def challenger_features(
             c.promo_share,
             coalesce(t.tickets_365d, 0) as tickets_365d,
             coalesce(t.tickets, 0) / c.orders as tickets_per_order,
-            n.nps_last
+            n.nps_last,
+            {key} as sample_key
         from per_customer c
         left join last_gaps g on g.customer_id = c.customer_id
         left join refund_totals r on r.customer_id = c.customer_id
         left join ticket_totals t on t.customer_id = c.customer_id
         left join nps_last n on n.customer_id = c.customer_id
-        order by c.customer_id
+        {key_join}
+        order by sample_key
         """,
         {"cutoff": cutoff},
     ).df()

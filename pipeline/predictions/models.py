@@ -35,6 +35,7 @@ from pipeline.predictions.features import (
     Sources,
     challenger_features,
     purchases_between,
+    sample_index,
 )
 
 logger = logging.getLogger(__name__)
@@ -68,14 +69,10 @@ class Forecast:
 
 
 def sample_customers(frame: pd.DataFrame, n: int) -> pd.DataFrame:
-    """At most `n` rows, chosen by a hash of customer_id: the same customers every refresh."""
+    """At most `n` rows, chosen by a hash of sample_key: the same customers every refresh."""
     if len(frame) <= n:
         return frame
-    order = np.argsort(
-        pd.util.hash_pandas_object(frame["customer_id"].astype(str), index=False).to_numpy(),
-        kind="stable",
-    )
-    return frame.iloc[np.sort(order[:n])]
+    return frame.iloc[np.sort(sample_index(frame["sample_key"], n))]
 
 
 def model_version(name: str) -> str:
