@@ -174,3 +174,25 @@ def test_the_workspace_loads_as_dagster_dev_loads_it(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dbt_tests_the_gates_cover_are_left_out_of_a_refresh_and_name_real_gates():
+    """A refresh skips the dbt tests tagged covered_by_gate, and only those; each names gates."""
+    import json
+
+    from pipeline.quality.suites import load_gate
+    from pipeline.segments.project import dbt_project
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    tests = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "test"}
+    covered = {name for name, node in tests.items() if "covered_by_gate" in node["tags"]}
+    # The keys of the views over every order and refund; the order lines' own key test stays.
+    assert {"unique_stg_orders_order_id", "unique_int_refunds__attributed_refund_id"} <= covered
+    assert "unique_combination_of_columns_stg_order_lines_order_id__line_number" not in covered
+    for name in covered:
+        gates = tests[name]["config"]["meta"]["covered_by"]
+        # Each named gate exists and runs before dbt (a clean-level gate blocks the models).
+        assert gates and all(load_gate(gate).level == "clean" for gate in gates), name
+    checks = {key.name for key in _graph().asset_check_keys}
+    assert not covered & checks
+    assert "unique_customer_rfm_customer_id" in checks
