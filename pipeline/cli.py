@@ -6,7 +6,8 @@ path beside the job the schedules and sensors run.
 Exit codes of `segments refresh` (README, docs/automation.md):
 
 * 0: refreshed and published, or skipped because nothing changed;
-* 1: a step failed (bad export, dbt, publication...); the last lines name the step and the cause;
+* 1: a step failed (bad export, dbt, publication...), or steps were skipped although none
+  failed; the last lines name the step and the cause;
 * 2: the command or the configuration is wrong (pre-flight), nothing was run;
 * 3: a quality gate blocked the refresh; the published tables stay as they were.
 """
@@ -27,7 +28,13 @@ import duckdb
 
 from pipeline.lib.cli_options import load_or_exit, settings_options
 from pipeline.lib.codes import OVERALL
-from pipeline.lib.failures import Failure, one_line, run_failures
+from pipeline.lib.failures import (
+    Failure,
+    incomplete_run,
+    one_line,
+    run_failures,
+    skipped_steps,
+)
 from pipeline.lib.paths import serving_path
 from pipeline.lib.permissions import private_by_default
 from pipeline.lib.writer_lock import WarehouseBusy, acquire, release
@@ -368,9 +375,9 @@ def _echo_failure(
 
 
 @cli.command(
-    epilog="Exit codes: 0 refreshed (or nothing changed), 1 a step failed, 2 bad command or "
-    "configuration (nothing run), 3 blocked by a quality gate (published tables unchanged), "
-    "4 another run writes the warehouse and --no-wait was given (nothing run)."
+    epilog="Exit codes: 0 refreshed (or nothing changed), 1 a step failed or was skipped, 2 bad "
+    "command or configuration (nothing run), 3 blocked by a quality gate (published tables "
+    "unchanged), 4 another run writes the warehouse and --no-wait was given (nothing run)."
 )
 @click.option("--landing", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Default: today.")
@@ -553,6 +560,25 @@ def _run_refresh(
             run_log.path,
         )
         sys.exit(EXIT_BLOCKED_BY_GATE if blocked else EXIT_STEP_FAILED)
+    incomplete = incomplete_run(result.all_events, result.job_def.asset_layer)
+    if incomplete:
+        from pipeline.serving.wiring import PUBLISHED_REFRESH_KEY
+
+        layer = result.job_def.asset_layer
+        publication = str(layer.get_op_output_handle(PUBLISHED_REFRESH_KEY).node_handle)
+        kept = publication in skipped_steps(result.all_events)
+        _echo_failure(
+            f"refresh INCOMPLETE after {time.perf_counter() - started:.1f}s (run {result.run_id}): "
+            "no step failed, yet some did not run"
+            + (
+                "; the published tables, exports, report and history are unchanged."
+                if kept
+                else "; publication ran, the steps below did not."
+            ),
+            incomplete,
+            run_log.path,
+        )
+        sys.exit(EXIT_STEP_FAILED)
     _print_summary(wh, state, _step_seconds(instance, result.run_id), removed_files(result))
     click.echo(f"\nfull log: {run_log.path}")
     click.echo(f"refresh succeeded in {time.perf_counter() - started:.1f}s (run {result.run_id})")
