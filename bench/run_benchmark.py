@@ -4,6 +4,8 @@ For each scale (number of orders):
 
 1. write deterministic demo exports in Parquet (`segments demo`, in a child process so its
    memory does not count against the refresh), `--customers-ratio` customer records per order;
+   from 20M orders on in parts of at most 10M orders (`--parts`, pipeline/demo/parts.py), so the
+   generator's memory stays that of one part (about 1 GB per 1M orders);
 2. run the whole `refresh_segments` job through `pipeline.cli.execute_refresh` (ingest, gates,
    identity, dbt, publication, report) on a fresh warehouse, timing every Dagster step from the
    run's STEP_START / STEP_SUCCESS events and sampling the resident memory of this process and
@@ -95,6 +97,9 @@ TARGETS = {
 }
 #: Share of the orders the "+1 month" files hold: a month of a business with years of history.
 MONTH_SHARE = 0.01
+#: From this many orders on, the demo is generated in parts of at most PART_ORDERS orders each.
+PARTS_FROM_ORDERS = 20_000_000
+PART_ORDERS = 10_000_000
 
 log = logging.getLogger("bench")
 
@@ -257,6 +262,14 @@ def measure_refresh(landing: Path, warehouse: Path, state: Path, as_of: dt.date 
 # one scale
 
 
+def demo_parts(orders: int) -> int:
+    """Parts the demo of `orders` orders is generated in: one below PARTS_FROM_ORDERS.
+
+    The scales measured before parts existed keep their one-part data (same files, same figures).
+    """
+    return math.ceil(orders / PART_ORDERS) if orders >= PARTS_FROM_ORDERS else 1
+
+
 def generate(orders: int, customers: int, out: Path) -> float:
     """Write the demo exports (Parquet) with the `segments demo` CLI in a child process."""
     started = time.perf_counter()
@@ -278,6 +291,8 @@ def generate(orders: int, customers: int, out: Path) -> float:
             AS_OF.isoformat(),
             "--format",
             "parquet",
+            "--parts",
+            str(demo_parts(orders)),
         ],
         check=True,
         cwd=REPO,
@@ -404,8 +419,15 @@ def cut_month(landing: Path, out: Path, share: float = MONTH_SHARE) -> dict[str,
     The store's customers (`customers_store.csv`: `;`, Windows-1252, day-first dates) stay whole:
     cutting them would mean re-encoding the messy file, whose bytes are part of what ingest is
     tested on. Both files keep the generator's row order; the other files are copied as they are.
+    Only one-part demos (below PARTS_FROM_ORDERS orders) have these files to cut.
     """
     import duckdb
+
+    if not (landing / "customers.parquet").exists():
+        raise ValueError(
+            f"{landing}: no customers.parquet; the +1 month cut needs a one-part demo "
+            f"(below {PARTS_FROM_ORDERS:,} orders)"
+        )
 
     base, month = out / "landing", out / "month"
     shutil.rmtree(out, ignore_errors=True)

@@ -343,7 +343,16 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default="2026-10-01")
 @click.option("--format", "file_format", type=click.Choice(["csv", "parquet"]), default="csv")
-def demo(out: Path, customers: int, orders: int, seed: int, as_of, file_format: str) -> None:
+@click.option(
+    "--parts",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Write the demo as this many independent parts, one at a time (bounded memory).",
+)
+def demo(
+    out: Path, customers: int, orders: int, seed: int, as_of, file_format: str, parts: int
+) -> None:
     """Write deterministic demo exports (with injected faults and ground truth) to OUT."""
     from pipeline.demo.generator import generate_demo
 
@@ -355,6 +364,7 @@ def demo(out: Path, customers: int, orders: int, seed: int, as_of, file_format: 
         seed=seed,
         as_of=as_of.date(),
         file_format=file_format,
+        parts=parts,
     )
     click.echo(f"demo data written to {out / 'landing'} in {time.perf_counter() - started:.1f}s")
     click.echo(str(summary))

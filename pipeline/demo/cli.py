@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         help="landing file format (the messy customers_store.csv stays CSV)",
     )
     parser.add_argument("--no-faults", action="store_true", help="write clean files only")
+    parser.add_argument(
+        "--parts",
+        type=int,
+        default=1,
+        help="write the demo as this many independent parts, one at a time (bounded memory)",
+    )
     return parser
 
 
@@ -54,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         as_of=args.as_of,
         faults=not args.no_faults,
         file_format=args.file_format,
+        parts=args.parts,
     )
     out = sys.stdout
     out.write(

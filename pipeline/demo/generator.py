@@ -12,11 +12,18 @@ renders every landing file as a table of strings, injects faults (faults.py) and
 
 Same arguments, same bytes: every random draw comes from a numpy generator seeded with
 (seed, component) and Faker is seeded with `seed`.
+
+With `parts` > 1 the demo is written part after part (parts.py), each part a demo of its own
+with its share of the records and orders, a seed derived from (seed, part), files suffixed
+`_p000`, `_p001`, ... (`orders_2025_p003.parquet`, `customers_store_p003.csv`) and ids numbered
+after those of the parts before it; the three ground truth files hold every part's rows, part
+after part (faults.csv is sorted by file and row within a part). Memory is that of one part.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -46,6 +53,7 @@ from pipeline.demo.activity import (
 from pipeline.demo.calendar import Calendar, year_of
 from pipeline.demo.faults import Fault, FaultInjector, FaultSpec, fault_count
 from pipeline.demo.marketing import marketing_files, plant_star_products
+from pipeline.demo.parts import PartIds, part_seed, part_size, part_tag
 from pipeline.demo.people import Population, build_population
 from pipeline.lib.sql import sql_literal
 
@@ -102,7 +110,8 @@ class DemoSummary:
 
     `files` maps each written path, relative to `out_dir` (e.g. "landing/orders_2025.csv"), to its
     number of data rows (header excluded). `orders` is the number of generated orders (each once,
-    the duplicate-order-id fault rows come on top); `persons` the hidden real people.
+    the duplicate-order-id fault rows come on top); `persons` the hidden real people. Counts
+    are totals over the `parts` parts; a ground truth file counts the rows of every part.
     """
 
     out_dir: Path
@@ -116,6 +125,7 @@ class DemoSummary:
     seed: int = 42
     as_of: date = date(2026, 10, 1)
     file_format: str = "csv"
+    parts: int = 1
     seconds: float = 0.0
 
     @property
@@ -198,8 +208,13 @@ def _column(values: pd.Series) -> pa.Array:
 # customers
 
 
-def _finish_records(pop: Population, orders: Orders, calendar: Calendar, seed: int) -> None:
-    """Add created_ts (before the record's first order) and source-system customer ids."""
+def _finish_records(
+    pop: Population, orders: Orders, calendar: Calendar, seed: int, ids: PartIds
+) -> None:
+    """Add created_ts (before the record's first order) and source-system customer ids.
+
+    Each system's ids continue after those the earlier parts took (`ids.records`).
+    """
     rng = np.random.default_rng([seed, 7])
     rec = pop.records
     n = len(rec)
@@ -219,7 +234,8 @@ def _finish_records(pop: Population, orders: Orders, calendar: Calendar, seed: i
         members = np.flatnonzero(system == code)
         # Ids follow creation order within a system, as sequences do.
         members_all.append(members[np.lexsort((members, seconds[members]))])
-        ids_all.append(_ids(prefix, np.arange(start, start + len(members)), width))
+        first_id = start + ids.records[code]
+        ids_all.append(_ids(prefix, np.arange(first_id, first_id + len(members)), width))
     position = np.empty(n, dtype=np.int64)
     position[np.concatenate(members_all)] = np.arange(n)
     rec["customer_id"] = pa.concat_arrays(ids_all).take(pa.array(position)).to_pandas()
@@ -264,6 +280,7 @@ def _order_files(
     customer_ids: pa.Array,
     ghost_record: np.ndarray,
     ext: str,
+    ids: PartIds,
 ) -> list[tuple[str, pa.Table]]:
     """One table per order year; helper columns `__ok` (fault-eligible) and `__ghost`."""
     table = pa.table(
@@ -285,7 +302,7 @@ def _order_files(
     files = []
     for year in np.unique(years):
         lo, hi = np.searchsorted(years, [year, year + 1])
-        files.append((f"orders_{year}.{ext}", table.slice(lo, hi - lo)))
+        files.append((ids.file_name(f"orders_{year}.{ext}"), table.slice(lo, hi - lo)))
     return files
 
 
@@ -474,15 +491,29 @@ def _shift_rows(path: Path, rows: dict[int, str]) -> None:
 # writing
 
 
-def _write_table(table: pa.Table, path: Path, con: duckdb.DuckDBPyConnection) -> None:
+def _write_table(
+    table: pa.Table, path: Path, con: duckdb.DuckDBPyConnection, append: bool = False
+) -> None:
+    """Write `table` as Parquet or CSV (by the suffix); `append` adds CSV rows to the file.
+
+    Appending writes the rows without header to a side file first: DuckDB's COPY cannot append.
+    """
     if path.suffix == ".parquet":
         pq.write_table(table, path, compression="zstd")
         return
+    target = path.with_name(f"{path.name}.append") if append else path
     con.register("demo_out", table)
     try:
-        con.execute(f"COPY demo_out TO {sql_literal(path.as_posix())} (FORMAT csv, HEADER true)")
+        con.execute(
+            f"COPY demo_out TO {sql_literal(target.as_posix())} "
+            f"(FORMAT csv, HEADER {'false' if append else 'true'})"
+        )
     finally:
         con.unregister("demo_out")
+    if append:
+        with path.open("ab") as out, target.open("rb") as rows:
+            shutil.copyfileobj(rows, out)
+        target.unlink()
 
 
 def _write_messy(table: pa.Table, path: Path) -> None:
@@ -509,34 +540,126 @@ def generate_demo(
     as_of: date = date(2026, 10, 1),
     faults: bool = True,
     file_format: str = "csv",
+    parts: int = 1,
 ) -> DemoSummary:
     """Write the demo landing files and ground truth under `out_dir`; same args, same bytes.
 
     `customers` is the number of customer records in the customer files (persons with several
     records count once per record); `orders` the number of distinct orders. With `faults=False`
     the files are clean (faults.csv then only has its header).
+
+    With `parts` > 1 the demo is written as that many independent parts, one after the other,
+    so that memory is that of one part (see parts.py): part k has its share of the customers and
+    orders, its own seed, its own files (`orders_2025_p003.parquet`) and ids after those of the
+    earlier parts. The ground truth files hold the rows of every part, part after part.
     """
     if file_format not in FILE_FORMATS:
         raise ValueError(f"file_format must be one of {FILE_FORMATS}, got {file_format!r}")
-    if customers < MIN_CUSTOMERS:
-        raise ValueError(f"customers must be at least {MIN_CUSTOMERS}")
-    if orders < 1:
-        raise ValueError("orders must be positive")
+    if parts < 1:
+        raise ValueError("parts must be positive")
+    if customers // parts < MIN_CUSTOMERS:
+        raise ValueError(f"customers must be at least {MIN_CUSTOMERS} per part")
+    if orders < parts:
+        raise ValueError("orders must be positive, at least one per part")
     started = time.perf_counter()
     out_dir = Path(out_dir)
     landing = out_dir / "landing"
     truth = out_dir / "ground_truth"
     landing.mkdir(parents=True, exist_ok=True)
     truth.mkdir(parents=True, exist_ok=True)
-    ext = file_format
-
     calendar = Calendar.build(as_of)
+
+    files: dict[str, int] = {}
+    totals = {"persons": 0, "customer_records": 0, "orders": 0, "faults": 0}
+    ids = PartIds.first(parts)
+    for k in range(parts):
+        part_started = time.perf_counter()
+        # Only counts come back: the part's tables are freed before the next part is drawn.
+        part = _generate_part(
+            landing,
+            truth,
+            calendar,
+            as_of,
+            part_size(customers, parts, k),
+            part_size(orders, parts, k),
+            part_seed(seed, parts, k),
+            faults,
+            file_format,
+            ids,
+            part_tag(parts, k + 1),
+        )
+        ids = part.next_ids
+        for rel, rows in part.files.items():
+            files[rel] = files.get(rel, 0) + rows
+        for key in totals:
+            totals[key] += getattr(part, key)
+        logger.info(
+            "part %d/%d: %d customer records, %d orders, %.1f seconds",
+            k + 1,
+            parts,
+            part.customer_records,
+            part.orders,
+            time.perf_counter() - part_started,
+        )
+
+    summary = DemoSummary(
+        out_dir=out_dir,
+        landing_dir=landing,
+        ground_truth_dir=truth,
+        files=files,
+        seed=seed,
+        as_of=as_of,
+        file_format=file_format,
+        parts=parts,
+        seconds=round(time.perf_counter() - started, 2),
+        **totals,
+    )
+    logger.info(
+        "demo data: %d persons, %d orders, %d faults in %.1fs under %s",
+        summary.persons,
+        summary.orders,
+        summary.faults,
+        summary.seconds,
+        out_dir,
+    )
+    return summary
+
+
+@dataclass(frozen=True)
+class _Part:
+    """What one part wrote: files (relative path -> rows), counts and the next part's ids."""
+
+    files: dict[str, int]
+    persons: int
+    customer_records: int
+    orders: int
+    faults: int
+    next_ids: PartIds
+
+
+def _generate_part(
+    landing: Path,
+    truth: Path,
+    calendar: Calendar,
+    as_of: date,
+    customers: int,
+    orders: int,
+    seed: int,
+    faults: bool,
+    ext: str,
+    ids: PartIds,
+    next_tag: str,
+) -> _Part:
+    """Draw one part (a whole demo of its own), write its files and append its ground truth.
+
+    Its ids start after `ids`; `next_tag` is the file tag of the part after it.
+    """
     # Ghost records (orders point at them, the customer exports miss them) come on top, so that
     # the customer files hold exactly `customers` rows.
     n_ghosts = ghost_count(customers) if faults else 0
-    pop = build_population(customers + n_ghosts, calendar, seed)
+    pop = build_population(customers + n_ghosts, calendar, seed, ids)
     order_facts = build_orders(pop, calendar, orders, seed)
-    _finish_records(pop, order_facts, calendar, seed)
+    _finish_records(pop, order_facts, calendar, seed, ids)
     rec = pop.records
     persons = pop.persons
     n_records = len(rec)
@@ -557,15 +680,15 @@ def generate_demo(
     plant_star_products(lines, order_facts, pop, seed)
 
     customer_ids = _column(rec["customer_id"])
-    order_ids = _ids("ORD", np.arange(1, len(order_facts.day) + 1), 8)
+    order_ids = _ids("ORD", np.arange(1, len(order_facts.day) + 1) + ids.orders, 8)
     injector = FaultInjector(rng, as_of)
     tables: list[tuple[str, pa.Table, bool]] = []  # (file name, table, messy)
 
     exported = rec[rec["exported"]]
     store = exported["system"].to_numpy() == 2
     for name, part, messy in (
-        (f"customers.{ext}", exported[~store], False),
-        (MESSY_FILE, exported[store], True),
+        (ids.file_name(f"customers.{ext}"), exported[~store], False),
+        (ids.file_name(MESSY_FILE), exported[store], True),
     ):
         part = part.sort_values("created_ts", kind="stable")
         table = _customer_table(part, day_first=messy)
@@ -591,7 +714,7 @@ def generate_demo(
                 table = injector.inject(name, table, [spec], eligible, messy)
         tables.append((name, table, messy))
 
-    order_files = _order_files(order_facts, order_ids, customer_ids, ghost_record, ext)
+    order_files = _order_files(order_facts, order_ids, customer_ids, ghost_record, ext, ids)
     shifted: dict[str, dict[int, str]] = {}
     if faults:
         order_files = _add_duplicate_orders(order_files, injector, rng)
@@ -604,7 +727,7 @@ def generate_demo(
 
     refund_table = pa.table(
         {
-            "refund_id": _ids("RF", np.arange(1, len(refunds.day) + 1), 7),
+            "refund_id": _ids("RF", np.arange(1, len(refunds.day) + 1) + ids.refunds, 7),
             "customer_id": customer_ids.take(pa.array(order_facts.record[refunds.order])),
             "order_id": pc.if_else(
                 pa.array(refunds.linked),
@@ -624,7 +747,7 @@ def generate_demo(
     )
     ticket_table = pa.table(
         {
-            "ticket_id": _ids("TK", np.arange(1, len(tickets.day) + 1), 7),
+            "ticket_id": _ids("TK", np.arange(1, len(tickets.day) + 1) + ids.tickets, 7),
             "customer_id": customer_ids.take(pa.array(tickets.record)),
             "created_at": _dates(tickets.day),
             "topic": _labels(ref.TICKET_TOPICS, tickets.value),
@@ -632,7 +755,7 @@ def generate_demo(
     )
     others = (
         (
-            f"refunds.{ext}",
+            ids.file_name(f"refunds.{ext}"),
             refund_table,
             (
                 FaultSpec("negative_amount", "amount"),
@@ -641,7 +764,7 @@ def generate_demo(
             ),
         ),
         (
-            f"order_lines.{ext}",
+            ids.file_name(f"order_lines.{ext}"),
             _lines_table(lines, order_ids),
             (
                 FaultSpec("invalid_amount", "unit_price"),
@@ -649,7 +772,7 @@ def generate_demo(
             ),
         ),
         (
-            f"nps_responses.{ext}",
+            ids.file_name(f"nps_responses.{ext}"),
             nps_table,
             (
                 FaultSpec("unparsable_date", "responded_at"),
@@ -658,7 +781,7 @@ def generate_demo(
             ),
         ),
         (
-            f"support_tickets.{ext}",
+            ids.file_name(f"support_tickets.{ext}"),
             ticket_table,
             (
                 FaultSpec("deferred", "created_at"),
@@ -671,12 +794,24 @@ def generate_demo(
             table = injector.inject(name, table, specs, np.ones(table.num_rows, bool))
         tables.append((name, table, False))
     marketing, marketing_faults, known = marketing_files(
-        pop, order_facts, lines, calendar, ~ghost_record, customer_ids, seed, ext, faults, as_of
+        pop,
+        order_facts,
+        lines,
+        calendar,
+        ~ghost_record,
+        customer_ids,
+        seed,
+        ext,
+        faults,
+        as_of,
+        ids,
     )
     tables.extend((name, table, False) for name, table in marketing)
     injector.faults.extend(marketing_faults.faults)
 
     files: dict[str, int] = {}
+    # Every part has persons: none taken yet means the first part, which writes the header.
+    append = ids.persons > 0
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     try:
@@ -690,11 +825,6 @@ def generate_demo(
             if name in shifted:
                 _shift_rows(path, shifted[name])
             files[f"landing/{name}"] = table.num_rows
-        identity = _identity_table(pop)
-        _write_table(identity, truth / "identity.csv", con)
-        files["ground_truth/identity.csv"] = identity.num_rows
-        _write_table(known, truth / "known_customers.csv", con)
-        files["ground_truth/known_customers.csv"] = known.num_rows
         fault_rows = sorted(injector.faults, key=lambda f: (f.file, f.row))
         fault_table = pa.table(
             {
@@ -704,34 +834,32 @@ def generate_demo(
                 "expected_reason_code": pa.array([f.reason for f in fault_rows], pa.string()),
             }
         )
-        _write_table(fault_table, truth / "faults.csv", con)
-        files["ground_truth/faults.csv"] = fault_table.num_rows
+        for name, table in (
+            ("identity.csv", _identity_table(pop)),
+            ("known_customers.csv", known),
+            ("faults.csv", fault_table),
+        ):
+            _write_table(table, truth / name, con, append)
+            files[f"ground_truth/{name}"] = table.num_rows
     finally:
         con.close()
 
-    summary = DemoSummary(
-        out_dir=out_dir,
-        landing_dir=landing,
-        ground_truth_dir=truth,
+    return _Part(
         files=files,
         persons=len(persons),
         customer_records=int(rec["exported"].sum()),
         orders=len(order_facts.day),
         faults=len(injector.faults),
-        seed=seed,
-        as_of=as_of,
-        file_format=file_format,
-        seconds=round(time.perf_counter() - started, 2),
+        next_ids=ids.advance(
+            next_tag,
+            persons=len(persons),
+            lookalike_groups=pop.lookalike_groups,
+            records=tuple(np.bincount(rec["system"], minlength=len(ref.SOURCE_SYSTEMS))),
+            orders=len(order_facts.day),
+            refunds=len(refunds.day),
+            tickets=len(tickets.day),
+        ),
     )
-    logger.info(
-        "demo data: %d persons, %d orders, %d faults in %.1fs under %s",
-        summary.persons,
-        summary.orders,
-        summary.faults,
-        summary.seconds,
-        out_dir,
-    )
-    return summary
 
 
 def ghost_count(customers: int) -> int:

@@ -34,6 +34,7 @@ from pipeline.demo import reference as ref
 from pipeline.demo.activity import COMPLETED, Lines, Orders
 from pipeline.demo.calendar import EPOCH, Calendar, month_of, year_of
 from pipeline.demo.faults import FaultInjector, FaultSpec
+from pipeline.demo.parts import PartIds
 from pipeline.demo.people import Population
 
 #: Product number of each category's star product (MOD-0007, CHA-0007, ...).
@@ -299,12 +300,16 @@ def contacts_table(contacts: pd.DataFrame, customer_ids: pa.Array) -> pa.Table:
     )
 
 
-def build_marketing_spend(orders: Orders, calendar: Calendar, seed: int) -> pa.Table:
+def build_marketing_spend(
+    orders: Orders, calendar: Calendar, seed: int, ids: PartIds | None = None
+) -> pa.Table:
     """Spend per month and acquisition channel: new customers x target CAC, with noise.
 
     A new customer is a person's first order (month and channel of that order). Every month of
-    the calendar and every channel gets a line (web: two), even without new customers.
+    the calendar and every channel gets a line (web: two), even without new customers. Each part
+    of a demo in parts spends for its own new customers, under spend ids of its own (`ids`).
     """
+    ids = ids or PartIds()
     rng = np.random.default_rng([seed, 22])
     _, first = np.unique(orders.person, return_index=True)
     months = year_of(orders.day[first]) * 12 + month_of(orders.day[first]) - 1
@@ -324,7 +329,7 @@ def build_marketing_spend(orders: Orders, calendar: Calendar, seed: int) -> pa.T
             cents = int(round((new * TARGET_CAC[channel] * noise + 40.0) * 100))
             lines = WEB_SPEND_LINES if channel == "web" else ((channel.upper(), 1.0),)
             for name, share in lines:
-                spend_id = (
+                spend_id = ids.spend_id(
                     f"{channel.upper()}-{name}-{label}" if channel == "web" else f"{name}-{label}"
                 )
                 rows.append((spend_id, f"{label}-01", channel, int(round(cents * share))))
@@ -354,28 +359,33 @@ def marketing_files(
     ext: str,
     faults: bool,
     as_of,
+    ids: PartIds | None = None,
 ) -> tuple[list[tuple[str, pa.Table]], FaultInjector, pa.Table]:
-    """The two landing tables, their fault ground truth and the known-customers table."""
+    """The two landing tables, their fault ground truth and the known-customers table.
+
+    `ids` names the files and spend lines of one part of a demo in parts.
+    """
+    ids = ids or PartIds()
+    contacts_name = ids.file_name(f"campaign_contacts.{ext}")
+    spend_name = ids.file_name(f"marketing_spend.{ext}")
     created_day = pop.records["created_ts"].to_numpy() // 86_400
     contacts, known = build_campaign_contacts(pop, orders, calendar, exported, created_day, seed)
     contact_table = contacts_table(contacts, customer_ids)
-    spend_table = build_marketing_spend(orders, calendar, seed)
+    spend_table = build_marketing_spend(orders, calendar, seed, ids)
     injector = FaultInjector(np.random.default_rng([seed, 23]), as_of)
     if faults:
         # The planted customer's contacts stay intact: the tests read them.
         eligible = np.ones(contact_table.num_rows, dtype=bool)
         if known is not None:
             eligible &= contacts["record"].to_numpy() != known["record"]
-        contact_table = injector.inject(
-            f"campaign_contacts.{ext}", contact_table, CONTACT_FAULTS, eligible
-        )
+        contact_table = injector.inject(contacts_name, contact_table, CONTACT_FAULTS, eligible)
         spend_table = injector.inject(
-            f"marketing_spend.{ext}",
+            spend_name,
             spend_table,
             SPEND_FAULTS,
             np.ones(spend_table.num_rows, dtype=bool),
         )
-    files = [(f"campaign_contacts.{ext}", contact_table), (f"marketing_spend.{ext}", spend_table)]
+    files = [(contacts_name, contact_table), (spend_name, spend_table)]
     return files, injector, known_customers(pop, orders, lines, calendar, exported, known)
 
 

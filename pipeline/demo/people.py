@@ -25,6 +25,7 @@ from faker.providers.person.fr_FR import Provider as FrenchNames
 
 from pipeline.demo import reference as ref
 from pipeline.demo.calendar import Calendar, month_of, year_of
+from pipeline.demo.parts import PartIds
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +53,12 @@ class Population:
     records: person, rank, system (index into SOURCE_SYSTEMS), first_name, last_name, email,
         phone, birth_day (float, NaN = missing), gender, address_line, postal_code, city, region,
         country, marketing_opt_in; generator.py adds customer_id, created_ts and exported.
+    lookalike_groups: look-alike groups of each kind (their numbers, from the part's offset on).
     """
 
     persons: pd.DataFrame
     records: pd.DataFrame
+    lookalike_groups: int = 0
 
 
 def fold_accents(text: str) -> str:
@@ -160,8 +163,14 @@ def _assign_types(rng: np.random.Generator, acq_day: np.ndarray, calendar: Calen
     return np.minimum((u[:, None] > cum).sum(axis=1), len(ref.PERSON_TYPES) - 1)
 
 
-def build_population(n_customers: int, calendar: Calendar, seed: int) -> Population:
-    """Draw persons (types, identities, look-alikes) and their `n_customers` customer records."""
+def build_population(
+    n_customers: int, calendar: Calendar, seed: int, ids: PartIds | None = None
+) -> Population:
+    """Draw persons (types, identities, look-alikes) and their `n_customers` customer records.
+
+    Person ids and look-alike group numbers start after those of the earlier parts (`ids`).
+    """
+    ids = ids or PartIds()
     rng = np.random.default_rng([seed, 1])
     dup_factor = ref.DUPLICATE_PERSON_RATE * ref.MEAN_EXTRA_RECORDS
     n_persons = int(round(n_customers / (1 + dup_factor)))
@@ -188,7 +197,7 @@ def build_population(n_customers: int, calendar: Calendar, seed: int) -> Populat
     a = np.arange(0, n_lookalike, 2)
     b = a + 1
     kind = np.repeat(np.arange(len(LOOKALIKE_KINDS)), groups)
-    number = np.tile(np.arange(1, groups + 1), len(LOOKALIKE_KINDS))
+    number = np.tile(np.arange(1, groups + 1) + ids.lookalike_groups, len(LOOKALIKE_KINDS))
     for pair, (pa_, pb_) in enumerate(zip(a, b, strict=True)):
         label = f"{LOOKALIKE_KINDS[kind[pair]]}-{number[pair]:04d}"
         lookalike[pa_] = lookalike[pb_] = label
@@ -246,7 +255,7 @@ def build_population(n_customers: int, calendar: Calendar, seed: int) -> Populat
     dup = rng.choice(np.arange(n_lookalike, n_persons), len(extra_counts), replace=False)
     n_records[dup] = 1 + extra_counts
     first_rec = np.concatenate([[0], np.cumsum(n_records)[:-1]])
-    person_ids = rng.permutation(n_persons) + 1
+    person_ids = rng.permutation(n_persons) + 1 + ids.persons
     persons = pd.DataFrame(
         {
             "person_id": pc.binary_join_element_wise(
@@ -283,7 +292,7 @@ def build_population(n_customers: int, calendar: Calendar, seed: int) -> Populat
         len(records),
         groups * len(LOOKALIKE_KINDS),
     )
-    return Population(persons=persons, records=records)
+    return Population(persons=persons, records=records, lookalike_groups=groups)
 
 
 def _extra_record_counts(extras: int, seed: int) -> np.ndarray:
