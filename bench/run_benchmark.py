@@ -4,8 +4,9 @@ For each scale (number of orders):
 
 1. write deterministic demo exports in Parquet (`segments demo`, in a child process so its
    memory does not count against the refresh), `--customers-ratio` customer records per order;
-   from 20M orders on in parts of at most 10M orders (`--parts`, pipeline/demo/parts.py), so the
-   generator's memory stays that of one part (about 1 GB per 1M orders);
+   from 20M orders on in parts of at most 5M orders (`--parts`, pipeline/demo/parts.py), so the
+   generator's memory stays that of one part (about 1 GB per 1M orders; 20 parts at 100M: fewer,
+   larger parts keep the landing folder at a few hundred files, each read with its own overhead);
 2. run the whole `refresh_segments` job through `pipeline.cli.execute_refresh` (ingest, gates,
    identity, dbt, publication, report) on a fresh warehouse, timing every Dagster step from the
    run's STEP_START / STEP_SUCCESS events and sampling the resident memory of this process and
@@ -99,7 +100,7 @@ TARGETS = {
 MONTH_SHARE = 0.01
 #: From this many orders on, the demo is generated in parts of at most PART_ORDERS orders each.
 PARTS_FROM_ORDERS = 20_000_000
-PART_ORDERS = 10_000_000
+PART_ORDERS = 5_000_000
 
 log = logging.getLogger("bench")
 
