@@ -287,3 +287,44 @@ def test_entity_specific_checks_are_the_spec_rules_after_the_generic_ones() -> N
         "invalid_value",
         "invalid_email",
     }
+
+
+def test_day_first_values_parse_as_strptime_does_without_reading_past_their_end() -> None:
+    """The file's strptime format reads dates, timestamps, padded and broken values as before.
+
+    Every `try_strptime` gets the value and the format with the sentinel appended: without it,
+    DuckDB 1.5.5 read one byte past each '12/05/2024 10:30' tried with '... %H:%M:%S' and
+    crashed the cleaning step about one run in three on the 1M-order demo.
+    """
+    import re
+
+    import duckdb
+
+    from pipeline.ingest.sql_fragments import STRPTIME_SENTINEL, timestamp_sql
+
+    expected = {
+        "12/05/2024": "2024-05-12 00:00:00",
+        "12/05/2024\t": "2024-05-12 00:00:00",  # strptime accepts trailing whitespace
+        "12/05/2024\r\n": "2024-05-12 00:00:00",
+        "1/5/2024": "2024-05-01 00:00:00",
+        "12/05/2024 10:30": "2024-05-12 10:30:00",
+        "12/05/2024 1:05": "2024-05-12 01:05:00",
+        "12/05/2024  10:30:15": "2024-05-12 10:30:15",
+        "2024-05-12": "2024-05-12 00:00:00",  # ISO whatever the file's format
+        "31/02/2024": None,
+        "12/05": None,
+        "12/05/24": None,  # no four-digit year: never year 0024
+        "   ": None,
+        "12/05/2024T10:30": None,
+        f"12/05/2024{STRPTIME_SENTINEL}": None,
+    }
+    sql = timestamp_sql("v", ["%d/%m/%Y"])
+    calls = re.findall(r"try_strptime\((.*?) \|\| '(.)', '([^']*)'\)", sql)
+    assert len(calls) == 3 and all(
+        end == STRPTIME_SENTINEL and fmt.endswith(end) for _, end, fmt in calls
+    )
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (v VARCHAR, _date_format VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, '%d/%m/%Y')", [[v] for v in expected])
+    parsed = dict(con.execute(f"SELECT v, CAST({sql} AS VARCHAR) FROM t").fetchall())
+    assert parsed == expected
