@@ -65,12 +65,12 @@ def amount_text_sql(v: str) -> str:
 #: Appended to a value and to its strptime format. DuckDB 1.5.5's strptime reads the byte after
 #: the value when the value ends while the format still has a literal to match: every
 #: '31/12/2025 10:30' tried with '%d/%m/%Y %H:%M:%S' reads one byte past its end, which crashed
-#: the process (SIGSEGV in the cleaning step, about one run in three on the 1M-order demo, when
-#: a value ended at the end of a memory page). With the sentinel, that byte is the value's own
-#: '|', which no directive consumes and which only the format's own final '|' matches: results
-#: are unchanged, and the parser never reaches the end of the value with format left. strptime
-#: accepts trailing whitespace (' ', tab, newline, carriage return, vertical tab, form feed): it
-#: is removed before the sentinel, so it still is.
+#: the process when a value ended at the end of a memory page (SIGSEGV in the cleaning step: at
+#: the third run of a loop over the 1M-order demo, and in the 10M-order benchmark). With the
+#: sentinel, that byte is the value's own '|', which no directive consumes and which only the
+#: format's own final '|' matches: results are unchanged, and the parser never reaches the end of
+#: the value with format left. strptime accepts trailing whitespace (' ', tab, newline, carriage
+#: return, vertical tab, form feed): it is removed before the sentinel, so it still is.
 STRPTIME_SENTINEL = "|"
 _TRAILING_SPACE = " || ".join(f"chr({c})" for c in (32, 9, 10, 11, 12, 13))
 

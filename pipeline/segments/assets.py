@@ -31,7 +31,7 @@ MONITORING_SELECT = "path:models/monitoring"
 #: dbt tests a refresh leaves out because the quality gates before dbt already establish what
 #: they check (tagged `covered_by_gate` in the models' YAML, the gates named in their `meta`):
 #: the keys of the staging and filtering views over the largest tables, each a full pass over
-#: every order or refund (about 26 s of test time at 10M orders). They still run with `dbt
+#: every order or refund (30 s of the dbt step at 10M orders). They still run with `dbt
 #: build` by hand and in the test suite (tests/test_rfm_models.py), which catch a model change
 #: that would break the property the gates guarantee upstream (a fan-out join, say).
 GATE_COVERED_SELECT = "tag:covered_by_gate"
