@@ -570,11 +570,11 @@ def _run_refresh(
             run_log.path,
         )
         sys.exit(EXIT_BLOCKED_BY_GATE if blocked else EXIT_STEP_FAILED)
-    incomplete = incomplete_run(result.all_events, result.job_def.asset_layer)
+    layer = result.job_def.asset_layer
+    incomplete = incomplete_run(result.all_events, layer)
     if incomplete:
         from pipeline.serving.wiring import PUBLISHED_REFRESH_KEY
 
-        layer = result.job_def.asset_layer
         publication = str(layer.get_op_output_handle(PUBLISHED_REFRESH_KEY).node_handle)
         kept = publication in skipped_steps(result.all_events)
         _echo_failure(
