@@ -107,6 +107,31 @@ def test_cdnow_sample_gives_the_published_bgnbd_parameters():
     assert int(actual.sum()) == 1882
 
 
+def test_small_fits_compile_fast_and_give_the_estimates_of_the_optimised_mode(monkeypatch):
+    """Below FAST_COMPILE_BELOW customers pytensor skips its graph optimisation (a small
+    customer base spends most of the fit compiling); the estimates are those of the optimised
+    mode, and a mode the user chose in PYTENSOR_FLAGS is kept."""
+    import pytensor
+
+    modes = {}
+    for rows in (btyd.FAST_COMPILE_BELOW - 1, btyd.FAST_COMPILE_BELOW):
+        with btyd._compile_mode(rows):
+            modes[rows] = pytensor.config.mode
+    assert list(modes.values()) == ["FAST_COMPILE", "FAST_RUN"]
+    with pytensor.config.change_flags(mode="NUMBA"), btyd._compile_mode(10):
+        assert pytensor.config.mode == "NUMBA"
+
+    con = duckdb.connect()
+    src = Sources(*load_transactions(con, cdnow_transactions(sample=True)))
+    summary = purchase_summary(con, src, dt.date(1997, 9, 30))
+    assert len(summary) < btyd.FAST_COMPILE_BELOW
+    fast_compile = btyd.fit_bgnbd(summary, modified=True).params
+    monkeypatch.setattr(btyd, "FAST_COMPILE_BELOW", 0)
+    optimised = btyd.fit_bgnbd(summary, modified=True).params
+    for name, value in fast_compile.__dict__.items():
+        assert _relative_error(value, getattr(optimised, name)) < 1e-6, (fast_compile, optimised)
+
+
 def _customers(rows: list[tuple[str, int, int, int, float, float]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["customer_id", "x", "t_x", "T", "gross", "refunds"])
 

@@ -31,6 +31,12 @@ DAYS_PER_WEEK = 7.0
 #: Gamma-Gamma is fitted on customers with at least this many purchases (a mean of one value
 #: says little about a customer's spend and biases the population towards first orders).
 GG_MIN_PURCHASES = 2
+#: Below this many customers in a fit, pytensor's FAST_COMPILE mode: its graph optimisation (every
+#: fit compiles the log-likelihood and its gradient) costs more than it saves on small data. Fits
+#: measured here in a fresh process (4 BG/NBD-family fits + Gamma-Gamma): 1,300 customers 5.1 s
+#: against 10.8 s; 6,000 customers 9.6 s against 14.4 s; 20,000 customers 20.8 s against 10.8 s.
+#: Both modes give the same estimates (1e-8 relative apart on these fits; the test allows 1e-6).
+FAST_COMPILE_BELOW = 5_000
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +174,19 @@ class FittedGammaGamma:
         return np.maximum(gross, 0.0) * net_ratio(summary)
 
 
+@contextmanager
+def _compile_mode(rows: int) -> Iterator[None]:
+    """pytensor's mode for a fit on `rows` customers, unless PYTENSOR_FLAGS chose one."""
+    import pytensor
+
+    if pytensor.config.mode != "Mode":  # set by the user (e.g. mode=NUMBA): theirs
+        yield
+        return
+    mode = "FAST_COMPILE" if rows < FAST_COMPILE_BELOW else "FAST_RUN"
+    with pytensor.config.change_flags(mode=mode):
+        yield
+
+
 def fit_bgnbd(summary: pd.DataFrame, modified: bool = False) -> FittedBgNbd:
     """MAP estimate of BG/NBD on `summary` (columns x, t_x, T in days).
 
@@ -182,7 +201,7 @@ def fit_bgnbd(summary: pd.DataFrame, modified: bool = False) -> FittedBgNbd:
     # BG/NBD results (pymc-marketing's default priors shift a and b by ~15% on CDNOW's 2,357
     # customers).
     flat = {name: Prior("HalfFlat") for name in ("r", "alpha", "a", "b")}
-    with _quiet():
+    with _quiet(), _compile_mode(len(summary)):
         cls = ModifiedBetaGeoModel if modified else BetaGeoModel
         model = cls(model_config=flat)
         model.fit(bgnbd_frame(summary), method="map", progressbar=False)
@@ -204,7 +223,7 @@ def fit_gamma_gamma(summary: pd.DataFrame) -> FittedGammaGamma:
             f"Gamma-Gamma needs at least 10 customers with {GG_MIN_PURCHASES}+ purchases, "
             f"got {len(frame)}"
         )
-    with _quiet():
+    with _quiet(), _compile_mode(len(frame)):
         model = GammaGammaModel()
         model.fit(frame.reset_index(drop=True), method="map", progressbar=False)
     return FittedGammaGamma(model)
