@@ -92,6 +92,9 @@ TARGETS = {
     "peak_rss_10m_gb": 6.0,
     "noop_s": 15.0,
     "marts_over_floor": 2.0,
+    # Issue "refresh in seconds when a month lands": the RFM models' own time (dbt's per-model
+    # timings, without dbt's start and parse) within 1.5x the bare DuckDB floor at 10M.
+    "marts_models_over_floor": 1.5,
     "pandas_over_marts": 10.0,
     "scaling_10m_over_1m": 12.0,
     "month_over_full": 0.10,
@@ -975,15 +978,15 @@ def summary_table(results: list[dict[str, object]]) -> list[str]:
         marts_models = yard.get("dbt_rfm_models_s")
         pandas_s = yard["pandas_load_s"] + yard["pandas_compute_s"]
         row(
-            f"{tag}: RFM marts (dbt build wall) / floor <= 2",
+            f"{tag}: RFM marts (dbt build wall) / floor <= {TARGETS['marts_over_floor']:g}",
             _ratio(marts_wall, yard["floor_s"]),
-            2,
+            TARGETS["marts_over_floor"],
             "x",
         )
         row(
-            f"{tag}: RFM marts (model SQL only) / floor <= 2",
+            f"{tag}: RFM marts (model SQL only) / floor <= {TARGETS['marts_models_over_floor']:g}",
             _ratio(marts_models, yard["floor_s"]),
-            2,
+            TARGETS["marts_models_over_floor"],
             "x",
         )
         row(
