@@ -289,7 +289,11 @@ def timed_dbt_rfm(
     (SQL work only: no dbt start-up, seeds or tests).
     """
     work.mkdir(parents=True, exist_ok=True)
-    copy = work / "warehouse_copy.duckdb"
+    # Same file name as the warehouse, in a folder of its own: views dbt built name their
+    # catalog after the file (a copy named otherwise failed the marketing reconciliation test
+    # with 'Catalog "warehouse" does not exist').
+    copy = work / "warehouse_copy" / Path(warehouse).name
+    copy.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(warehouse, copy)
     target, logs = work / "dbt_target", work / "dbt_logs"
     common = [
