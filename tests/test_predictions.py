@@ -16,6 +16,8 @@ from pipeline.predictions.simulate import cdnow_transactions, draw_transactions,
 TRUE_BGNBD = btyd.BgNbdParams(r=0.25, alpha=4.0, a=0.8, b=2.5)
 TRUE_GG = btyd.GammaGammaParams(p=6.0, q=4.0, v=15.0)
 START, END = dt.date(2022, 1, 1), dt.date(2025, 1, 1)
+#: End of week 39 of CDNOW: the calibration period of Fader, Hardie & Lee (2005).
+CDNOW_CALIBRATION_END = dt.date(1997, 9, 30)
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +27,15 @@ def synthetic():
     con = duckdb.connect()
     src = Sources(*load_transactions(con, orders))
     yield con, src
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def cdnow_calibration():
+    """CDNOW's 1/10 sample in DuckDB and its purchase summary at the end of week 39."""
+    con = duckdb.connect()
+    src = Sources(*load_transactions(con, cdnow_transactions(sample=True)))
+    yield con, src, purchase_summary(con, src, CDNOW_CALIBRATION_END)
     con.close()
 
 
@@ -78,13 +89,11 @@ def test_another_master_id_numbering_gives_the_same_sample_and_the_same_fit(synt
     assert fits[0][1] == fits[1][1]
 
 
-def test_cdnow_sample_gives_the_published_bgnbd_parameters():
+def test_cdnow_sample_gives_the_published_bgnbd_parameters(cdnow_calibration):
     """Fader, Hardie & Lee (2005), CDNOW 1/10 sample, weeks 1-39: r 0.243, alpha 4.414,
     a 0.793, b 2.426. Our SQL summary + pymc-marketing's MAP (flat priors) reproduce them, and
     the MLE's forecast of weeks 40-78."""
-    con = duckdb.connect()
-    src = Sources(*load_transactions(con, cdnow_transactions(sample=True)))
-    summary = purchase_summary(con, src, dt.date(1997, 9, 30))
+    con, src, summary = cdnow_calibration
     assert len(summary) == 2357
     assert int(summary["x"].sum()) == 2457  # repeat purchases in the calibration period
     fitted = btyd.fit_bgnbd(summary)
@@ -103,11 +112,13 @@ def test_cdnow_sample_gives_the_published_bgnbd_parameters():
     # (days -> weeks) or of the holdout count (issue 18, docs/predictions.md).
     predicted = fitted.expected_purchases(summary, 273).sum()
     assert _relative_error(predicted, 1653.4) < 0.005, predicted
-    actual = models._purchases_for(con, src, summary, dt.date(1997, 9, 30), dt.date(1998, 6, 30))
+    actual = models._purchases_for(con, src, summary, CDNOW_CALIBRATION_END, dt.date(1998, 6, 30))
     assert int(actual.sum()) == 1882
 
 
-def test_small_fits_compile_fast_and_give_the_estimates_of_the_optimised_mode(monkeypatch):
+def test_small_fits_compile_fast_and_give_the_estimates_of_the_optimised_mode(
+    cdnow_calibration, monkeypatch
+):
     """Below FAST_COMPILE_BELOW customers pytensor skips its graph optimisation (a small
     customer base spends most of the fit compiling); the estimates are those of the optimised
     mode, and a mode the user chose in PYTENSOR_FLAGS is kept."""
@@ -121,9 +132,7 @@ def test_small_fits_compile_fast_and_give_the_estimates_of_the_optimised_mode(mo
     with pytensor.config.change_flags(mode="NUMBA"), btyd._compile_mode(10):
         assert pytensor.config.mode == "NUMBA"
 
-    con = duckdb.connect()
-    src = Sources(*load_transactions(con, cdnow_transactions(sample=True)))
-    summary = purchase_summary(con, src, dt.date(1997, 9, 30))
+    summary = cdnow_calibration[2]
     assert len(summary) < btyd.FAST_COMPILE_BELOW
     fast_compile = btyd.fit_bgnbd(summary, modified=True).params
     monkeypatch.setattr(btyd, "FAST_COMPILE_BELOW", 0)

@@ -804,3 +804,14 @@ def test_max_history_loss_set_on_the_command_line_changes_the_gate(warehouse, se
     assert run("raw_orders", warehouse, tolerant, run_id="run-3").passed
     loss = _volume(warehouse, "run-3")[-1]
     assert 0.01 < loss <= 0.5
+
+
+def test_the_gates_of_a_run_share_one_gx_context_and_only_the_last_is_kept(tmp_path):
+    """Later gates of a run reuse its GX context; another run or folder makes its own."""
+    first = QualityRunner(tmp_path / "a", "run-1").context
+    assert QualityRunner(tmp_path / "a", "run-1").context is first
+    assert QualityRunner(tmp_path / "a", "run-2").context is not first
+    elsewhere = QualityRunner(tmp_path / "b", "run-1").context
+    assert elsewhere is not first
+    # One slot: run-1 of folder a was pushed out, so it gets a new context.
+    assert QualityRunner(tmp_path / "a", "run-1").context is not first

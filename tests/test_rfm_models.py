@@ -576,7 +576,7 @@ def test_segment_map_rules_are_dbt_tests_that_fail_on_missing_or_repeated_codes(
     failing = _failing_dbt_tests(tampered, tmp_path, "segment_map")
     assert "assert_segment_map_covers_every_code_once" in failing
     # The scored codes refer to the map too: a customer scored 111 has no segment.
-    assert any(name.startswith("relationships_int_customers__rfm_scores") for name in failing)
+    assert any(name.startswith("relationships_customer_rfm_rfm_code") for name in failing)
     with duckdb.connect(str(tampered)) as con:
         con.execute("insert into marts.segment_map select * from marts.segment_map limit 1")
     assert "unique_segment_map_rfm_code" in _failing_dbt_tests(tampered, tmp_path, "segment_map")

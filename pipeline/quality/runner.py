@@ -301,10 +301,12 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-#: The GX context of the last run that gated in each state folder, for that run's next gates: a
-#: file context re-reads and validates its whole configuration when created (0.1-0.2 s, and a
-#: refresh runs 11 gates in one process). Another run, or another process, makes its own.
-_run_contexts: dict[Path, tuple[str, Any]] = {}
+#: The GX context of the last run that gated, with its quality folder and run id, for that run's
+#: next gates: a file context re-reads and validates its whole configuration when created
+#: (0.1-0.2 s, and a refresh runs 11 gates one after the other in one process). One slot: any
+#: other folder or run makes its own context and takes the slot, so a long-lived process (a test
+#: worker, `dagster dev`) keeps one context, not one per folder it ever gated.
+_last_context: list[tuple[Path, str, Any]] = []
 
 
 class QualityRunner:
@@ -340,9 +342,8 @@ class QualityRunner:
     def context(self) -> Any:
         """The file-mode GX context under `<state>/quality/gx` (configured once, then reused)."""
         if self._context is None:
-            kept = _run_contexts.get(self.quality_dir)
-            if kept is not None and kept[0] == self.run_id:
-                self._context = kept[1]
+            if _last_context and _last_context[0][:2] == (self.quality_dir, self.run_id):
+                self._context = _last_context[0][2]
                 return self._context
             self.quality_dir.mkdir(parents=True, exist_ok=True)
             ctx = gx.get_context(mode="file", project_root_dir=str(self.quality_dir))
@@ -379,7 +380,7 @@ class QualityRunner:
                 ctx.variables.save()
                 ctx = gx.get_context(mode="file", project_root_dir=str(self.quality_dir))
             self._context = ctx
-            _run_contexts[self.quality_dir] = (self.run_id, ctx)
+            _last_context[:] = [(self.quality_dir, self.run_id, ctx)]
         return self._context
 
     def _validation_definition(self, suite: SuiteSpec) -> Any:

@@ -1,10 +1,6 @@
 {#- One row per scored customer: RFM measures, scores, code and named segment at the as-of date. -#}
 with
 
-rfm_values as (
-    select * from {{ ref('int_customers__rfm_values') }}
-),
-
 rfm_scores as (
     select * from {{ ref('int_customers__rfm_scores') }}
 ),
@@ -19,15 +15,15 @@ segments as (
 
 segmented as (
     select
-        rfm_values.customer_id,
-        rfm_values.as_of,
-        rfm_values.recency_days,
-        rfm_values.frequency,
-        rfm_values.monetary,
-        rfm_values.avg_basket,
-        rfm_values.first_order_date,
-        rfm_values.last_order_date,
-        rfm_values.cohort,
+        rfm_scores.customer_id,
+        rfm_scores.as_of,
+        rfm_scores.recency_days,
+        rfm_scores.frequency,
+        rfm_scores.monetary,
+        rfm_scores.avg_basket,
+        rfm_scores.first_order_date,
+        rfm_scores.last_order_date,
+        rfm_scores.cohort,
         rfm_scores.r_score,
         rfm_scores.f_score,
         rfm_scores.m_score,
@@ -37,9 +33,7 @@ segmented as (
         segments.label_en,
         segments.recommended_action_{{ segment_language() }} as recommended_action,
         segments.priority
-    from rfm_values
-    inner join rfm_scores
-        on rfm_values.customer_id = rfm_scores.customer_id
+    from rfm_scores
     left join segment_map
         on rfm_scores.rfm_code = segment_map.rfm_code
     left join segments

@@ -1,19 +1,21 @@
 {#- Value range behind every score of the refresh, per dimension, so a score can be explained. -#}
 with
 
-rfm_scores as (
-    select * from {{ ref('int_customers__rfm_scores') }}
+{# The published scores (int_customers__rfm_scores is a view: reading it would score every
+    customer a second time). -#}
+customer_rfm as (
+    select * from {{ ref('customer_rfm') }}
 ),
 
 dimension_values as (
     select 'r' as dimension, r_score as score, cast(recency_days as decimal(18, 2)) as value
-    from rfm_scores
+    from customer_rfm
     union all
     select 'f' as dimension, f_score as score, cast(frequency as decimal(18, 2)) as value
-    from rfm_scores
+    from customer_rfm
     union all
     select 'm' as dimension, m_score as score, monetary as value
-    from rfm_scores
+    from customer_rfm
 ),
 
 cut_points as (
