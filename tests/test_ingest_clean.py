@@ -5,7 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
+import pytest
 from test_ingest_support import AS_OF, DATE_FLOOR, LOG, assert_invariant, quarantine, run, write
+
+from pipeline.ingest import clean
 
 ORDERS_BAD = (
     "order_id;customer_id;order_date;amount;status;discount_amount\n"
@@ -328,3 +332,38 @@ def test_day_first_values_parse_as_strptime_does_without_reading_past_their_end(
     con.executemany("INSERT INTO t VALUES (?, '%d/%m/%Y')", [[v] for v in expected])
     parsed = dict(con.execute(f"SELECT v, CAST({sql} AS VARCHAR) FROM t").fetchall())
     assert parsed == expected
+
+
+def test_a_cleaning_that_fails_leaves_the_previous_clean_tables_and_nothing_else(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The run builds its tables beside the current ones and swaps them in at the very end: a
+    failure before the swap leaves every previous table as it was and no half-built table."""
+    head = "order_id,customer_id,order_date,amount\n"
+    write(tmp_path / "orders_2024_01.csv", head + "A1,C1,2024-01-05,10.00\n")
+    con, _, _ = run(tmp_path)
+    write(tmp_path / "orders_2024_02.csv", head + "A2,C2,2024-02-05,20.00\n")
+
+    def broken_load_log(con: duckdb.DuckDBPyConnection) -> None:
+        raise RuntimeError("disk full while writing the load log")
+
+    monkeypatch.setattr(clean, "_load_log", broken_load_log)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run(tmp_path, con=con)
+    # Every entity of the failed run was already written, next to the tables readers see.
+    assert con.execute("SELECT order_id FROM clean.orders").fetchall() == [("A1",)]
+    assert con.execute("SELECT count(*) FROM clean.customers").fetchone() == (1,)
+    tables = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'clean' OR temporary"
+        ).fetchall()
+    }
+    assert not {t for t in tables if t.endswith(clean.NEXT_SUFFIX) or t.startswith("_")}
+    monkeypatch.undo()
+    run(tmp_path, con=con)
+    assert con.execute("SELECT order_id FROM clean.orders ORDER BY 1").fetchall() == [
+        ("A1",),
+        ("A2",),
+    ]
+    assert_invariant(con)

@@ -10,6 +10,7 @@ Values removed from accepted rows (`field_nulled`) are quarantined too, as extra
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -253,27 +254,66 @@ def _create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE {DEFERRED_ORDERS} (order_id VARCHAR)")
 
 
+#: Suffix of the tables a cleaning run builds before it swaps them in (`clean.orders__next`).
+NEXT_SUFFIX = "__next"
+
+#: The tables a cleaning run replaces, besides one per entity.
+_RUN_TABLES = ("quarantine", "load_log")
+
+
+def next_table(name: str) -> str:
+    """The table this run builds for `clean.<name>` until it is swapped in."""
+    return f"clean.{name}{NEXT_SUFFIX}"
+
+
 def _publish(con: duckdb.DuckDBPyConnection, entity: str, union_sql: str = "") -> None:
-    """Replace clean.<entity> with the accepted rows (lineage columns last).
+    """Write the accepted rows of `entity` (lineage columns last) to its next table.
 
     The table is declared with explicit DDL and filled by exactly ONE insert (`union_sql` adds
     rows to it): with DuckDB 1.5.5, inside a transaction, a table created by CTAS or given an
-    empty INSERT and then a large INSERT (over one row group) reads back EMPTY on the same
-    connection (the data is on disk; only a reconnect shows it). Temp tables are unaffected,
-    which is why the quarantine is collected in one.
+    empty INSERT and then a large INSERT (over one row group) read back EMPTY on the same
+    connection; one insert into a declared table is safe either way.
     """
     outputs = OUTPUT[entity]
     ddl = ", ".join(f"{_q(c)} {t}" for c, t in outputs)
     con.execute(
-        f"CREATE OR REPLACE TABLE clean.{entity} ({ddl}, _source_file VARCHAR, _source_row BIGINT)"
+        f"CREATE OR REPLACE TABLE {next_table(entity)} "
+        f"({ddl}, _source_file VARCHAR, _source_row BIGINT)"
     )
     cols = ", ".join(_q(c) for c, _ in outputs if c != "derived_from_orders")
     derived = ", false AS derived_from_orders" if entity == "customers" else ""
     con.execute(
-        f"""INSERT INTO clean.{entity} BY NAME
+        f"""INSERT INTO {next_table(entity)} BY NAME
             SELECT {cols}{derived}, _source_file, _source_row FROM _f_{entity}
             WHERE {KEPT} {union_sql}"""
     )
+
+
+def _swap_in(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace every clean table with this run's, in one short transaction of renames."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name in (*ENTITIES, *_RUN_TABLES):
+            con.execute(f"DROP TABLE IF EXISTS clean.{name}")
+            con.execute(f"ALTER TABLE {next_table(name)} RENAME TO {name}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _drop_run_objects(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the work tables and views of a run, and the next tables it did not swap in."""
+    for entity in ENTITIES:
+        con.execute(f"DROP VIEW IF EXISTS _f_{entity}")
+        con.execute(f"DROP VIEW IF EXISTS _r_{entity}")
+        for work in ("_v_", "_dc_", "_dk_", "_ln_"):
+            con.execute(f"DROP TABLE IF EXISTS {work}{entity}")
+    temporary = ("_cl_customers", "_quarantine", "_deferred_counts", DEFERRED_ORDERS)
+    for work in (*temporary, "_unknown_refs", "_kept_customers"):
+        con.execute(f"DROP TABLE IF EXISTS {work}")
+    for name in (*ENTITIES, *_RUN_TABLES):
+        con.execute(f"DROP TABLE IF EXISTS {next_table(name)}")
 
 
 def _count_deferred(
@@ -314,12 +354,12 @@ def _count_deferred(
 
 def _load_log(con: duckdb.DuckDBPyConnection) -> None:
     accepted = " UNION ALL ".join(
-        f"SELECT _source_file AS f, count(*) AS n FROM clean.{e} "
+        f"SELECT _source_file AS f, count(*) AS n FROM {next_table(e)} "
         f"WHERE _source_file IS NOT NULL GROUP BY 1"
         for e in ENTITIES
     )
     con.execute(
-        f"""CREATE OR REPLACE TABLE clean.load_log AS
+        f"""CREATE OR REPLACE TABLE {next_table("load_log")} AS
             SELECT r.entity, r.source_file, r.checksum, r.encoding, r.delimiter,
                    r.decimal_separator, r.date_format, r.rows_read,
                    coalesce(a.n, 0) AS rows_accepted, coalesce(d.n, 0) AS rows_deferred,
@@ -327,7 +367,7 @@ def _load_log(con: duckdb.DuckDBPyConnection) -> None:
             FROM {extract.REGISTRY_TABLE} r
             LEFT JOIN ({accepted}) a ON a.f = r.source_file
             LEFT JOIN _deferred_counts d ON d.f = r.source_file
-            LEFT JOIN (SELECT source_file AS f, count(*) AS n FROM clean.quarantine
+            LEFT JOIN (SELECT source_file AS f, count(*) AS n FROM {next_table("quarantine")}
                        WHERE action = 'rejected' GROUP BY 1) q ON q.f = r.source_file
             ORDER BY r.entity, r.source_file"""
     )
@@ -344,8 +384,12 @@ def clean_entities(
     """Rebuild every `clean.*` table, `clean.quarantine` and `clean.load_log` from `raw.*`.
 
     Rows dated after `as_of` are deferred (left out, counted per file); dates before
-    `date_floor` are implausible. Runs in one transaction: readers see the previous clean
-    tables or the new ones, never a mix.
+    `date_floor` are implausible. The run builds its tables beside the current ones
+    (`clean.<name>__next`) and swaps them all in with one transaction of renames at the end:
+    readers see the previous clean tables or the new ones, never a mix, and a failure leaves the
+    previous ones in place. The work itself runs outside any transaction: in one, DuckDB kept
+    every row written in the transaction's own storage, which cleaning then read back, and the
+    step took 106 s at 10M orders against 60 s.
     """
     if date_floor > as_of:
         raise ValueError(
@@ -353,7 +397,6 @@ def clean_entities(
             "would be implausible; set date_floor (--date-floor) on or before the as-of date"
         )
     report = CleanReport()
-    con.execute("BEGIN TRANSACTION")
     try:
         extract.ensure_raw_tables(con)
         _create_work_tables(con)
@@ -373,29 +416,23 @@ def clean_entities(
             classify(con, entity, checks, currency, parsed_sql)
             _count_deferred(con, entity, as_of, log)
             _quarantine(con, entity, checks, raw_json)
-            derived = derived_customers_sql(con, log, report) if entity == "customers" else ""
+            derived = (
+                derived_customers_sql(con, log, report, next_table) if entity == "customers" else ""
+            )
             _publish(con, entity, derived)
-        con.execute(f"CREATE OR REPLACE TABLE clean.quarantine ({QUARANTINE_DDL})")
+        con.execute(f"CREATE OR REPLACE TABLE {next_table('quarantine')} ({QUARANTINE_DDL})")
         con.execute(
-            "INSERT INTO clean.quarantine SELECT * FROM _quarantine "
+            f"INSERT INTO {next_table('quarantine')} SELECT * FROM _quarantine "
             "ORDER BY entity, source_file, source_row, reason_code"
         )
         _load_log(con)
-        con.execute("DROP TABLE IF EXISTS _cl_customers")
-        for entity in ENTITIES:
-            con.execute(f"DROP VIEW IF EXISTS _f_{entity}")
-            con.execute(f"DROP VIEW IF EXISTS _r_{entity}")
-            for work in ("_v_", "_dc_", "_dk_", "_ln_"):
-                con.execute(f"DROP TABLE IF EXISTS {work}{entity}")
-        con.execute("DROP TABLE IF EXISTS _quarantine")
-        con.execute("DROP TABLE IF EXISTS _deferred_counts")
-        con.execute(f"DROP TABLE IF EXISTS {DEFERRED_ORDERS}")
-        con.execute("DROP TABLE IF EXISTS _unknown_refs")
-        con.execute("DROP TABLE IF EXISTS _kept_customers")
-        con.execute("COMMIT")
+        _swap_in(con)
     except BaseException:
-        con.execute("ROLLBACK")
+        # The error that stopped the run is the one to report, not a failed clean-up after it.
+        with contextlib.suppress(duckdb.Error):
+            _drop_run_objects(con)
         raise
+    _drop_run_objects(con)
     _fill_report(con, report, log)
     return report
 

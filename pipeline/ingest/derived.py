@@ -4,6 +4,7 @@ the customer exports do not hold; the cleaning step creates them (derived_from_o
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -20,10 +21,15 @@ if TYPE_CHECKING:
 
 
 def derived_customers_sql(
-    con: duckdb.DuckDBPyConnection, log: logging.Logger, report: CleanReport
+    con: duckdb.DuckDBPyConnection,
+    log: logging.Logger,
+    report: CleanReport,
+    table: Callable[[str], str],
 ) -> str:
     """SQL (a UNION ALL BY NAME clause) of the customers referenced by orders, refunds, NPS or
     tickets but absent from the accepted customers; they are created with derived_from_orders.
+
+    `table(entity)` names the accepted rows of an entity this run wrote (its next table).
     """
     refs = {
         "orders": "order_date",
@@ -32,7 +38,8 @@ def derived_customers_sql(
         "support_tickets": "created_at",
     }
     union = " UNION ALL ".join(
-        f"SELECT customer_id, {_lit(e)} AS entity, CAST({d} AS TIMESTAMP) AS seen_at FROM clean.{e}"
+        f"SELECT customer_id, {_lit(e)} AS entity, CAST({d} AS TIMESTAMP) AS seen_at "
+        f"FROM {table(e)}"
         for e, d in refs.items()
     )
     # The accepted ids are copied out of the `_f_customers` view first: an anti-join of 11M
@@ -68,8 +75,8 @@ def derived_customers_sql(
         "SELECT count(DISTINCT customer_id) FROM _unknown_refs"
     ).fetchone()[0]
     report.orphan_order_lines = con.execute(
-        "SELECT count(*) FROM clean.order_lines l WHERE NOT EXISTS "
-        "(SELECT 1 FROM clean.orders o WHERE o.order_id = l.order_id)"
+        f"SELECT count(*) FROM {table('order_lines')} l WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {table('orders')} o WHERE o.order_id = l.order_id)"
     ).fetchone()[0]
     if report.orphan_order_lines:
         log.warning(
