@@ -96,6 +96,9 @@ TARGETS = {
     # timings, without dbt's start and parse) within 1.5x the bare DuckDB floor at 10M.
     "marts_models_over_floor": 1.5,
     "pandas_over_marts": 10.0,
+    # 100M orders / 10M customer records on this 24 GB machine, DuckDB spilling to disk.
+    "refresh_100m_s": 15 * 60.0,
+    "peak_rss_100m_gb": 16.0,
     "scaling_10m_over_1m": 12.0,
     "month_over_full": 0.10,
 }
@@ -955,6 +958,20 @@ def summary_table(results: list[dict[str, object]]) -> list[str]:
         " s",
     )
     row("10M peak RSS <= 6 GB", full and full["peak_rss"] / GB, 6, " GB")
+    huge = (by_orders.get(100_000_000) or {}).get("refresh")
+    if huge:
+        row(
+            f"100M orders end to end <= {TARGETS['refresh_100m_s']:.0f} s",
+            huge["seconds"] if huge["success"] else None,
+            TARGETS["refresh_100m_s"],
+            " s",
+        )
+        row(
+            f"100M peak RSS <= {TARGETS['peak_rss_100m_gb']:g} GB",
+            huge["peak_rss"] / GB,
+            TARGETS["peak_rss_100m_gb"],
+            " GB",
+        )
     month = (big or {}).get("month") or {}
     # A percentage: the target is "the incremental refresh takes at most 10% of the full one".
     ratio = month.get("ratio")

@@ -8,7 +8,7 @@ are refreshed in turn, each starting with a fresh refresh that is the other's re
 * `grown`: without September's orders (fresh), then the month lands in a new file;
 * `shrunk`: with the month (fresh), then the file is removed (on a copy first, where the volume
   gate blocks it under the default history-loss limit), then the settings change (a mapping
-  change and a scoring setting);
+  change and a scoring setting) while an export changes (a refund's amount corrected);
 * `fresh_changed`: a fresh refresh with the changed settings, the reference of the last step.
 
 Seven refreshes in all (about 45 s each on a busy 2-core machine, the blocked one less), run once
@@ -32,7 +32,7 @@ from test_ingest_incremental import copy_landing
 from warehouse_helpers import columns_except
 
 from pipeline.demo.generator import generate_demo
-from pipeline.ingest.extract import NEW_FILE, READER_CHANGED
+from pipeline.ingest.extract import CONTENT_CHANGED, NEW_FILE, READER_CHANGED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -207,6 +207,13 @@ def runs(exports: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, R
     copy = workspace({**paths, "landing": shrunk}, root / "blocked")
     out["blocked"] = _refresh(copy["landing"], root / "blocked", code=3)
     out["removed"] = _refresh(shrunk, root / "shrunk", "--set", "quality.max_history_loss=0.1")
+    # A corrected export: the first refund's amount is halved (same rows, other content).
+    refunds = shrunk / "refunds.csv"
+    header, first, *rest = refunds.read_bytes().split(b"\n")
+    *fields, amount = first.split(b",")
+    refunds.write_bytes(
+        b"\n".join([header, b",".join([*fields, b"%.2f" % (float(amount) / 2)]), *rest])
+    )
     out["changed"] = _refresh(shrunk, root / "shrunk", *changed)
     out["fresh_changed"] = _refresh(shrunk, root / "fresh_changed", *changed)
     return out
@@ -257,11 +264,20 @@ def test_removing_history_rows_is_blocked_by_the_volume_gate_under_the_default_l
     assert f"{MONTH}: removed from landing, its {runs['all'].files[MONTH]} raw rows dropped" in log
 
 
-def test_a_settings_change_rebuilds_and_equals_a_fresh_refresh_with_them(runs) -> None:
+def test_a_settings_change_and_a_changed_file_rebuild_and_equal_a_fresh_refresh(runs) -> None:
     changed, fresh = runs["changed"], runs["fresh_changed"]
-    # The mapping change reads the tickets again; every other file is kept as loaded.
-    assert changed.read == {"support_tickets.csv": READER_CHANGED}
+    # The mapping change reads the tickets again, the changed export is read again; every other
+    # file is kept as loaded.
+    assert changed.read == {
+        "support_tickets.csv": READER_CHANGED,
+        "refunds.csv": CONTENT_CHANGED,
+    }
     before = runs["removed"].tables
-    for table in ("clean.support_tickets", "marts.segment_support_themes", "marts.customer_rfm"):
+    for table in (
+        "clean.support_tickets",
+        "clean.refunds",
+        "marts.segment_support_themes",
+        "marts.customer_rfm",
+    ):
         assert not _equal(changed.tables[table], before[table]), table
     _assert_tables_equal(changed, fresh)
