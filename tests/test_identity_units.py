@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import duckdb
 import pytest
 
+from pipeline.identity import resolve as resolve_module
 from pipeline.identity.assets import identity_assets
 from pipeline.identity.guards import Profile, clusters_conflict, conflict, jaro_winkler
 from pipeline.identity.overrides import Overrides, load_overrides
@@ -409,3 +411,38 @@ def test_dagster_multi_asset_materializes_with_metadata(tmp_path: Path) -> None:
     assert meta["clusters_by_size"].value == {"2": 2}
     assert meta["pairs_by_rule"].value == {"force_merge": 1, "splink": 1}
     assert events[("identity", "customer_identity_map")]["dagster/row_count"].value == 4
+
+
+def test_the_scratch_database_keeps_the_warehouse_memory_limit_threads_and_spill_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Links are scored in an in-memory DuckDB: left to DuckDB's defaults it may take 80% of the
+    machine's RAM (seen: 23.4 GB resident at 10M records) and spill into the current folder."""
+    db = tmp_path / "w.duckdb"
+    write_customers(db, [helene("h1", email="helene@example.fr"), helene("h2")])
+    settings = (
+        "SELECT current_setting('memory_limit'), current_setting('threads'), "
+        "current_setting('temp_directory')"
+    )
+    opened: list[tuple] = []
+
+    def connect(*args, **kwargs) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(*args, **kwargs)
+        opened.append(con.execute(settings).fetchone())
+        return con
+
+    # The connections resolve.py opens (splink opens an idle one of its own, not used here).
+    monkeypatch.setattr(
+        resolve_module, "duckdb", SimpleNamespace(connect=connect, Error=duckdb.Error)
+    )
+    result = dg.materialize(
+        [identity_assets],
+        resources={
+            "warehouse": Warehouse(path=str(db), memory_limit="300MiB", threads=1),
+            "settings": RefreshSettings(as_of=AS_OF.isoformat(), state_dir=str(tmp_path / "s")),
+        },
+    )
+    assert result.success
+    limit = duckdb.connect(config={"memory_limit": "300MiB"}).execute(settings).fetchone()[0]
+    assert limit != duckdb.connect().execute(settings).fetchone()[0]  # not DuckDB's default
+    assert opened == [(limit, 1, f"{db}.identity.tmp")]

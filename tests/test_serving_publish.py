@@ -8,6 +8,7 @@ import hmac
 import os
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -19,6 +20,7 @@ from serving_helpers import (
     serving_options,
 )
 
+from pipeline.serving import publish as publish_module
 from pipeline.serving.exports import LATEST_FILE, latest_refresh
 from pipeline.serving.options import PiiKeyMissingError
 from pipeline.serving.pii import (
@@ -374,3 +376,31 @@ def test_the_sql_keyed_hash_is_hmac_sha256_for_any_key_length(key: bytes) -> Non
         None if i is None else hmac.new(key, i.encode(), hashlib.sha256).hexdigest() for i in ids
     ]
     assert [row[0] for row in got] == expected
+
+
+def test_the_serving_file_is_built_within_the_warehouse_memory_limit_and_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection that builds the serving file (and hashes every customer id) takes the
+    warehouse's DuckDB settings, not DuckDB's default of 80% of the machine's RAM."""
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=40)
+    settings = "SELECT current_setting('memory_limit'), current_setting('threads')"
+    opened: list[tuple] = []
+
+    def connect(*args, **kwargs) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(*args, **kwargs)
+        opened.append(con.execute(settings).fetchone())
+        return con
+
+    monkeypatch.setattr(publish_module, "duckdb", SimpleNamespace(connect=connect))
+    result = publish_refresh(
+        warehouse_path=tmp_path / "warehouse.duckdb",
+        state_dir=tmp_path / "state",
+        as_of=AS_OF,
+        run_id="run-limits",
+        options=serving_options(),
+        duckdb_config={"memory_limit": "300MiB", "threads": 1},
+    )
+    assert result.row_counts["customer_rfm"] > 0
+    limit = duckdb.connect(config={"memory_limit": "300MiB"}).execute(settings).fetchone()[0]
+    assert opened == [(limit, 1)]

@@ -75,7 +75,9 @@ def identity_assets(
         )
     as_of = settings.as_of_date()
     with warehouse.connect() as con:
-        report = resolve_identities(con, as_of, overrides)
+        report = resolve_identities(
+            con, as_of, overrides, scratch_config=warehouse.scratch_config("identity")
+        )
         counts = {
             table: con.execute(f"SELECT count(*) FROM identity.{table}").fetchone()[0]
             for table in _DESCRIPTIONS

@@ -101,6 +101,28 @@ class Warehouse(dg.ConfigurableResource, WarehouseSection):
         if getattr(context, "dagster_run", None) is not None:
             release(self.resolved_path())
 
+    def duckdb_config(self) -> dict[str, Any]:
+        """The settings of every DuckDB connection that works for this warehouse.
+
+        The warehouse's own, the gates', the identity scratch database's and the serving file's
+        build: each one left to DuckDB's defaults could take 80% of the machine's RAM (seen:
+        23.4 GB resident for the identity scratch at 10M customer records).
+        """
+        config: dict[str, Any] = {}
+        if self.memory_limit:
+            config["memory_limit"] = self.memory_limit
+        if self.threads:
+            config["threads"] = self.threads
+        return config
+
+    def scratch_config(self, purpose: str) -> dict[str, Any]:
+        """`duckdb_config` for an in-memory scratch database, spilling beside the warehouse.
+
+        In memory, DuckDB spills to `.tmp` in the current directory; `purpose` names the folder
+        (`<warehouse>.<purpose>.tmp`), apart from the warehouse's own `<warehouse>.tmp`.
+        """
+        return {**self.duckdb_config(), "temp_directory": f"{self.resolved_path()}.{purpose}.tmp"}
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open the warehouse, creating its folder on first use; always closes the connection.
@@ -110,10 +132,7 @@ class Warehouse(dg.ConfigurableResource, WarehouseSection):
         path = self.resolved_path()
         if not read_only:
             ensure_private_dir(path.parent)
-        config: dict[str, Any] = {"memory_limit": self.memory_limit}
-        if self.threads:
-            config["threads"] = self.threads
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
+        con = duckdb.connect(str(path), read_only=read_only, config=self.duckdb_config())
         if not read_only:
             make_private(path)
         try:

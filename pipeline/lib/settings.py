@@ -134,8 +134,10 @@ class WarehouseSection(Section):
     threads: int = setting(0, "DuckDB threads; 0 = DuckDB's default (all cores).", ge=0)
     memory_limit: str = setting(
         "4GB",
-        "DuckDB memory_limit. DuckDB's own default (80% of RAM) starves a shared machine; "
-        "4GB held 10M orders at a 4.7 GB peak (docs/benchmarks.md).",
+        "DuckDB memory_limit of every connection a refresh opens (warehouse, dbt, gates, the "
+        "identity scratch database, the serving file's build); each spills to disk beyond it. "
+        "DuckDB's own default (80% of RAM) starves a shared machine; 4GB held 10M orders at a "
+        "4.9 GB peak (docs/benchmarks.md).",
         env="SEGMENTS_DUCKDB_MEMORY_LIMIT",
     )
 

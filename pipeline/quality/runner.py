@@ -545,16 +545,11 @@ class QualityRunner:
         with one `LIMIT` query on a fresh read-only connection.
         """
         started = time.perf_counter()
-        config = {
-            key: value
-            for key, value in (
-                ("threads", warehouse.threads),
-                ("memory_limit", warehouse.memory_limit),
-            )
-            if value
-        }
         with duckdb_datasource(
-            self.context, warehouse.resolved_path(), name=SQL_DATASOURCE, config=config
+            self.context,
+            warehouse.resolved_path(),
+            name=SQL_DATASOURCE,
+            config=warehouse.duckdb_config(),
         ) as source:
             definition = self._sql_validation_definition(suite, source, query)
             result = definition.run(

@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -206,6 +207,7 @@ def publish_refresh(
     log: Log | None = None,
     descriptions: Mapping[str, TableDoc] | None = None,
     reason: RunReason | None = None,
+    duckdb_config: Mapping[str, Any] | None = None,
 ) -> PublicationResult:
     """Publish the BI-facing tables of the build warehouse (see the module docstring).
 
@@ -215,6 +217,8 @@ def publish_refresh(
     see `pipeline.serving.docs.dbt_descriptions`) become the comments of the published tables
     and columns; tables dbt does not describe (the Python-built prediction marts) keep their
     warehouse comments. `reason` (why the run happened) goes into `refresh_info`.
+    `duckdb_config` configures the connection that builds the serving file
+    (`Warehouse.duckdb_config`: memory limit, threads).
     """
     log = log or (lambda message: None)
     state_dir = Path(state_dir)
@@ -262,6 +266,7 @@ def publish_refresh(
             result = _build(
                 tmp=tmp,
                 warehouse_path=warehouse_path,
+                duckdb_config=duckdb_config or {},
                 options=options,
                 pii_key=pii_key,
                 refresh_id=refresh_id,
@@ -316,6 +321,7 @@ def _build(
     *,
     tmp: Path,
     warehouse_path: Path,
+    duckdb_config: Mapping[str, Any],
     options: ServingOptions,
     pii_key: bytes,
     refresh_id: str,
@@ -332,7 +338,7 @@ def _build(
 ) -> PublicationResult:
     """Write the temporary serving file, the temporary export folders and the PostgreSQL load."""
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(tmp))
+    con = duckdb.connect(str(tmp), config=dict(duckdb_config))
     try:
         # The warehouse's own catalog name (its file stem) keeps dbt views that name it valid.
         catalog = warehouse_path.stem

@@ -88,6 +88,7 @@ def build_published_refresh(
                 log=context.log.info,
                 descriptions=descriptions(),
                 reason=RunReason.from_tags(context.run.tags),
+                duckdb_config=warehouse.duckdb_config(),
             )
         finally:
             # Publication and history are one unit: this run's history stays only if served.
