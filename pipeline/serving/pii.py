@@ -9,7 +9,6 @@ text value is scanned afterwards, because a column name is only a hint.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -73,16 +72,12 @@ class Pseudonymizer:
             raise ValueError("the pseudonymization key must not be empty")
         self._key = key
 
-    def key_of(self, customer_id: str) -> str:
-        """The pseudonymous key of one customer id."""
-        return hmac.new(self._key, customer_id.encode("utf-8"), hashlib.sha256).hexdigest()
-
     def register(self, con: duckdb.DuckDBPyConnection, name: str = "segments_customer_key") -> str:
         """Define the keyed hash as a SQL macro on `con`; returns the macro's name.
 
         HMAC as RFC 2104 writes it, H((K ^ opad) || H((K ^ ipad) || m)), with DuckDB's own
         sha256: every row is hashed inside DuckDB, where a Python function was called for every
-        2,048 rows of every customer id column (the same digests as `key_of`, tested). The
+        2,048 rows of every customer id column (the same digests as Python's `hmac`, tested). The
         macro is TEMP: it lives in this connection's temporary catalog, never in the file
         written, so the padded key it holds does not reach the published file.
         """
