@@ -158,18 +158,6 @@ def challenger_features(
     return con.execute(
         f"""
         with {_purchases_cte(src)},
-        gaps as (
-            select
-                customer_id,
-                day,
-                date_diff('day', lag(day) over (partition by customer_id order by day), day)
-                    as gap,
-                row_number() over (partition by customer_id order by day desc) as from_last
-            from purchase_days
-        ),
-        last_gaps as (
-            select customer_id, gap as last_gap from gaps where from_last = 1
-        ),
         per_customer as (
             select
                 p.customer_id,
@@ -178,6 +166,9 @@ def challenger_features(
                 date_diff('day', min(p.day), $cutoff) as T,
                 date_diff('day', max(p.day), $cutoff) as recency,
                 sum(p.orders) as orders,
+                -- The last two purchase days, latest first (one aggregate, no window sort):
+                -- the last gap between purchases.
+                max(p.day, 2) as last_days,
                 sum(case when p.day > $cutoff - 90 then 1 else 0 end) as purchases_90d,
                 sum(case when p.day > $cutoff - 180 then 1 else 0 end) as purchases_180d,
                 sum(case when p.day > $cutoff - 365 then 1 else 0 end) as purchases_365d,
@@ -194,7 +185,7 @@ def challenger_features(
             c.x, c.t_x, c.T, c.recency, c.orders,
             c.purchases_90d, c.purchases_180d, c.purchases_365d,
             case when c.x > 0 then c.t_x / c.x end as mean_gap,
-            g.last_gap,
+            date_diff('day', c.last_days[2], c.last_days[1]) as last_gap,
             ln(1 + greatest(c.gross, 0)) as log_gross,
             c.gross / (c.x + 1) as avg_value,
             c.gross,
@@ -209,7 +200,6 @@ def challenger_features(
             n.nps_last,
             {key} as sample_key
         from per_customer c
-        left join last_gaps g on g.customer_id = c.customer_id
         left join refund_totals r on r.customer_id = c.customer_id
         left join ticket_totals t on t.customer_id = c.customer_id
         left join nps_last n on n.customer_id = c.customer_id

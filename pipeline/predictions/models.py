@@ -3,9 +3,9 @@
 Candidates (each predicts, from the history up to a cutoff, the purchases in the next
 `horizon` days and the probability of no purchase in the next `churn window` days):
 
-* `bg_nbd`: BG/NBD (pymc-marketing, MAP) on the customers' own (x, t_x, T), the baseline the
-  targets are stated against;
-* `mbg_nbd`: modified BG/NBD (same library): one-time buyers may have dropped out too;
+* `bg_nbd`: BG/NBD (maximum likelihood, `btyd`) on the customers' own (x, t_x, T), the baseline
+  the targets are stated against;
+* `mbg_nbd`: modified BG/NBD (same fit): one-time buyers may have dropped out too;
 * `gradient_boosting`: scikit-learn gradient boosting (Poisson loss for counts, a classifier for
   churn) on RFM, inter-purchase time, returns, promo share, support and NPS features. It learns
   from an *earlier* cutoff (features at c - horizon, purchases in (c - horizon, c]) and is
@@ -28,6 +28,8 @@ from importlib import metadata
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.predictions import btyd
 from pipeline.predictions.features import (
@@ -75,14 +77,21 @@ def sample_customers(frame: pd.DataFrame, n: int) -> pd.DataFrame:
     return frame.iloc[np.sort(sample_index(frame["sample_key"], n))]
 
 
+def _is_in(values: pd.Series, among: pd.Series) -> np.ndarray:
+    """Mask of `values` found in `among`, with Arrow: pandas' own `isin` on its string dtype
+    took 11-16 s for 850,000 customer ids (Arrow: under a second)."""
+    column = pa.array(values)
+    value_set = pa.array(among).cast(column.type)
+    return pc.is_in(column, value_set=value_set).to_numpy(zero_copy_only=False)
+
+
 def model_version(name: str) -> str:
-    """`name (library version)`: the `model` column of customer_predictions."""
-    library = {BG_NBD: "pymc-marketing", MBG_NBD: "pymc-marketing"}.get(
-        name, "scikit-learn" if name == GRADIENT_BOOSTING else None
-    )
-    if library is None:
-        return name
-    return f"{name} ({library} {metadata.version(library)})"
+    """`name (implementation version)`: the `model` column of customer_predictions."""
+    if name in BTYD:
+        return f"{name} ({btyd.IMPLEMENTATION}, scipy {metadata.version('scipy')})"
+    if name == GRADIENT_BOOSTING:
+        return f"{name} (scikit-learn {metadata.version('scikit-learn')})"
+    return name
 
 
 def naive_forecast(summary: pd.DataFrame, horizon: float, churn_days: float) -> Forecast:
@@ -389,7 +398,7 @@ def predict(
     `model` (falling back to MBG/NBD, BG/NBD, then the naive rate when it cannot be fitted).
     """
     everyone = challenger_features(con, src, as_of)
-    features = everyone[everyone["customer_id"].isin(set(customers))].reset_index(drop=True)
+    features = everyone[_is_in(everyone["customer_id"], customers)].reset_index(drop=True)
     # Population parameters come from every customer with a purchase, not only the scored ones.
     fit_rows = sample_customers(everyone, sample)
     fitted: dict[str, btyd.FittedBgNbd] = {}
