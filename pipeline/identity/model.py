@@ -563,6 +563,13 @@ def candidate_links(
             stats.trained = True
     stats.weights = _weights(linker)
     stats.seconds["training"] = round(time.perf_counter() - mark, 2)
+    # Progress of the long phases (at 10M records each takes minutes): what is done, what next.
+    log.info(
+        "identity model %s on %d records in %.1f s; blocking next",
+        "trained" if stats.trained else "from the priors",
+        record_count,
+        stats.seconds["training"],
+    )
 
     mark = time.perf_counter()
     # The candidate pairs are computed once, as the distinct union of the key joins, and handed
@@ -578,6 +585,11 @@ def candidate_links(
         db_api.register("__identity_blocked_ids")
     )
     stats.seconds["blocking"] = round(time.perf_counter() - mark, 2)
+    log.info(
+        "identity blocking: %d candidate pairs in %.1f s; scoring them next",
+        stats.blocked_pairs,
+        stats.seconds["blocking"],
+    )
     mark = time.perf_counter()
     predictions = linker.inference.predict(
         threshold_match_probability=threshold, warning_mode="never"
