@@ -2,9 +2,8 @@
 
 Maximum likelihood on the closed-form log-likelihoods (scipy's L-BFGS-B with the analytic
 gradient, on the logarithm of the parameters; see `_maximise`), and the models' closed-form
-predictions.
-pymc-marketing implements the same models; with flat priors its MAP estimate is this maximum
-likelihood, and the tests check both the estimates and the predictions against it
+predictions. pymc-marketing implements the same models; with flat priors its MAP estimate is
+this maximum likelihood, and the tests check both the estimates and the predictions against it
 (tests/test_predictions.py). Written here because a refresh fits five models: pymc-marketing
 imports PyMC (about 6 s per process) and compiles every model's graph again (1 to 6 s per fit),
 which cost a refresh of the demo exports more than everything else in the predictions step; the
