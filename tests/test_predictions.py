@@ -143,10 +143,10 @@ def test_the_fit_and_the_predictions_equal_pymc_marketings(
     data, modified, cdnow_calibration, synthetic
 ):
     """pymc-marketing is the reference: its MAP with flat priors is the maximum likelihood, found
-    by the same optimiser from the same start. Our estimate has its likelihood and its
-    parameters (to the optimisers' tolerance), and at its parameters our formulas give its
-    P(alive), expected purchases and, for repeat buyers (where the library defines it),
-    P(no purchase)."""
+    by the same optimiser from the same start. Our estimate has its parameters (1e-6; they
+    differed by 1e-4 with tighter tolerances, which can also walk off to another optimum, see
+    `btyd._maximise`), and at its parameters our formulas give its P(alive), expected purchases
+    and, for repeat buyers (where the library defines it), P(no purchase)."""
     if data == "cdnow":
         summary = cdnow_calibration[2]
     else:
@@ -155,7 +155,7 @@ def test_the_fit_and_the_predictions_equal_pymc_marketings(
     library, reference = _library_bgnbd(summary, modified)
     ours = btyd.fit_bgnbd(summary, modified=modified)
     for name, value in reference.__dict__.items():
-        assert _relative_error(getattr(ours.params, name), value) < 1e-3, (ours.params, reference)
+        assert _relative_error(getattr(ours.params, name), value) < 1e-6, (ours.params, reference)
     gain = _log_likelihood(summary, ours.params, modified) - _log_likelihood(
         summary, reference, modified
     )
@@ -208,7 +208,7 @@ def test_gamma_gamma_fit_and_spend_equal_pymc_marketings(synthetic):
     )
     ours = btyd.fit_gamma_gamma(summary).params
     for name, value in reference.__dict__.items():
-        assert _relative_error(getattr(ours, name), value) < 1e-3, (ours, reference)
+        assert _relative_error(getattr(ours, name), value) < 1e-6, (ours, reference)
     np.testing.assert_allclose(
         btyd.FittedGammaGamma(reference).expected_order_value(summary),
         np.asarray(spend).reshape(-1) * btyd.net_ratio(summary),
