@@ -344,7 +344,7 @@ def test_a_cleaning_that_fails_leaves_the_previous_clean_tables_and_nothing_else
     con, _, _ = run(tmp_path)
     write(tmp_path / "orders_2024_02.csv", head + "A2,C2,2024-02-05,20.00\n")
 
-    def broken_load_log(con: duckdb.DuckDBPyConnection) -> None:
+    def broken_load_log(con: duckdb.DuckDBPyConnection, *tables: object) -> None:
         raise RuntimeError("disk full while writing the load log")
 
     monkeypatch.setattr(clean, "_load_log", broken_load_log)

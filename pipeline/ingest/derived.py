@@ -25,11 +25,13 @@ def derived_customers_sql(
     log: logging.Logger,
     report: CleanReport,
     table: Callable[[str], str],
+    kept_customers: str = f"SELECT customer_id FROM _f_customers WHERE {KEPT}",
 ) -> str:
-    """SQL (a UNION ALL BY NAME clause) of the customers referenced by orders, refunds, NPS or
-    tickets but absent from the accepted customers; they are created with derived_from_orders.
+    """SELECT of the customers referenced by orders, refunds, NPS answers or tickets but absent
+    from the accepted customers; they are created with derived_from_orders.
 
-    `table(entity)` names the accepted rows of an entity this run wrote (its next table).
+    `table(entity)` names the accepted rows of an entity this run wrote (its next table);
+    `kept_customers` selects the ids of the customers accepted from the exports.
     """
     refs = {
         "orders": "order_date",
@@ -44,10 +46,7 @@ def derived_customers_sql(
     )
     # The accepted ids are copied out of the `_f_customers` view first: an anti-join of 11M
     # references against the view took 10 s at 10M orders, against a table 1 s.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _kept_customers AS "
-        f"SELECT customer_id FROM _f_customers WHERE {KEPT}"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _kept_customers AS {kept_customers}")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _unknown_refs AS
             SELECT r.* FROM ({union}) r
@@ -83,7 +82,7 @@ def derived_customers_sql(
             "order_lines: %d line(s) reference orders absent from orders (kept)",
             report.orphan_order_lines,
         )
-    return f"""UNION ALL BY NAME
+    return f"""
         SELECT customer_id, min(seen_at) AS created_at, min(seen_at) AS updated_at, {nulls},
                true AS derived_from_orders, NULL::VARCHAR AS _source_file,
                NULL::BIGINT AS _source_row
