@@ -202,15 +202,28 @@ def removed_files(result) -> dict[str, int]:
     return removed
 
 
+def cleaning_mode(result) -> str | None:
+    """What the run's cleaning cleaned and why (a delta or everything), from the cleaning
+    step's metadata (`cleaning`, `raw_rows_cleaned`); None when it did not run."""
+    for materialization in result.asset_materializations_for_node("clean_entities"):
+        mode = materialization.metadata.get("cleaning")
+        if mode is not None:
+            rows = materialization.metadata.get("raw_rows_cleaned")
+            return mode.value + (f" ({rows.value:,} raw rows cleaned)" if rows else "")
+    return None
+
+
 def _print_summary(
     warehouse: Path,
     state_dir: Path,
     seconds: dict[str, float],
     removed: dict[str, int] | None = None,
+    cleaning: str | None = None,
 ) -> None:
     """Rows per entity, quarantined per reason, identities, segments: read from the warehouse.
 
-    `removed` ({file: raw rows dropped}, see `removed_files`) completes the landing files line.
+    `removed` ({file: raw rows dropped}, see `removed_files`) completes the landing files line;
+    `cleaning` (see `cleaning_mode`) says what the cleaning cleaned and why.
     """
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -266,6 +279,8 @@ def _print_summary(
                 + f", {kept} unchanged since their last load (not read again; --full reads them)"
                 + (f", {len(removed or {})} removed ({gone})" if gone else "")
             )
+        if cleaning:
+            click.echo(f"Cleaning {cleaning}")
         if table_exists("clean", "quarantine"):
             rows = con.execute(
                 "select reason_code, action, count(*) from clean.quarantine "
@@ -589,7 +604,13 @@ def _run_refresh(
             run_log.path,
         )
         sys.exit(EXIT_STEP_FAILED)
-    _print_summary(wh, state, _step_seconds(instance, result.run_id), removed_files(result))
+    _print_summary(
+        wh,
+        state,
+        _step_seconds(instance, result.run_id),
+        removed_files(result),
+        cleaning_mode(result),
+    )
     click.echo(f"\nfull log: {run_log.path}")
     click.echo(f"refresh succeeded in {time.perf_counter() - started:.1f}s (run {result.run_id})")
 

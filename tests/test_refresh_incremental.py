@@ -223,10 +223,19 @@ def _landing_line(output: str) -> str:
     return next(line for line in output.splitlines() if line.startswith("Landing files:"))
 
 
+def _cleaning_line(output: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith("Cleaning "))
+
+
 def test_a_month_landing_reads_only_its_file_and_equals_a_fresh_refresh(runs) -> None:
     landed, fresh = runs["landed"], runs["all"]
     assert landed.read == {MONTH: NEW_FILE}
     assert _landing_line(landed.output).startswith("Landing files: 1 read (new file: 1), 12 ")
+    # Cleaned: the month's rows and the rows of the orders they name, not all of history.
+    cleaned = _cleaning_line(landed.output)
+    assert cleaned.startswith(f"Cleaning a delta: 1 new file(s) ({MONTH}); the rest as cleaned (")
+    rows = int(cleaned.rsplit("(", 1)[1].split(" raw rows")[0].replace(",", ""))
+    assert landed.files[MONTH] <= rows < sum(landed.files.values()) / 5
     assert len(landed.tables["marts.customer_rfm"]) > 300
     assert landed.files[MONTH] > 30
     # The month counts: the segments moved from the base refresh without it.
@@ -247,6 +256,9 @@ def test_a_removed_file_is_dropped_named_and_equals_a_fresh_refresh_without_it(r
     assert removed.read == {} and MONTH not in removed.files
     assert _landing_line(removed.output).endswith(
         f", 1 removed ({MONTH}: {dropped} raw rows dropped)"
+    )
+    assert _cleaning_line(removed.output).startswith(
+        f"Cleaning everything: 1 file(s) changed, removed or read again since: {MONTH} ("
     )
 
 
@@ -280,4 +292,8 @@ def test_a_settings_change_and_a_changed_file_rebuild_and_equal_a_fresh_refresh(
         "marts.customer_rfm",
     ):
         assert not _equal(changed.tables[table], before[table]), table
+    assert _cleaning_line(changed.output).startswith(
+        "Cleaning everything: 2 file(s) changed, removed or read again since: refunds.csv, "
+        "support_tickets.csv ("
+    )
     _assert_tables_equal(changed, fresh)

@@ -110,6 +110,9 @@ def clean_entities(
 
     Emails are lower-cased, phones converted to E.164, names Unicode-normalised; orders of
     unknown customers create the customer. Every rejected row lands in `clean.quarantine`.
+    When files were only added since the last cleaning (same parameters, the as-of date the
+    same or later), only their rows and the rows sharing a key with them are cleaned; metadata
+    `cleaning` says which and why, `raw_rows_cleaned` how many rows.
     """
     from pipeline.ingest.clean import clean_entities as clean
 
@@ -134,6 +137,9 @@ def clean_entities(
         asset_key=QUARANTINE_KEY,
         metadata={
             "dagster/row_count": counts["quarantine"],
+            # Read by the CLI summary (pipeline/cli.py, `cleaning_mode`).
+            "cleaning": report.mode,
+            "raw_rows_cleaned": report.rows_cleaned,
             "per_reason": dg.MetadataValue.md(
                 "| reason | rows |\n|---|---|\n"
                 + "\n".join(f"| {reason} | {n} |" for reason, n in reasons)

@@ -80,8 +80,12 @@ class CleanReport:
     entities: dict[str, EntityCounts] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
     derived_customers: int = 0
-    #: Only the new files' rows and the rows sharing a key with them were cleaned.
+    #: Only some rows were cleaned (a delta, `pipeline/ingest/delta.py`), and why either way.
     delta: bool = False
+    mode: str = ""
+    #: Raw rows this run cleaned (all of them unless a delta), out of all raw rows.
+    rows_cleaned: int = 0
+    rows_raw: int = 0
     derived_by_entity: dict[str, int] = field(default_factory=dict)
     orphan_order_lines: int = 0
 
@@ -445,15 +449,19 @@ def clean_entities(
         params = delta.parameters(con, as_of, date_floor, currency, formats)
         plan = delta.plan(con, params, full)
         report.delta = plan.delta
-        log.info("cleaning %s: %s", "a delta" if plan.delta else "everything", plan.reason)
+        report.mode = f"{'a delta' if plan.delta else 'everything'}: {plan.reason}"
+        log.info("cleaning %s", report.mode)
         if plan.nothing_new:
             _fill_report(con, report, log)
             return report
         _create_work_tables(con)
         # Customers last: they gain the customers that other entities reference.
         for entity in [*(e for e in ENTITIES if e != "customers"), "customers"]:
+            raw_rows = con.execute(f"SELECT count(*) FROM raw.{entity}").fetchone()[0]
+            rows = delta.scope(con, entity, plan) if plan.delta else raw_rows
+            report.rows_cleaned += rows
+            report.rows_raw += raw_rows
             if plan.delta:
-                rows = delta.scope(con, entity, plan)
                 log.info(
                     "%s: %d raw row(s) to clean (rows whose fate may change, and rows sharing "
                     "a key with them)",
