@@ -58,8 +58,14 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
-#: The run config part of `segments refresh --full`: the extraction reads every file again.
-FULL_RELOAD_RUN_CONFIG: dict[str, Any] = {"ops": {"extract_landing": {"config": {"full": True}}}}
+#: The run config part of `segments refresh --full`: the extraction reads every file again and
+#: the cleaning cleans every row again.
+FULL_RELOAD_RUN_CONFIG: dict[str, Any] = {
+    "ops": {
+        "extract_landing": {"config": {"full": True}},
+        "clean_entities": {"config": {"full": True}},
+    }
+}
 
 
 def build_run_config(
@@ -419,8 +425,8 @@ def _echo_failure(
 @click.option(
     "--full",
     is_flag=True,
-    help="Read every landing file again, including those unchanged since their last load "
-    "(implies --force).",
+    help="Read every landing file again, including those unchanged since their last load, and "
+    "clean every row again (implies --force).",
 )
 @click.option(
     "--date-floor",

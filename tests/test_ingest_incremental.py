@@ -231,15 +231,17 @@ def test_a_mapping_change_reads_that_entity_again_and_full_reads_everything(
     )
 
 
-def test_the_extraction_asset_reuses_unchanged_files_unless_run_with_full(
+def test_the_ingest_assets_reuse_unchanged_files_unless_run_with_full(
     exports: Path, tmp_path: Path
 ) -> None:
-    """The run config `segments refresh --full` sets reaches the asset (real Dagster runs), and
-    a file removed from the landing is named in its metadata with its rows."""
+    """The run config `segments refresh --full` sets reaches both assets (real Dagster runs):
+    every file read and every row cleaned again; and a file removed from the landing is named
+    in the extraction's metadata with its rows."""
     import dagster as dg
 
     from pipeline.cli import FULL_RELOAD_RUN_CONFIG
-    from pipeline.ingest.assets import RAW_KEYS
+    from pipeline.ingest.assets import QUARANTINE_KEY, RAW_KEYS
+    from pipeline.ingest.assets import clean_entities as clean_asset
     from pipeline.ingest.assets import extract_landing as extract_asset
     from pipeline.lib.resources import RefreshSettings, Warehouse
 
@@ -251,20 +253,33 @@ def test_the_extraction_asset_reuses_unchanged_files_unless_run_with_full(
         ),
     }
     removed: dict = {}
+    cleaning: list[str] = []
 
     def files(run_config: dict) -> tuple[int, int]:
-        result = dg.materialize([extract_asset], resources=resources, run_config=run_config)
+        result = dg.materialize(
+            [extract_asset, clean_asset], resources=resources, run_config=run_config
+        )
         meta = {
             m.asset_key: m.metadata
             for m in result.asset_materializations_for_node("extract_landing")
         }[RAW_KEYS["orders"]]
         removed.update(meta["files_removed"].value)
+        nodes = result.asset_materializations_for_node("clean_entities")
+        cleaned = {m.asset_key: m.metadata for m in nodes}[QUARANTINE_KEY]
+        cleaning.append(f"{cleaned['cleaning'].value} ({cleaned['raw_rows_cleaned'].value})")
         return len(meta["files_read"].value), len(meta["files_reused"].value)
 
     orders = len(list(landing.glob("orders*")))
     assert files({}) == (orders, 0)
     assert files({}) == (0, orders)
     assert files(FULL_RELOAD_RUN_CONFIG) == (orders, 0) and removed == {}
+    rows = cleaning[0].rsplit("(", 1)[1]
+    assert int(rows.rstrip(")")) > 1000
+    assert cleaning == [
+        f"everything: no earlier cleaning in this warehouse ({rows}",
+        "a delta: nothing new since the last cleaning: the clean tables stand (0)",
+        f"everything: full cleaning requested ({rows}",
+    ]
     with duckdb.connect(resources["warehouse"].path) as con:
         (rows,) = con.execute(
             "select count(*) from raw.orders where _source_file = ?", [NEW]

@@ -9,10 +9,11 @@ are refreshed in turn, each starting with a fresh refresh that is the other's re
 * `shrunk`: with the month (fresh), then the file is removed (on a copy first, where the volume
   gate blocks it under the default history-loss limit), then the settings change (a mapping
   change and a scoring setting) while an export changes (a refund's amount corrected);
-* `fresh_changed`: a fresh refresh with the changed settings, the reference of the last step.
+* `fresh_changed`: a fresh refresh with the changed settings, the reference of the last step;
+* `shrunk` again with `--full`: every file read and every row cleaned again.
 
-Seven refreshes in all (about 45 s each on a busy 2-core machine, the blocked one less), run once
-for the module: about 5 minutes.
+Eight refreshes in all (about 45 s each on a busy 2-core machine, the blocked one less), run
+once for the module: about 6 minutes.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from test_ingest_incremental import copy_landing
 from warehouse_helpers import columns_except
 
 from pipeline.demo.generator import generate_demo
-from pipeline.ingest.extract import CONTENT_CHANGED, NEW_FILE, READER_CHANGED
+from pipeline.ingest.extract import CONTENT_CHANGED, FULL_RELOAD, NEW_FILE, READER_CHANGED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -216,6 +217,7 @@ def runs(exports: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, R
     )
     out["changed"] = _refresh(shrunk, root / "shrunk", *changed)
     out["fresh_changed"] = _refresh(shrunk, root / "fresh_changed", *changed)
+    out["full"] = _refresh(shrunk, root / "shrunk", *changed, "--full")
     return out
 
 
@@ -297,3 +299,10 @@ def test_a_settings_change_and_a_changed_file_rebuild_and_equal_a_fresh_refresh(
         "support_tickets.csv ("
     )
     _assert_tables_equal(changed, fresh)
+
+
+def test_full_reads_and_cleans_everything_again_and_equals_a_fresh_refresh(runs) -> None:
+    full = runs["full"]
+    assert set(full.read.values()) == {FULL_RELOAD} and full.read.keys() == full.files.keys()
+    assert _cleaning_line(full.output).startswith("Cleaning everything: full cleaning requested (")
+    _assert_tables_equal(full, runs["fresh_changed"])

@@ -81,6 +81,17 @@ def extract_landing(
     context.log.info(f"extract: {report}")
 
 
+class CleanConfig(dg.Config):
+    """Run options of the cleaning (`segments refresh --full` sets `full`)."""
+
+    full: bool = Field(
+        default=False,
+        description="Clean every raw row again, even when only files were added since the last "
+        "cleaning with the same parameters (which cleans their rows and the rows sharing a key "
+        "with them).",
+    )
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -104,7 +115,10 @@ def extract_landing(
     pool=WAREHOUSE_POOL,
 )
 def clean_entities(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RefreshSettings
+    context: dg.AssetExecutionContext,
+    config: CleanConfig,
+    warehouse: Warehouse,
+    settings: RefreshSettings,
 ):
     """Type, normalise and validate the raw rows; nothing is dropped silently.
 
@@ -123,6 +137,7 @@ def clean_entities(
             settings.refresh.currency,
             _log(context),
             date_floor=settings.date_floor_date(),
+            full=config.full,
         )
         counts = {
             entity: con.execute(f"select count(*) from clean.{entity}").fetchone()[0]

@@ -23,7 +23,7 @@ import pandas as pd
 
 from pipeline.ingest import delta, extract
 from pipeline.ingest.countries import COUNTRY_NAMES, ISO2_CODES
-from pipeline.ingest.derived import derived_customers_sql
+from pipeline.ingest.derived import count_orphan_lines, derived_customers_sql
 from pipeline.ingest.duplicates import KEPT, classify, reported_key
 from pipeline.ingest.entities import (
     AMOUNT,
@@ -488,7 +488,9 @@ def clean_entities(
                 _publish(con, entity, derived)
         if plan.delta:
             _apply_delta(con, params)
+            count_orphan_lines(con, log, report, lambda name: f"clean.{name}")
         else:
+            count_orphan_lines(con, log, report, next_table)
             con.execute(f"CREATE OR REPLACE TABLE {next_table('quarantine')} ({QUARANTINE_DDL})")
             con.execute(
                 f"INSERT INTO {next_table('quarantine')} SELECT * FROM _quarantine "
