@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import random
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -315,11 +316,61 @@ def test_master_ids_stable_when_cluster_grows_and_merge_recorded(tmp_path: Path)
 
 def test_registry_split_keeps_id_with_majority_and_issues_new_one() -> None:
     previous = {"a": "C0000000007", "b": "C0000000007", "c": "C0000000007"}
-    result = assign_master_ids([["a", "b"], ["c"], ["d"]], previous, ["C0000000007"])
+    result = assign_master_ids([["a", "b"], ["c"], ["d"]], previous, 7)
     assert result.master_of == {
         "a": "C0000000007", "b": "C0000000007", "c": "C0000000008", "d": "C0000000009",
     }  # fmt: skip
     assert result.retired == [] and result.new_ids == ["C0000000008", "C0000000009"]
+
+
+def _registry_case(rnd: random.Random) -> tuple[list[list[str]], dict[str, str]]:
+    """Groups of source ids, and earlier master ids of most of them (some of another format)."""
+    ids = [f"s{i:02d}" for i in range(rnd.randint(1, 40))]
+    previous = {
+        i: f"C{rnd.randint(1, 12):010d}" if rnd.random() < 0.8 else rnd.choice(["X1", "C", "C1a"])
+        for i in ids
+        if rnd.random() < 0.85
+    }
+    rnd.shuffle(ids)
+    groups, start = [], 0
+    while start < len(ids):
+        size = rnd.randint(1, 4)
+        groups.append(ids[start : start + size])
+        start += size
+    return groups, previous
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_registry_rules_hold_on_random_merges_and_splits(seed: int) -> None:
+    """The module's rules, checked one by one on random regroupings of old clusters: each old id
+    goes to the group holding most of its records (ties: smallest source id), a group awarded
+    several keeps the oldest and retires the others into it, the others get new sequences in
+    the order of their smallest source id, after every sequence issued."""
+    rnd = random.Random(seed)
+    groups, previous = _registry_case(rnd)
+    result = assign_master_ids(groups, previous, 20)
+    ordered = sorted((sorted(g) for g in groups), key=lambda g: g[0])
+    holders: dict[str, list[tuple[int, str]]] = {}
+    for group in ordered:
+        for old in {previous[m] for m in group if m in previous}:
+            records = sum(previous.get(m) == old for m in group)
+            holders.setdefault(old, []).append((-records, group[0]))
+    awarded: dict[str, list[str]] = {}
+    for old, places in holders.items():
+        awarded.setdefault(min(places)[1], []).append(old)
+    sequence = lambda i: int(i[1:]) if i[1:].isdigit() and i[0] == "C" else 0  # noqa: E731
+    expected_new, retired, next_seq = [], [], 21
+    for group in ordered:
+        olds = sorted(awarded.get(group[0], []), key=lambda i: (sequence(i), i))
+        if olds:
+            master = olds[0]
+            retired += [(old, master) for old in olds[1:]]
+        else:
+            master = f"C{next_seq:010d}"
+            expected_new.append(master)
+            next_seq += 1
+        assert {m: result.master_of[m] for m in group} == dict.fromkeys(group, master)
+    assert result.new_ids == expected_new and result.retired == retired
 
 
 # --- steward overrides ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from pipeline.identity.overrides import Overrides
 from pipeline.identity.registry import (
     Assignment,
     assign_master_ids,
+    last_sequence_sql,
     registry_ddl,
     successor_rows,
 )
@@ -177,8 +178,8 @@ def resolve_identities(
             "SELECT source_customer_id, customer_id FROM identity.master_registry"
         ).fetchall()
     )
-    issued = [r[0] for r in con.execute("SELECT customer_id FROM identity.master_ids").fetchall()]
-    assignment = assign_master_ids(groups, previous, issued)
+    (last_sequence,) = con.execute(last_sequence_sql()).fetchone()
+    assignment = assign_master_ids(groups, previous, int(last_sequence))
     report.masters_out = len(groups)
     report.records_merged = report.records_in - report.masters_out
     report.new_master_ids = len(assignment.new_ids)

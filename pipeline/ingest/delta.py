@@ -10,17 +10,19 @@ column (the order id for orders and order lines):
 * order lines without a number are numbered within their order;
 * order lines follow their order's deferral (deferred when every row of the order is).
 
-So when the previous cleaning ran with the same parameters (as-of date, date floor, currency,
-date formats, raw columns, cleaning code) on the same files, and files were only added since,
-the rows to clean again are the new files' rows plus every row whose key a new row carries (for
-orders and order lines: every row of an order that a new order or line names). Their fates are
-decided among themselves exactly as a full cleaning would decide them among all rows; every
-other row keeps its fate: its clean row, its quarantine entries, its deferral. Derived customers
-and the load log are recomputed over the whole tables. `tests/test_ingest_delta.py` compares
-every clean table with a full cleaning of the same files.
+So when the previous cleaning ran with the same parameters (date floor, currency, date formats,
+raw columns, cleaning code; the as-of date the same or earlier) on the same files, and files
+were only added since, the rows to clean again are the rows whose own fate may change (the new
+files' rows; when the as-of date moved forward, the rows deferred until then and the birth dates
+removed as future, the only checks that read the as-of date) plus every row sharing a key with
+one of them (for orders and order lines: every row of an order that one of them names). Their
+fates are decided among themselves exactly as a full cleaning would decide them among all rows;
+every other row keeps its fate: its clean row, its quarantine entries, its deferral. Derived
+customers, orphan lines and the load log are recomputed over the whole tables.
+`tests/test_ingest_delta.py` compares every clean table with a full cleaning of the same files.
 
-Anything else (a file changed, removed or read again, another parameter, a first cleaning)
-cleans everything; the log says which and why.
+Anything else (a file changed, removed or read again, another parameter, an earlier as-of date,
+a first cleaning, `full`) cleans everything; the log says which and why.
 """
 
 from __future__ import annotations
