@@ -464,6 +464,59 @@ def test_dagster_multi_asset_materializes_with_metadata(tmp_path: Path) -> None:
     assert events[("identity", "customer_identity_map")]["dagster/row_count"].value == 4
 
 
+def test_unchanged_records_overrides_and_as_of_keep_the_identity_tables(tmp_path: Path) -> None:
+    """A refresh that changed nothing identity reads (a marts setting, new orders only) keeps the
+    last resolution's tables; a changed record, the overrides or the as-of date resolve again."""
+    db = tmp_path / "w.duckdb"
+    rows = [
+        helene("h1", email="helene@example.fr"),
+        helene("h2", first_name="DUPONT", last_name="Helene"),
+        customer("p1", first_name="Paul", last_name="Durand", phone="+33611110000"),
+    ]
+    write_customers(db, rows)
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text("never_merge: []\nforce_merge: []\n")
+
+    def materialize(as_of: dt.date = AS_OF) -> tuple[str, list[tuple]]:
+        result = dg.materialize(
+            [identity_assets],
+            resources={
+                "warehouse": Warehouse(path=str(db)),
+                "settings": RefreshSettings(
+                    as_of=as_of.isoformat(),
+                    identity_overrides_file=str(overrides),
+                    state_dir=str(tmp_path / "state"),
+                ),
+            },
+        )
+        meta = {
+            tuple(e.asset_key.path): e.step_materialization_data.materialization.metadata
+            for e in result.get_asset_materialization_events()
+        }[("identity", "customers")]
+        tables = query(
+            db,
+            "SELECT m.source_customer_id, m.customer_id, g.freshness_days "
+            "FROM identity.customer_identity_map m JOIN identity.customers g USING (customer_id) "
+            "ORDER BY 1",
+        )
+        return meta["resolution"].value, tables
+
+    first = materialize()
+    assert first[0] == "resolved" and len({m for _, m, _ in first[1]}) == 2
+    assert materialize() == ("kept: inputs unchanged", first[1])
+    # Rows written in another order: the same records.
+    write_customers(db, list(reversed(rows)))
+    assert materialize()[0] == "kept: inputs unchanged"
+    later = materialize(AS_OF + dt.timedelta(days=30))
+    assert later[0] == "resolved"
+    assert [f for *_, f in later[1]] == [f + 30 for *_, f in first[1]]
+    overrides.write_text("never_merge:\n  - [h1, h2]\nforce_merge: []\n")
+    split = materialize(AS_OF + dt.timedelta(days=30))
+    assert split[0] == "resolved" and len({m for _, m, _ in split[1]}) == 3
+    write_customers(db, [*rows, customer("p9", first_name="Zoe", last_name="Martin")])
+    assert materialize(AS_OF + dt.timedelta(days=30))[0] == "resolved"
+
+
 def test_the_scratch_database_keeps_the_warehouse_memory_limit_threads_and_spill_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,7 +3,8 @@
 import dagster as dg
 
 from pipeline.identity.overrides import load_overrides
-from pipeline.identity.resolve import ResolutionReport, resolve_identities
+from pipeline.identity.resolve import SOURCE_TABLE, ResolutionReport, resolve_identities
+from pipeline.identity.state import resolution_inputs, unchanged
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 
 CLEAN_CUSTOMERS = dg.AssetKey(["clean", "customers"])
@@ -65,7 +66,8 @@ def identity_assets(
 
     Deterministic e-mail rule + splink model, guarded clustering with the stewards' overrides
     (settings.paths.identity_overrides_file), stable master ids and golden records; see
-    docs/identity.md.
+    docs/identity.md. When the customer records, overrides, as-of date and code are those of the
+    last resolution (`pipeline.identity.state`), its tables stand (metadata `resolution`).
     """
     overrides = load_overrides(settings.paths.identity_overrides_file)
     if overrides.never_merge or overrides.force_merge:
@@ -75,20 +77,37 @@ def identity_assets(
         )
     as_of = settings.as_of_date()
     with warehouse.connect() as con:
-        report = resolve_identities(
-            con, as_of, overrides, scratch_config=warehouse.scratch_config("identity")
-        )
+        inputs = resolution_inputs(con, SOURCE_TABLE, as_of.isoformat(), overrides)
+        kept = unchanged(con, inputs)
+        if not kept:
+            report = resolve_identities(
+                con,
+                as_of,
+                overrides,
+                scratch_config=warehouse.scratch_config("identity"),
+                inputs=inputs,
+            )
         counts = {
             table: con.execute(f"SELECT count(*) FROM identity.{table}").fetchone()[0]
             for table in _DESCRIPTIONS
         }
-    context.log.info(
-        f"identity {as_of}: {report.records_in} records -> {report.masters_out} master customers "
-        f"({report.records_merged} merged); clusters by size {report.clusters_by_size}; "
-        f"links by rule {report.pairs_by_rule}; refused {report.pairs_refused}; "
-        f"seconds {report.seconds}"
-    )
-    common = _common_metadata(report)
+    if kept:
+        # Resolving again would give the same tables (docs/identity.md, "Stable master ids").
+        context.log.info(
+            f"identity {as_of}: the {inputs['records']} customer records, the stewards' "
+            "overrides, the as-of date and the code are those of the last resolution: its "
+            f"tables stand ({counts['customer_identity_map']} records, "
+            f"{counts['customers']} master customers)"
+        )
+        common: dict[str, object] = {"resolution": "kept: inputs unchanged"}
+    else:
+        context.log.info(
+            f"identity {as_of}: {report.records_in} records -> {report.masters_out} master "
+            f"customers ({report.records_merged} merged); clusters by size "
+            f"{report.clusters_by_size}; links by rule {report.pairs_by_rule}; refused "
+            f"{report.pairs_refused}; seconds {report.seconds}"
+        )
+        common = {"resolution": "resolved", **_common_metadata(report)}
     for table in _DESCRIPTIONS:
         yield dg.MaterializeResult(
             asset_key=["identity", table],

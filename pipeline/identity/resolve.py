@@ -32,6 +32,7 @@ from pipeline.identity.registry import (
     registry_ddl,
     successor_rows,
 )
+from pipeline.identity.state import record, resolution_inputs
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ def resolve_identities(
     threshold: float = MATCH_THRESHOLD,
     source: str = SOURCE_TABLE,
     scratch_config: Mapping[str, Any] | None = None,
+    inputs: dict[str, object] | None = None,
 ) -> ResolutionReport:
     """Resolve the customers of `source` in the warehouse `con` and write the identity tables.
 
@@ -137,9 +139,13 @@ def resolve_identities(
     Writes identity.customer_identity_map, identity.customers, identity.identity_merges
     (replaced each run) and updates the persistent registry identity.master_registry,
     identity.master_ids and identity.master_id_merges, and rebuilds
-    identity.master_id_successors (retired id -> surviving id from each as-of date on).
+    identity.master_id_successors (retired id -> surviving id from each as-of date on), and
+    records its `inputs` (`pipeline.identity.state`; computed here when not given).
     """
     overrides = overrides or Overrides()
+    inputs = inputs or resolution_inputs(
+        con, source, as_of.isoformat(), overrides, threshold, train
+    )
     report = ResolutionReport()
     started = time.perf_counter()
 
@@ -201,7 +207,7 @@ def resolve_identities(
             "score": pa.array([float(best[i].score) for i in merged_ids], pa.float64()),
         }
     )
-    _write(con, as_of, mapping, merges, assignment, source)
+    _write(con, as_of, mapping, merges, assignment, source, inputs)
     report.seconds["write"] = round(time.perf_counter() - mark, 2)
     report.seconds["total"] = round(time.perf_counter() - started, 2)
     log.info(
@@ -223,8 +229,9 @@ def _write(
     merges: pa.Table,
     assignment: Assignment,
     source: str,
+    inputs: dict[str, object],
 ) -> None:
-    """Write every identity table in one transaction (all or nothing)."""
+    """Write every identity table, and the inputs they come from, in one transaction."""
     as_of_sql = f"DATE '{as_of.isoformat()}'"
     con.register("_identity_mapping", mapping)
     con.register("_identity_merges", merges)
@@ -315,6 +322,7 @@ def _write(
             "CREATE OR REPLACE TABLE identity.customers AS "
             + golden_sql(source, "identity.customer_identity_map", as_of, columns)
         )
+        record(con, inputs)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
