@@ -67,6 +67,10 @@ FULL_RELOAD_RUN_CONFIG: dict[str, Any] = {
     }
 }
 
+#: The run config part of `segments refresh --force` (and --full): identity resolves again even
+#: when nothing it reads changed.
+FORCE_RUN_CONFIG: dict[str, Any] = {"identity_assets": {"config": {"resolve": True}}}
+
 
 def build_run_config(
     *,
@@ -421,7 +425,11 @@ def _echo_failure(
     help="Engine of the dbt models (docs/spark.md); default: refresh.engine (duckdb).",
 )
 @click.option("--spark-dir", type=click.Path(path_type=Path), help="Default: <warehouse dir>/spark")
-@click.option("--force", is_flag=True, help="Rebuild even when nothing changed since the last run.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Rebuild even when nothing changed since the last run (identity resolves again).",
+)
 @click.option(
     "--full",
     is_flag=True,
@@ -495,6 +503,8 @@ def refresh(
     if full:
         run_config.update(FULL_RELOAD_RUN_CONFIG)
         force = True
+    if force:
+        run_config["ops"] = {**run_config.get("ops", {}), **FORCE_RUN_CONFIG}
     checked = preflight(run_config)
     if not checked.ok:
         _echo_failure(

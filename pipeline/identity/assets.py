@@ -1,6 +1,7 @@
 """Dagster assets of the identity domain: the identity map, golden records and merge log."""
 
 import dagster as dg
+from pydantic import Field
 
 from pipeline.identity.overrides import load_overrides
 from pipeline.identity.resolve import SOURCE_TABLE, ResolutionReport, resolve_identities
@@ -46,6 +47,16 @@ def _common_metadata(report: ResolutionReport) -> dict[str, object]:
     }
 
 
+class IdentityConfig(dg.Config):
+    """Run options of the resolution (`segments refresh --force` and `--full` set `resolve`)."""
+
+    resolve: bool = Field(
+        default=False,
+        description="Resolve again even when the customer records, overrides, as-of date and "
+        "code are those of the last resolution (whose tables otherwise stand).",
+    )
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -60,7 +71,10 @@ def _common_metadata(report: ResolutionReport) -> dict[str, object]:
     pool=WAREHOUSE_POOL,
 )
 def identity_assets(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, settings: RefreshSettings
+    context: dg.AssetExecutionContext,
+    config: IdentityConfig,
+    warehouse: Warehouse,
+    settings: RefreshSettings,
 ):
     """Resolve clean.customers into master customers (one customer, one identity).
 
@@ -78,7 +92,7 @@ def identity_assets(
     as_of = settings.as_of_date()
     with warehouse.connect() as con:
         inputs = resolution_inputs(con, SOURCE_TABLE, as_of.isoformat(), overrides)
-        kept = unchanged(con, inputs)
+        kept = not config.resolve and unchanged(con, inputs)
         if not kept:
             report = resolve_identities(
                 con,
