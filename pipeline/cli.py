@@ -37,6 +37,7 @@ from pipeline.lib.failures import (
 )
 from pipeline.lib.paths import serving_path
 from pipeline.lib.permissions import private_by_default
+from pipeline.lib.sql import table_exists
 from pipeline.lib.writer_lock import WarehouseBusy, acquire, release
 
 log = logging.getLogger("segments")
@@ -237,17 +238,7 @@ def _print_summary(
     """
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-
-        def table_exists(schema: str, table: str) -> bool:
-            return bool(
-                con.execute(
-                    "select count(*) from information_schema.tables "
-                    "where table_schema = ? and table_name = ?",
-                    [schema, table],
-                ).fetchone()[0]
-            )
-
-        if table_exists("clean", "load_log"):
+        if table_exists(con, "clean", "load_log"):
             click.echo(
                 "\nRows per entity (read = accepted + deferred + rejected; deferred: dated "
                 "after the as-of date, left for a later refresh):"
@@ -291,7 +282,7 @@ def _print_summary(
             )
         if cleaning:
             click.echo(f"Cleaning {cleaning}")
-        if table_exists("clean", "quarantine"):
+        if table_exists(con, "clean", "quarantine"):
             rows = con.execute(
                 "select reason_code, action, count(*) from clean.quarantine "
                 "group by all order by 3 desc, 1"
@@ -299,7 +290,7 @@ def _print_summary(
             click.echo("\nQuarantine per reason (table clean.quarantine):")
             for reason, action, n in rows:
                 click.echo(f"  {reason:<22}{action:<14}{n:>8}")
-        if table_exists("identity", "customer_identity_map"):
+        if table_exists(con, "identity", "customer_identity_map"):
             records, masters = con.execute(
                 "select count(*), count(distinct customer_id) from identity.customer_identity_map"
             ).fetchone()
@@ -307,7 +298,7 @@ def _print_summary(
                 f"\nIdentity: {records} customer records resolved into {masters} customers "
                 f"({records - masters} merged)"
             )
-        if table_exists("marts", "segment_kpis"):
+        if table_exists(con, "marts", "segment_kpis"):
             click.echo("\nSegments:")
             rows = con.execute(
                 "select segment, customers, share, revenue from marts.segment_kpis "

@@ -415,6 +415,27 @@ def test_load_overrides_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+def materialize_identity(db: Path, overrides: Path, as_of: dt.date) -> dict[tuple, dict]:
+    """Run the identity step on `db` (state beside the overrides file): each identity table's
+    materialization metadata."""
+    result = dg.materialize(
+        [identity_assets],
+        resources={
+            "warehouse": Warehouse(path=str(db)),
+            "settings": RefreshSettings(
+                as_of=as_of.isoformat(),
+                identity_overrides_file=str(overrides),
+                state_dir=str(overrides.parent / "state"),
+            ),
+        },
+    )
+    assert result.success
+    return {
+        tuple(e.asset_key.path): e.step_materialization_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+
+
 def test_dagster_multi_asset_materializes_with_metadata(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     write_customers(
@@ -428,22 +449,7 @@ def test_dagster_multi_asset_materializes_with_metadata(tmp_path: Path) -> None:
     )
     overrides = tmp_path / "overrides.yaml"
     overrides.write_text("never_merge: []\nforce_merge:\n  - [p1, p2]\n")
-    result = dg.materialize(
-        [identity_assets],
-        resources={
-            "warehouse": Warehouse(path=str(db)),
-            "settings": RefreshSettings(
-                as_of=AS_OF.isoformat(),
-                identity_overrides_file=str(overrides),
-                state_dir=str(tmp_path / "state"),
-            ),
-        },
-    )
-    assert result.success
-    events = {
-        tuple(e.asset_key.path): e.step_materialization_data.materialization.metadata
-        for e in result.get_asset_materialization_events()
-    }
+    events = materialize_identity(db, overrides, AS_OF)
     assert set(events) == {
         ("identity", t)
         for t in (
@@ -478,21 +484,7 @@ def test_unchanged_records_overrides_and_as_of_keep_the_identity_tables(tmp_path
     overrides.write_text("never_merge: []\nforce_merge: []\n")
 
     def materialize(as_of: dt.date = AS_OF) -> tuple[str, list[tuple]]:
-        result = dg.materialize(
-            [identity_assets],
-            resources={
-                "warehouse": Warehouse(path=str(db)),
-                "settings": RefreshSettings(
-                    as_of=as_of.isoformat(),
-                    identity_overrides_file=str(overrides),
-                    state_dir=str(tmp_path / "state"),
-                ),
-            },
-        )
-        meta = {
-            tuple(e.asset_key.path): e.step_materialization_data.materialization.metadata
-            for e in result.get_asset_materialization_events()
-        }[("identity", "customers")]
+        meta = materialize_identity(db, overrides, as_of)[("identity", "customers")]
         tables = query(
             db,
             "SELECT m.source_customer_id, m.customer_id, g.freshness_days "

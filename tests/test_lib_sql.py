@@ -9,7 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.lib.sql import quote_ident, quote_relation, sql_literal
+from pipeline.lib.fingerprint import code_digest
+from pipeline.lib.sql import column_names, quote_ident, quote_relation, sql_literal, table_exists
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,6 +44,31 @@ def test_dates_and_paths_become_quoted_text() -> None:
         sql_literal(float("inf"))
     with pytest.raises(TypeError, match="list"):
         sql_literal([1])
+
+
+def test_the_catalog_answers_for_the_current_database_only(tmp_path: Path) -> None:
+    with duckdb.connect() as con:
+        con.execute(
+            "create schema s; create table s.t (b int, a varchar); create view s.v as select 1 x"
+        )
+        con.execute(f"attach {sql_literal(tmp_path / 'other.duckdb')} as other")
+        con.execute("create schema other.s; create table other.s.elsewhere (z int)")
+        assert table_exists(con, "s", "t") and table_exists(con, "s", "v")
+        assert not table_exists(con, "s", "v", views=False)
+        assert not table_exists(con, "s", "elsewhere") and not table_exists(con, "s", "missing")
+        assert column_names(con, "s", "t") == ["b", "a"]
+        assert column_names(con, "s", "elsewhere") == []
+
+
+def test_a_code_digest_changes_with_any_file_and_with_package_versions(tmp_path: Path) -> None:
+    one, two = tmp_path / "one.py", tmp_path / "two.py"
+    one.write_text("x = 1\n")
+    two.write_text("y = 2\n")
+    base = code_digest([one, two])
+    assert code_digest([one, two]) == base
+    assert code_digest([one, two], ["duckdb"]) != base
+    two.write_text("y = 3\n")
+    assert code_digest([one, two]) != base
 
 
 def test_no_module_escapes_quotes_by_hand() -> None:

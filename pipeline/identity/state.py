@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
-from importlib import metadata
 from pathlib import Path
 
 import duckdb
 
 from pipeline.identity.model import MATCH_THRESHOLD
 from pipeline.identity.overrides import Overrides
-from pipeline.lib.fingerprint import json_digest
+from pipeline.lib.fingerprint import code_digest, json_digest
+from pipeline.lib.sql import table_exists
 
 #: One row: the inputs of the last resolution (JSON), written in its transaction.
 STATE_TABLE = "identity.resolution_state"
@@ -29,13 +28,8 @@ STATE_TABLE = "identity.resolution_state"
 
 @functools.cache
 def _code_digest() -> str:
-    """sha256 of the identity code and of the libraries that score and store (splink, DuckDB)."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.read_bytes())
-    for package in ("splink", "duckdb"):
-        digest.update(metadata.version(package).encode())
-    return digest.hexdigest()
+    """The identity code and the libraries that score and store (splink, DuckDB)."""
+    return code_digest(sorted(Path(__file__).parent.glob("*.py")), ("splink", "duckdb"))
 
 
 def resolution_inputs(
@@ -69,12 +63,7 @@ def resolution_inputs(
 
 def unchanged(con: duckdb.DuckDBPyConnection, inputs: dict[str, object]) -> bool:
     """Whether the last resolution recorded exactly these inputs."""
-    schema, name = STATE_TABLE.split(".")
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-        [schema, name],
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(con, *STATE_TABLE.split(".")):
         return False
     row = con.execute(f"SELECT inputs FROM {STATE_TABLE}").fetchone()
     return row is not None and json.loads(row[0]) == inputs

@@ -46,6 +46,7 @@ from pipeline.ingest.rules import (
 from pipeline.ingest.sql_fragments import parsed_columns_sql
 
 # Short names: these modules build long SQL strings out of them.
+from pipeline.lib.sql import column_names
 from pipeline.lib.sql import quote_ident as _q
 from pipeline.lib.sql import sql_literal as _lit
 
@@ -92,12 +93,7 @@ class CleanReport:
 
 def _raw_columns(con: duckdb.DuckDBPyConnection, entity: str) -> list[str]:
     """Non-lineage columns of raw.<entity> (canonical first, then extra source columns)."""
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
-        "AND table_name = ? ORDER BY ordinal_position",
-        [entity],
-    ).fetchall()
-    return [r[0] for r in rows if r[0] not in LINEAGE_COLUMNS]
+    return [c for c in column_names(con, "raw", entity) if c not in LINEAGE_COLUMNS]
 
 
 def _parsed_relation(

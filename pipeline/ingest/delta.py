@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import json
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import duckdb
@@ -42,6 +40,8 @@ from pipeline.ingest.entities import AS_OF_COLUMNS, ENTITIES
 from pipeline.ingest.rules import GENERATED_ID, KEYS
 
 # Short names: these modules build long SQL strings out of them.
+from pipeline.lib.fingerprint import code_digest
+from pipeline.lib.sql import column_names, table_exists
 from pipeline.lib.sql import quote_ident as _q
 from pipeline.lib.sql import sql_literal as _lit
 
@@ -65,13 +65,10 @@ _BY_ORDER = ("orders", "order_lines")
 
 @functools.cache
 def _rules_digest() -> str:
-    """sha256 of the cleaning code and of the libraries that parse values (DuckDB, phones)."""
-    digest = hashlib.sha256()
-    for name in _RULE_MODULES:
-        digest.update((Path(__file__).parent / name).read_bytes())
-    for package in ("duckdb", "phonenumbers"):
-        digest.update(metadata.version(package).encode())
-    return digest.hexdigest()
+    """The cleaning code and the libraries that parse values (DuckDB, phones)."""
+    return code_digest(
+        (Path(__file__).parent / name for name in _RULE_MODULES), ("duckdb", "phonenumbers")
+    )
 
 
 def parameters(
@@ -82,17 +79,7 @@ def parameters(
     formats: list[str],
 ) -> dict[str, object]:
     """What a raw row's fate depends on besides the rows themselves."""
-    columns = {
-        entity: [
-            name
-            for (name,) in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
-                "AND table_name = ? ORDER BY ordinal_position",
-                [entity],
-            ).fetchall()
-        ]
-        for entity in ENTITIES
-    }
+    columns = {entity: column_names(con, "raw", entity) for entity in ENTITIES}
     return {
         "as-of date": as_of.isoformat(),
         "date floor": date_floor.isoformat(),
@@ -120,22 +107,13 @@ class CleaningPlan:
         return self.delta and not self.new_files and self.previous_as_of is None
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
-
-
 def plan(con: duckdb.DuckDBPyConnection, params: dict[str, object], full: bool) -> CleaningPlan:
     """Delta when files were only added since the last cleaning, whose parameters were the same
     but for an earlier as-of date."""
     if full:
         return CleaningPlan(False, "full cleaning requested")
-    cleaned = _table_exists(con, "clean", "load_log")
-    if not (cleaned and _table_exists(con, *STATE_TABLE.split("."))):
+    cleaned = table_exists(con, "clean", "load_log")
+    if not (cleaned and table_exists(con, *STATE_TABLE.split("."))):
         return CleaningPlan(False, "no earlier cleaning in this warehouse")
     (previous,) = con.execute(f"SELECT parameters FROM {STATE_TABLE}").fetchone()
     previous = json.loads(previous)
@@ -252,12 +230,7 @@ def scope(con: duckdb.DuckDBPyConnection, entity: str, plan: CleaningPlan) -> in
 
 
 def _clean_columns(con: duckdb.DuckDBPyConnection, entity: str) -> str:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'clean' "
-        "AND table_name = ? ORDER BY ordinal_position",
-        [entity],
-    ).fetchall()
-    return ", ".join(_q(c) for (c,) in rows)
+    return ", ".join(_q(c) for c in column_names(con, "clean", entity))
 
 
 def outside_sql(con: duckdb.DuckDBPyConnection, entity: str) -> str:

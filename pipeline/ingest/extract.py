@@ -17,7 +17,6 @@ import csv
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
 import io
 import logging
 import re
@@ -43,7 +42,7 @@ from pipeline.ingest.entities import (
     TIMESTAMP,
 )
 from pipeline.ingest.mapping import AUTO, ColumnSpec, EntityMapping, Mapping, MappingError
-from pipeline.lib.fingerprint import file_sha256, json_digest
+from pipeline.lib.fingerprint import code_digest, file_sha256, json_digest
 
 # Short names: these modules build long SQL strings out of them.
 from pipeline.lib.sql import quote_ident as _q
@@ -75,11 +74,8 @@ _READER_MODULES = ("extract.py", "detect.py", "mapping.py", "entities.py")
 
 @functools.cache
 def _reader_digest() -> str:
-    """sha256 of the reader's code: a new version of it reads every file again."""
-    digest = hashlib.sha256()
-    for name in _READER_MODULES:
-        digest.update((Path(__file__).parent / name).read_bytes())
-    return digest.hexdigest()
+    """The reader's code: a new version of it reads every file again."""
+    return code_digest(Path(__file__).parent / name for name in _READER_MODULES)
 
 
 def load_key(entity: str, emap: EntityMapping) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -41,6 +41,17 @@ def file_sha256(path: Path) -> str:
 def json_digest(value: Any) -> str:
     """sha256 of a value's canonical JSON (sorted keys): equal values, equal digests."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def code_digest(files: Iterable[Path], packages: Iterable[str] = ()) -> str:
+    """sha256 of source files (in the order given) and of installed packages' versions: a step
+    that keeps earlier results while its code and libraries are the same compares this."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    for package in packages:
+        digest.update(metadata.version(package).encode())
+    return digest.hexdigest()
 
 
 def _tree(root: Path) -> list[tuple[str, str]]:

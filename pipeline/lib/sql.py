@@ -4,7 +4,8 @@ The one place that turns a name into an identifier and a Python value into a lit
 module that builds SQL text imports these instead of escaping quotes by hand. Values a query can
 bind (`?`, `$name`) are bound; these are for what cannot be: identifiers, DDL, COMMENT ON, COPY
 targets, ATTACH paths and the SQL that GX receives as plain text. `transaction` is the one
-all-or-nothing block around several statements.
+all-or-nothing block around several statements; `table_exists` and `column_names` the one way to
+ask the catalog.
 """
 
 from __future__ import annotations
@@ -56,6 +57,30 @@ def sql_literal(value: Any) -> str:
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     raise TypeError(f"cannot inline a {type(value).__name__} SQL parameter")
+
+
+def table_exists(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, *, views: bool = True
+) -> bool:
+    """True when `schema.table` exists in the current database (a view too, unless `views` is
+    False: a view has no rows of its own worth counting)."""
+    kinds = "('BASE TABLE', 'VIEW')" if views else "('BASE TABLE')"
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+        f"AND table_schema = ? AND table_name = ? AND table_type IN {kinds}",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def column_names(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    """The columns of `schema.table`, in table order (empty when it does not exist)."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_catalog = "
+        "current_database() AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return [name for (name,) in rows]
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.lib.codes import OTHER_VALUES, OVERALL
+from pipeline.lib.sql import table_exists
 
 KPI_METRICS = ["nps", "churn_rate", "return_rate", "tickets_per_customer"]
 #: Persona attributes in the order of the sheets (segment_persona_breakdowns.attribute).
@@ -38,15 +39,6 @@ PERSONA_ATTRIBUTES = [
 ]
 #: Values of the breakdowns that describe nobody in particular.
 NOT_A_VALUE = {"unknown", "no_answer", OTHER_VALUES}
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    """True when schema.table exists (table or view)."""
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:

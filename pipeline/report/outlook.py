@@ -13,7 +13,8 @@ from typing import Any
 import duckdb
 from markupsafe import Markup
 
-from pipeline.report import data, svg
+from pipeline.lib.sql import table_exists
+from pipeline.report import svg
 from pipeline.report.data import num
 from pipeline.report.i18n import Formatter, Translator
 
@@ -86,7 +87,7 @@ def outlook_context(
         "cluster_profiles",
         "cluster_drift",
     )
-    if not all(data.table_exists(con, "marts", t) for t in needed):
+    if not all(table_exists(con, "marts", t) for t in needed):
         return None
     segments = con.execute(
         "select segment, customers, expected_revenue, avg_p_alive, share_at_risk, horizon_days "
@@ -97,7 +98,7 @@ def outlook_context(
     model = first[0] if first else None
     window = (
         con.execute("select churn_window_days from marts.prediction_evaluation limit 1").fetchone()
-        if data.table_exists(con, "marts", "prediction_evaluation")
+        if table_exists(con, "marts", "prediction_evaluation")
         else None
     )
     churn_days = window[0] if window else None
@@ -110,7 +111,7 @@ def outlook_context(
     clusters = con.execute("select * from marts.cluster_profiles order by cluster_id").df()
     drift = con.execute("select * from marts.cluster_drift order by as_of desc limit 1").df()
     evaluation = None
-    if data.table_exists(con, "marts", "prediction_evaluation"):
+    if table_exists(con, "marts", "prediction_evaluation"):
         rows = con.execute(
             "select model, role, calibration_end, holdout_end, mae_orders, "
             "predicted_actual_ratio, brier_churn from marts.prediction_evaluation "

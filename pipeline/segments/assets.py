@@ -14,7 +14,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
-from pipeline.lib.sql import quote_relation
+from pipeline.lib.sql import quote_relation, table_exists
 from pipeline.segments.dbt_parse import (
     dbt_environment,
     environment,
@@ -44,11 +44,8 @@ DISTRIBUTION_MODELS = ("customer_rfm", "segment_kpis")
 def _table_metadata(con, key: dg.AssetKey) -> dict[str, Any]:
     """Row count of a built model (key = [schema, name]) and, for the main marts, segments."""
     schema, name = key.path[0], key.path[-1]
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-        [schema, name],
-    ).fetchone()[0]
-    if not exists:  # views and ephemeral nodes: nothing worth counting
+    # views and ephemeral nodes: nothing worth counting
+    if not table_exists(con, schema, name, views=False):
         return {}
     metadata: dict[str, Any] = {
         "dagster/row_count": con.execute(

@@ -9,15 +9,12 @@ from __future__ import annotations
 import duckdb
 
 from pipeline.lib.codes import OVERALL
+from pipeline.lib.sql import table_exists
 
 
 def segment_distribution_markdown(con: duckdb.DuckDBPyConnection) -> str:
     """Markdown table (segment, customers, share, revenue) of the segments with customers."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'marts' and table_name = 'segment_kpis'"
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(con, "marts", "segment_kpis"):
         return ""
     rows = con.execute(
         "select segment, customers, share, cast(revenue as double) from marts.segment_kpis "
