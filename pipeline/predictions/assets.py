@@ -16,7 +16,7 @@ from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
 from pipeline.lib.sql import quote_relation, sql_literal, transaction
 from pipeline.predictions import clustering, models
 from pipeline.predictions.docs import describe
-from pipeline.predictions.features import Sources, sample_key_sql
+from pipeline.predictions.features import Sources, read_once, sample_key_sql
 from pipeline.segments.assets import model_key
 
 GROUP = "predictions"
@@ -251,8 +251,7 @@ def prediction_assets(
     horizon = settings.prediction.horizon_days
     currency = settings.refresh.currency
     started = time.perf_counter()
-    with warehouse.connect() as con:
-        src = sources()
+    with warehouse.connect() as con, read_once(con, sources()) as src:
         evaluation = models.evaluate_candidates(
             con, src, as_of, horizon, settings.refresh.churn_days, settings.prediction.fit_sample
         )
@@ -316,19 +315,34 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     `sample_key` (`features.Sources.identity`), by which the rows are ordered.
     """
     orders, lines = relation("int_orders__qualifying"), relation("stg_order_lines")
+    # The window's category values and channel orders, read once from the views (each read
+    # joins the orders and lines re-keyed through the identity map): the top categories and
+    # channels, then the mixes, are computed from these copies.
+    con.execute(
+        f"""create or replace temp table _cluster_category_values as
+            select o.customer_id, l.category, sum(cast(l.line_amount as double)) as v,
+                   sum(l.line_amount) as amount
+            from {orders} o join {lines} l on l.order_id = o.order_id
+            where o.is_in_scoring_window and not o.is_returned and l.category is not null
+            group by o.customer_id, l.category"""
+    )
+    con.execute(
+        f"""create or replace temp table _cluster_channel_orders as
+            select customer_id, channel from {orders}
+            where is_in_scoring_window and channel is not null"""
+    )
     top_categories = [
         r[0]
         for r in con.execute(
-            f"""select l.category from {orders} o join {lines} l on l.order_id = o.order_id
-                where o.is_in_scoring_window and not o.is_returned and l.category is not null
-                group by l.category order by sum(l.line_amount) desc, l.category
+            f"""select category from _cluster_category_values
+                group by category order by sum(amount) desc, category
                 limit {clustering.MAX_CATEGORIES}"""
         ).fetchall()
     ]
     top_channels = [
         r[0]
         for r in con.execute(
-            f"""select channel from {orders} where is_in_scoring_window and channel is not null
+            f"""select channel from _cluster_channel_orders
                 group by channel order by count(*) desc, channel
                 limit {clustering.MAX_CHANNELS}"""
         ).fetchall()
@@ -352,7 +366,7 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         else '0.0 as "category_share__other"'
     )
     key_join, key = sample_key_sql(IDENTITY_MAP, "s")
-    return con.execute(
+    frame = con.execute(
         f"""
         with scored as (
             select customer_id, segment, recency_days, frequency,
@@ -363,20 +377,13 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             select customer_id, promo_order_share, return_rate
             from {relation("customer_preferences")}
         ),
-        category_values as (
-            select o.customer_id, l.category, sum(cast(l.line_amount as double)) as v
-            from {orders} o join {lines} l on l.order_id = o.order_id
-            where o.is_in_scoring_window and not o.is_returned and l.category is not null
-            group by o.customer_id, l.category
-        ),
         category_mix as (
             select customer_id, {other_category}{", " + category_cols if category_cols else ""}
-            from category_values group by customer_id
+            from _cluster_category_values group by customer_id
         ),
         channel_mix as (
             select customer_id{", " + channel_cols if channel_cols else ""}
-            from {orders} where is_in_scoring_window and channel is not null
-            group by customer_id
+            from _cluster_channel_orders group by customer_id
         ),
         tickets as (
             select customer_id, count(*) as tickets from {relation("stg_support_tickets")}
@@ -397,6 +404,8 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         order by sample_key
         """
     ).df()
+    con.execute("drop table _cluster_category_values; drop table _cluster_channel_orders")
+    return frame
 
 
 def _previous_state(

@@ -11,7 +11,10 @@ refunds, and the staging views of support tickets and NPS answers (`Sources`).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -54,6 +57,47 @@ class Sources:
     #: ids are numbered per warehouse, so a warehouse refreshed month by month and a fresh one
     #: would otherwise fit their models on different samples of the same customers.
     identity: str | None = None
+
+
+#: Temporary tables of `read_once` (the connection's temp schema, dropped on exit).
+_ONCE = {
+    "orders": (
+        "_prediction_orders",
+        "select customer_id, order_date, amount, is_returned, has_promo from {}",
+    ),
+    "refunds": ("_prediction_refunds", "select customer_id, refunded_at, amount from {}"),
+    "identity": (
+        "_prediction_sample_keys",
+        "select min(source_customer_id) as source_customer_id, customer_id from {} "
+        "group by customer_id",
+    ),
+}
+
+
+@contextlib.contextmanager
+def read_once(con: duckdb.DuckDBPyConnection, src: Sources) -> Iterator[Sources]:
+    """`src` with its orders, refunds and identity map copied once into temporary tables.
+
+    The evaluation and the predictions read them seven times (features at three cutoffs,
+    purchases in four windows). They are dbt views over the clean tables re-keyed through the
+    identity map: read directly, each query paid that join again (at 10M orders, one day-level
+    aggregation of the orders took 1.7 s from the view, 1.1 s from the copy; the refunds 0.7 s
+    and under 0.01 s; the copies 0.9 and 0.8 s once). Only the columns the queries read
+    are copied; the identity map keeps one row per customer, its smallest source id, the only
+    one `sample_key_sql` takes. The tables are dropped on exit.
+    """
+    replaced: dict[str, str] = {}
+    try:
+        for field, (table, select) in _ONCE.items():
+            relation = getattr(src, field)
+            if relation is None:
+                continue
+            con.execute(f"create or replace temp table {table} as {select.format(relation)}")
+            replaced[field] = table
+        yield dataclasses.replace(src, **replaced)
+    finally:
+        for table in replaced.values():
+            con.execute(f"drop table if exists {table}")
 
 
 def sample_key_sql(identity: str | None, customers: str) -> tuple[str, str]:
