@@ -29,42 +29,20 @@ segment_lines as (
         on kept_lines.customer_id = customer_rfm.customer_id
 ),
 
-{# Each buyer once per item: per customer and product, then per customer and category. The
-    buyers of an item are then a count, not a count(distinct) over every line. -#}
-customer_products as (
-    select
-        segment,
-        customer_id,
-        product_id,
-        min(category) as category,
-        sum(quantity) as quantity,
-        sum(line_amount) as revenue
-    from segment_lines
-    where product_id is not null
-    group by segment, customer_id, product_id
-),
-
-customer_categories as (
-    select
-        segment,
-        customer_id,
-        category,
-        sum(quantity) as quantity,
-        sum(line_amount) as revenue
-    from segment_lines
-    group by segment, customer_id, category
-),
-
+{# Buyers are a count(distinct) per segment and item, in the same pass as the sums. At 10M
+    orders (17M kept lines, 13.6M customer-product pairs) that took 7.6 s against 9.9 s for
+    summing per customer and item first, which grouped the lines into 13.6M groups. -#}
 segment_items as (
     select
         segment as item_segment,
         'product' as level,
         product_id as item,
         min(category) as category,
-        sum(revenue) as revenue,
+        sum(line_amount) as revenue,
         sum(quantity) as quantity,
-        count(*) as customers
-    from customer_products
+        count(distinct customer_id) as customers
+    from segment_lines
+    where product_id is not null
     group by segment, product_id
     union all
     select
@@ -72,10 +50,10 @@ segment_items as (
         'category' as level,
         category as item,
         category,
-        sum(revenue) as revenue,
+        sum(line_amount) as revenue,
         sum(quantity) as quantity,
-        count(*) as customers
-    from customer_categories
+        count(distinct customer_id) as customers
+    from segment_lines
     group by segment, category
 ),
 
