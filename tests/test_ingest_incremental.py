@@ -52,13 +52,15 @@ def _load(con: duckdb.DuckDBPyConnection, landing: Path, mapping=None, full: boo
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
-    """Every raw and clean table, sorted, without the load times (the only column that differs)."""
+    """Every raw and clean table, sorted, without the load times and what says how the last
+    cleaning ran (its id, mode and the rows a delta cleaned: the only things that differ)."""
     out = {}
     for schema, table in con.execute(
-        "select schema_name, table_name from duckdb_tables() "
-        "where schema_name in ('raw', 'clean') and table_name <> 'file_registry' order by 1, 2"
+        "select schema_name, table_name from duckdb_tables() where schema_name in ('raw', 'clean') "
+        "and table_name not in ('file_registry', 'cleaned_rows') order by 1, 2"
     ).fetchall():
-        columns = columns_except(con, schema, table, ("_loaded_at", "loaded_at"))
+        run = ("_loaded_at", "loaded_at", "mode", "cleaning_id", "previous_id")
+        columns = columns_except(con, schema, table, run)
         select = ", ".join(f'"{c}"' for c in columns)
         rows = con.execute(f"select {select} from {schema}.{table}").fetchall()
         out[f"{schema}.{table}"] = sorted(rows, key=repr)

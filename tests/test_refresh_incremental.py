@@ -52,7 +52,11 @@ EXCLUDED = {
     # (the point of not reading it again), a fresh refresh loads every file now.
     "clean.load_log": {"loaded_at"},
     "clean.quarantine": {"loaded_at"},
+    # How the last cleaning ran (full or delta, its id and the one it started from).
+    "clean.cleaning_state": {"mode", "cleaning_id", "previous_id"},
 }
+#: Tables that say what the last run did, not what the data is: the raw rows a delta cleaned.
+RUN_TABLES = {"clean.cleaned_rows"}
 #: The settings change: support tickets' topics mapped through an expression (their files are
 #: read again) and monetary values without refunds deducted.
 MAPPING = "entities:\n  support_tickets:\n    columns:\n      topic: {expr: 'upper(topic)'}\n"
@@ -155,6 +159,8 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
         [list(SCHEMAS)],
     ).fetchall():
         name = f"{schema}.{table}"
+        if name in RUN_TABLES:
+            continue
         columns = columns_except(con, schema, table, EXCLUDED.get(name, ()))
         select = ", ".join(f'"{c}"' for c in columns)
         rows = con.execute(f"select {select} from {name}").fetchall()

@@ -274,7 +274,12 @@ def _create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
 NEXT_SUFFIX = "__next"
 
 #: The tables a cleaning run replaces, besides one per entity.
-_RUN_TABLES = ("quarantine", "load_log", delta.STATE_TABLE.split(".")[1])
+_RUN_TABLES = (
+    "quarantine",
+    "load_log",
+    delta.STATE_TABLE.split(".")[1],
+    delta.SCOPE_TABLE.split(".")[1],
+)
 
 
 def next_table(name: str) -> str:
@@ -496,7 +501,13 @@ def clean_entities(
                 "CREATE OR REPLACE TEMP TABLE _deferred_files AS "
                 "SELECT f, sum(n) AS n FROM _deferred_counts GROUP BY f"
             )
-            delta.write_state(con, params, next_table(delta.STATE_TABLE.split(".")[1]))
+            delta.write_state(
+                con,
+                params,
+                next_table(delta.STATE_TABLE.split(".")[1]),
+                delta=False,
+                scope_table=next_table(delta.SCOPE_TABLE.split(".")[1]),
+            )
             _load_log(con)
             _swap_in(con)
     except BaseException:
@@ -551,7 +562,14 @@ def _apply_delta(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> N
             "ORDER BY entity, source_file, source_row, reason_code"
         )
         _load_log(con, lambda name: f"clean.{name}")
-        delta.write_state(con, params, delta.STATE_TABLE)
+        delta.write_state(
+            con,
+            params,
+            delta.STATE_TABLE,
+            delta=True,
+            scope_table=delta.SCOPE_TABLE,
+            entities=ENTITIES,
+        )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,11 @@ from pipeline.lib.sql import sql_literal as _lit
 
 #: One row: the parameters of the last cleaning (JSON), written with the tables it cleaned.
 STATE_TABLE = "clean.cleaning_state"
+#: The raw rows the last cleaning cleaned when it was a delta (empty after a full cleaning).
+SCOPE_TABLE = "clean.cleaned_rows"
+#: Rows a delta rewrites whole whatever its scope, by the column that marks them: the derived
+#: customers, derived again over the whole tables.
+REWRITTEN_EVERY_DELTA = {"customers": "derived_from_orders"}
 #: The modules whose code decides a raw row's fate.
 _RULE_MODULES = (
     "clean.py",
@@ -236,7 +242,8 @@ def _clean_columns(con: duckdb.DuckDBPyConnection, entity: str) -> str:
 def outside_sql(con: duckdb.DuckDBPyConnection, entity: str) -> str:
     """SELECT of the rows of `clean.<entity>` outside the scope, which keep their fate
     (customers: derived ones excepted, derived again over the whole tables)."""
-    derived = " AND NOT derived_from_orders" if entity == "customers" else ""
+    rewritten = REWRITTEN_EVERY_DELTA.get(entity)
+    derived = f" AND NOT {rewritten}" if rewritten else ""
     return f"""SELECT {_clean_columns(con, entity)} FROM clean.{entity} c
         WHERE NOT EXISTS (SELECT 1 FROM _s_{entity} s WHERE s._source_file = c._source_file
                           AND s._source_row = c._source_row){derived}"""
@@ -277,8 +284,8 @@ def apply(con: duckdb.DuckDBPyConnection, entity: str, new_rows: str) -> None:
     caller's transaction)."""
     lineage = "t._source_file = s._source_file AND t._source_row = s._source_row"
     con.execute(f"DELETE FROM clean.{entity} t USING _s_{entity} s WHERE {lineage}")
-    if entity == "customers":
-        con.execute("DELETE FROM clean.customers WHERE derived_from_orders")
+    if entity in REWRITTEN_EVERY_DELTA:
+        con.execute(f"DELETE FROM clean.{entity} WHERE {REWRITTEN_EVERY_DELTA[entity]}")
     con.execute(f"INSERT INTO clean.{entity} SELECT {_clean_columns(con, entity)} FROM {new_rows}")
     con.execute(
         f"""DELETE FROM clean.quarantine t USING _s_{entity} s
@@ -287,7 +294,48 @@ def apply(con: duckdb.DuckDBPyConnection, entity: str, new_rows: str) -> None:
     )
 
 
-def write_state(con: duckdb.DuckDBPyConnection, params: dict[str, object], table: str) -> None:
-    """Record the parameters of this cleaning in `table` (the state table or its next one)."""
-    con.execute(f"CREATE OR REPLACE TABLE {table} (parameters VARCHAR)")
-    con.execute(f"INSERT INTO {table} VALUES (?)", [json.dumps(params, sort_keys=True)])
+def _last_cleaning_id(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The id of the cleaning the clean tables come from (None: none recorded)."""
+    if "cleaning_id" not in column_names(con, *STATE_TABLE.split(".")):
+        return None
+    row = con.execute(f"SELECT cleaning_id FROM {STATE_TABLE}").fetchone()
+    return row[0] if row else None
+
+
+def write_state(
+    con: duckdb.DuckDBPyConnection,
+    params: dict[str, object],
+    table: str,
+    *,
+    delta: bool,
+    scope_table: str,
+    entities: tuple[str, ...] = (),
+) -> None:
+    """Record this cleaning in `table` (the state table or its next one): its parameters, a new
+    cleaning id, the id of the cleaning a delta started from, and the rows it cleaned in
+    `scope_table` (a delta: every entity's `_s_<entity>`; a full cleaning: none, it cleaned
+    them all). The clean gates read both to validate a delta only (docs/quality.md, "Delta
+    validation")."""
+    previous = _last_cleaning_id(con) if delta else None
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} (parameters VARCHAR, mode VARCHAR, "
+        "cleaning_id VARCHAR, previous_id VARCHAR)"
+    )
+    con.execute(
+        f"INSERT INTO {table} VALUES (?, ?, ?, ?)",
+        [
+            json.dumps(params, sort_keys=True),
+            "delta" if delta else "full",
+            uuid.uuid4().hex,
+            previous,
+        ],
+    )
+    rows = " UNION ALL ".join(
+        f"SELECT {_lit(e)} AS entity, _source_file, _source_row FROM _s_{e}" for e in entities
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {scope_table} "
+        "(entity VARCHAR, _source_file VARCHAR, _source_row BIGINT)"
+    )
+    if rows:
+        con.execute(f"INSERT INTO {scope_table} {rows}")

@@ -21,6 +21,7 @@ import dagster as dg
 from pipeline.ingest.entities import ORDER_STATUSES
 from pipeline.lib.paths import serving_path
 from pipeline.lib.resources import WAREHOUSE_POOL, RefreshSettings, Warehouse
+from pipeline.quality import delta_scope
 from pipeline.quality.runner import GateOutcome, QualityRunner
 from pipeline.quality.suites import GateSpec, load_gate
 
@@ -295,6 +296,9 @@ def evaluate_gate(
     SQL engine's) to the same file in one process.
 
     `engine` is `sql` or `pandas` (see `pipeline.quality.runner`); unset, `quality.engine`.
+    Gates whose suites declare `delta:` (the clean gates) validate only what a delta cleaning
+    wrote when their last run passed on the tables it started from (`delta_scope.decide`), and
+    record what they validated, as writer, after the suites.
     """
     runner = QualityRunner(
         settings.state_path(),
@@ -310,10 +314,17 @@ def evaluate_gate(
         with warehouse.connect() as con:
             ensure_load_history(con)
             measure = measure_volume(con, run_id, volume_entity, settings.as_of_date())
-    outcome = runner.run_gate(gate, warehouse, parameters, attachments)
-    if measure is not None:
+    scope = None
+    if any(suite.delta for suite in gate.suites):
+        with warehouse.connect(read_only=True) as con:
+            scope = delta_scope.decide(con, gate.name, parameters)
+    outcome = runner.run_gate(gate, warehouse, parameters, attachments, scope)
+    if measure is not None or scope is not None:
         with warehouse.connect() as con:
-            record_load(con, measure, outcome.passed)
+            if measure is not None:
+                record_load(con, measure, outcome.passed)
+            if scope is not None:
+                delta_scope.record(con, gate.name, parameters, scope, outcome.passed)
     return outcome
 
 
@@ -330,10 +341,13 @@ def to_check_result(outcome: GateOutcome) -> dg.AssetCheckResult:
         "sample_keys": dg.MetadataValue.json(meta["sample_keys"]),
         "skipped_suites": dg.MetadataValue.json(meta["skipped_suites"]),
         "suite_seconds": dg.MetadataValue.json(meta["suite_seconds"]),
+        "suite_rows": dg.MetadataValue.json(meta["suite_rows"]),
         "results_dir": dg.MetadataValue.path(meta["results_dir"]),
     }
     if meta["data_docs"]:
         metadata["data_docs"] = dg.MetadataValue.path(meta["data_docs"])
+    if meta["scope"]:
+        metadata["scope"] = meta["scope"]
     if outcome.errors:
         passed, severity = False, dg.AssetCheckSeverity.ERROR
     elif outcome.warnings:

@@ -52,6 +52,7 @@ from great_expectations.data_context.types.resource_identifiers import Expectati
 from pipeline.lib.resources import Warehouse
 from pipeline.lib.settings import QualitySection
 from pipeline.lib.sql import quote_ident, sql_literal
+from pipeline.quality.delta_scope import Scope, delta_suite
 from pipeline.quality.docs_offline import make_offline, prune_runs
 from pipeline.quality.duckdb_sql import duckdb_datasource
 from pipeline.quality.suites import GateSpec, SuiteSpec
@@ -179,6 +180,8 @@ class GateOutcome:
     suites: list[SuiteOutcome]
     results_dir: Path
     data_docs_index: Path | None = None
+    #: What the suites with `delta:` validated, and why (`pipeline.quality.delta_scope`).
+    scope: str = ""
 
     @property
     def expectations(self) -> list[ExpectationOutcome]:
@@ -207,7 +210,8 @@ class GateOutcome:
             f"gate {self.gate}: {ran} expectations, {len(self.errors)} blocking failure(s), "
             f"{len(self.warnings)} warning(s)"
         )
-        lines = [head] + [e.describe() for e in self.errors + self.warnings]
+        lines = [head] + ([f"validated: {self.scope}"] if self.scope else [])
+        lines += [e.describe() for e in self.errors + self.warnings]
         lines += [f"skipped {s.name}: {s.skipped_reason}" for s in self.suites if s.skipped_reason]
         return "\n".join(lines)
 
@@ -227,6 +231,8 @@ class GateOutcome:
             "sample_keys": {e.name: e.sample_keys for e in failed if e.sample_keys},
             "skipped_suites": {s.name: s.skipped_reason for s in self.suites if s.skipped_reason},
             "suite_seconds": {s.name: round(s.seconds, 3) for s in self.suites},
+            "suite_rows": {s.name: s.rows for s in self.suites if s.rows is not None},
+            "scope": self.scope,
             "results_dir": str(self.results_dir),
             "data_docs": str(self.data_docs_index) if self.data_docs_index else None,
         }
@@ -440,15 +446,23 @@ class QualityRunner:
         warehouse: Warehouse,
         parameters: Mapping[str, Any],
         attachments: Mapping[str, Path | None] | None = None,
+        scope: Scope | None = None,
     ) -> GateOutcome:
         """Run every suite of `gate` on the warehouse (read-only) and build the Data Docs.
 
         `parameters` feed both the SQL (`$name`) and the expectations (`{$PARAMETER: name}`);
         `attachments` name the extra DuckDB files suites may read (attached read-only). The
         caller must not hold a connection to the warehouse file meanwhile (see module doc).
+        With a delta `scope`, suites that declare `delta:` validate the delta only.
         """
-        suites = [self.run_suite(s, warehouse, parameters, attachments or {}) for s in gate.suites]
-        outcome = GateOutcome(gate=gate.name, suites=suites, results_dir=self.results_dir)
+        specs = [delta_suite(s) if scope and scope.delta else s for s in gate.suites]
+        suites = [self.run_suite(s, warehouse, parameters, attachments or {}) for s in specs]
+        outcome = GateOutcome(
+            gate=gate.name,
+            suites=suites,
+            results_dir=self.results_dir,
+            scope=scope.describe() if scope else "",
+        )
         if self.build_docs and any(s.rows is not None for s in suites):
             if self.keep_runs:
                 pruned = prune_runs(self.quality_dir, self.keep_runs, self.run_id)

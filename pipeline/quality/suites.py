@@ -86,6 +86,9 @@ class SuiteSpec:
     #: Column whose value on a failing row is quoted in the failure message (e.g. both counts of
     #: a volume comparison). Not allowed on `pii` suites.
     explain: str | None = None
+    #: The clean table (`clean.<entity>`) whose delta may replace it after a delta cleaning
+    #: (`pipeline.quality.delta_scope`); the query must read it as `FROM <table>`.
+    delta: str | None = None
 
     @property
     def sql_parameters(self) -> tuple[str, ...]:
@@ -154,6 +157,15 @@ def _suite(raw: Any, where: str) -> SuiteSpec:
         raise SuiteDefinitionError(
             f"{where}: suite {name}: explain must name one column, and pii suites quote nothing"
         )
+    delta = raw.get("delta")
+    if delta is not None and not (
+        isinstance(delta, str)
+        and delta.startswith("clean.")
+        and delta_pattern(delta).search(raw["query"])
+    ):
+        raise SuiteDefinitionError(
+            f"{where}: suite {name}: delta must name a clean table the query reads as FROM <table>"
+        )
     expectations = tuple(
         _expectation(e, f"{where} suite {name} #{i + 1}") for i, e in enumerate(raw["expectations"])
     )
@@ -168,7 +180,13 @@ def _suite(raw: Any, where: str) -> SuiteSpec:
         pii=bool(raw.get("pii", False)),
         attach=raw.get("attach"),
         explain=explain,
+        delta=delta,
     )
+
+
+def delta_pattern(table: str) -> re.Pattern[str]:
+    """`FROM <table>` as a suite query reads it (the text a delta batch replaces)."""
+    return re.compile(rf"\bFROM\s+{re.escape(table)}\b(?![\w.])", re.IGNORECASE)
 
 
 def parse_gate(text: str, source: str = "<string>") -> GateSpec:

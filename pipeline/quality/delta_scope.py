@@ -1,0 +1,140 @@
+"""Delta validation: after a delta cleaning, the clean gates validate the rows it wrote.
+
+A delta cleaning (`pipeline/ingest/delta.py`) rewrites the rows of the new files and every row
+sharing a key with them; every other clean row is the row the previous cleaning wrote. When the
+clean gate passed on that previous cleaning with the same parameters, validating those rows
+again can only pass again, so a suite that declares `delta:` (the clean table it reads, and its
+key) validates:
+
+* the rows the cleaning wrote (`clean.cleaned_rows`), and the rows every delta rewrites whole
+  (derived customers);
+* every row sharing a key with them, so that uniqueness is checked against the whole table: a
+  new key that repeats an old one is in the batch with it.
+
+The whole tables are validated instead when anything else holds: a full cleaning, no record of
+this gate passing on the cleaning the delta started from (a first run, a failed or skipped gate),
+other gate parameters, or an earlier as-of date. The as-of date may move forward: the clean
+suites bound dates by it from above only, so a row valid at an earlier as-of date stays valid.
+Suites without `delta:` (the quarantine rates on `clean.load_log`, a few rows per file) always
+read everything. `quality.gate_state` holds, per gate, what its last run validated and whether
+it passed; the check's metadata says which scope ran and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from pipeline.ingest.delta import REWRITTEN_EVERY_DELTA, SCOPE_TABLE, STATE_TABLE
+from pipeline.lib.fingerprint import json_digest
+from pipeline.lib.sql import column_names, quote_ident, sql_literal, table_exists
+from pipeline.quality.suites import SuiteSpec, delta_pattern
+
+GATE_STATE_TABLE = "quality.gate_state"
+#: Parameters that change with every run and do not change what a clean row must satisfy (the
+#: as-of date is compared apart: it may only move forward).
+_PER_RUN = ("run_id", "as_of", "as_of_end")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a gate validates this run: the delta or the whole tables, and why."""
+
+    delta: bool
+    reason: str
+    #: The cleaning the clean tables come from (None before any recorded cleaning).
+    cleaning_id: str | None = None
+
+    def describe(self) -> str:
+        """One line for the logs and the check's metadata."""
+        what = "the rows the delta cleaning wrote, and the rows sharing their keys"
+        return f"{what if self.delta else 'whole tables'}: {self.reason}"
+
+
+def _digest(parameters: Mapping[str, Any]) -> str:
+    return json_digest({k: v for k, v in parameters.items() if k not in _PER_RUN})
+
+
+def decide(con: duckdb.DuckDBPyConnection, gate: str, parameters: Mapping[str, Any]) -> Scope:
+    """The scope of `gate` on the clean tables as they stand (`con` may be read-only)."""
+    state = STATE_TABLE.split(".")
+    if not table_exists(con, *state) or "cleaning_id" not in column_names(con, *state):
+        return Scope(False, "no recorded cleaning")
+    mode, cleaning_id, previous_id = con.execute(
+        f"SELECT mode, cleaning_id, previous_id FROM {STATE_TABLE}"
+    ).fetchone()
+    if not table_exists(con, *GATE_STATE_TABLE.split(".")):
+        return Scope(False, "no earlier validation of this gate", cleaning_id)
+    row = con.execute(
+        f"SELECT cleaning_id, parameters, as_of, passed FROM {GATE_STATE_TABLE} WHERE gate = ?",
+        [gate],
+    ).fetchone()
+    if row is None:
+        return Scope(False, "no earlier validation of this gate", cleaning_id)
+    validated, digest, as_of, passed = row
+    if not passed:
+        return Scope(False, "the last validation of this gate failed", cleaning_id)
+    if digest != _digest(parameters):
+        return Scope(False, "the gate parameters changed since its last validation", cleaning_id)
+    if dt.date.fromisoformat(str(parameters["as_of"])) < as_of:
+        return Scope(False, f"the as-of date moved back from {as_of}", cleaning_id)
+    if validated == cleaning_id:
+        return Scope(True, "nothing cleaned since the last validation", cleaning_id)
+    if mode == "delta" and validated == previous_id:
+        return Scope(True, "delta cleaning of tables that passed this gate", cleaning_id)
+    if mode != "delta":
+        return Scope(False, "full cleaning", cleaning_id)
+    return Scope(False, "the cleaning the delta started from was not validated", cleaning_id)
+
+
+def record(
+    con: duckdb.DuckDBPyConnection,
+    gate: str,
+    parameters: Mapping[str, Any],
+    scope: Scope,
+    passed: bool,
+) -> None:
+    """Keep what this run of `gate` validated and whether it passed (`con` writable)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS quality")
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS {GATE_STATE_TABLE} (
+            gate VARCHAR PRIMARY KEY, cleaning_id VARCHAR, parameters VARCHAR, as_of DATE,
+            passed BOOLEAN NOT NULL, scope VARCHAR, recorded_at TIMESTAMP NOT NULL)"""
+    )
+    con.execute(
+        f"INSERT OR REPLACE INTO {GATE_STATE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            gate,
+            scope.cleaning_id,
+            _digest(parameters),
+            dt.date.fromisoformat(str(parameters["as_of"])),
+            passed,
+            scope.describe(),
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        ],
+    )
+
+
+def delta_suite(suite: SuiteSpec) -> SuiteSpec:
+    """`suite` reading only the delta rows of its `delta` table (see the module docstring)."""
+    if suite.delta is None:
+        return suite
+    table = suite.delta
+    entity = table.split(".")[-1]
+    lineage = (
+        f"EXISTS (SELECT 1 FROM {SCOPE_TABLE} s WHERE s.entity = {sql_literal(entity)} "
+        "AND s._source_file = t._source_file AND s._source_row = t._source_row)"
+    )
+    if entity in REWRITTEN_EVERY_DELTA:
+        lineage = f"({lineage} OR t.{REWRITTEN_EVERY_DELTA[entity]})"
+    rows = f"SELECT * FROM {table} t WHERE {lineage}"
+    if suite.key:
+        same = " AND ".join(f"d.{quote_ident(k)} = t.{quote_ident(k)}" for k in suite.key)
+        rows += f" OR EXISTS (SELECT 1 FROM ({rows}) d WHERE {same})"
+    query = delta_pattern(table).sub(f"FROM ({rows}) AS {entity}", suite.query, count=1)
+    return dataclasses.replace(suite, query=query)
