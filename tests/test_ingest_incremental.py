@@ -57,7 +57,7 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     out = {}
     for schema, table in con.execute(
         "select schema_name, table_name from duckdb_tables() where schema_name in ('raw', 'clean') "
-        "and table_name not in ('file_registry', 'cleaned_rows') order by 1, 2"
+        "and table_name <> 'file_registry' and not suffix(table_name, '__delta') order by 1, 2"
     ).fetchall():
         run = ("_loaded_at", "loaded_at", "mode", "cleaning_id", "previous_id")
         columns = columns_except(con, schema, table, run)

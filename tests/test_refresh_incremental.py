@@ -33,6 +33,7 @@ from test_ingest_incremental import copy_landing
 from warehouse_helpers import columns_except
 
 from pipeline.demo.generator import generate_demo
+from pipeline.ingest.delta import VALIDATED
 from pipeline.ingest.extract import CONTENT_CHANGED, FULL_RELOAD, NEW_FILE, READER_CHANGED
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -55,8 +56,9 @@ EXCLUDED = {
     # How the last cleaning ran (full or delta, its id and the one it started from).
     "clean.cleaning_state": {"mode", "cleaning_id", "previous_id"},
 }
-#: Tables that say what the last run did, not what the data is: the raw rows a delta cleaned.
-RUN_TABLES = {"clean.cleaned_rows"}
+#: Tables that say what the last run did, not what the data is: the rows a delta cleaning wrote
+#: (the clean gates' batches).
+RUN_TABLES = {f"clean.{entity}__delta" for entity in VALIDATED}
 #: The settings change: support tickets' topics mapped through an expression (their files are
 #: read again) and monetary values without refunds deducted.
 MAPPING = "entities:\n  support_tickets:\n    columns:\n      topic: {expr: 'upper(topic)'}\n"

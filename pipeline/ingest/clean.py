@@ -274,12 +274,7 @@ def _create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
 NEXT_SUFFIX = "__next"
 
 #: The tables a cleaning run replaces, besides one per entity.
-_RUN_TABLES = (
-    "quarantine",
-    "load_log",
-    delta.STATE_TABLE.split(".")[1],
-    delta.SCOPE_TABLE.split(".")[1],
-)
+_RUN_TABLES = ("quarantine", "load_log", delta.STATE_TABLE.split(".")[1])
 
 
 def next_table(name: str) -> str:
@@ -319,6 +314,7 @@ def _swap_in(con: duckdb.DuckDBPyConnection) -> None:
         for name in (*ENTITIES, *_RUN_TABLES):
             con.execute(f"DROP TABLE IF EXISTS clean.{name}")
             con.execute(f"ALTER TABLE {next_table(name)} RENAME TO {name}")
+        delta.drop_delta_tables(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -501,13 +497,7 @@ def clean_entities(
                 "CREATE OR REPLACE TEMP TABLE _deferred_files AS "
                 "SELECT f, sum(n) AS n FROM _deferred_counts GROUP BY f"
             )
-            delta.write_state(
-                con,
-                params,
-                next_table(delta.STATE_TABLE.split(".")[1]),
-                delta=False,
-                scope_table=next_table(delta.SCOPE_TABLE.split(".")[1]),
-            )
+            delta.write_state(con, params, next_table(delta.STATE_TABLE.split(".")[1]), delta=False)
             _load_log(con)
             _swap_in(con)
     except BaseException:
@@ -562,14 +552,8 @@ def _apply_delta(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> N
             "ORDER BY entity, source_file, source_row, reason_code"
         )
         _load_log(con, lambda name: f"clean.{name}")
-        delta.write_state(
-            con,
-            params,
-            delta.STATE_TABLE,
-            delta=True,
-            scope_table=delta.SCOPE_TABLE,
-            entities=ENTITIES,
-        )
+        delta.write_delta_tables(con)
+        delta.write_state(con, params, delta.STATE_TABLE, delta=True)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

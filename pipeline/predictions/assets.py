@@ -314,18 +314,10 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     common categories (non-returned orders, the rest in `other`) and the order share per channel;
     `sample_key` (`features.Sources.identity`), by which the rows are ordered.
     """
-    orders, lines = relation("int_orders__qualifying"), relation("stg_order_lines")
-    # The window's category values and channel orders, read once from the views (each read
-    # joins the orders and lines re-keyed through the identity map): the top categories and
-    # channels, then the mixes, are computed from these copies.
-    con.execute(
-        f"""create or replace temp table _cluster_category_values as
-            select o.customer_id, l.category, sum(cast(l.line_amount as double)) as v,
-                   sum(l.line_amount) as amount
-            from {orders} o join {lines} l on l.order_id = o.order_id
-            where o.is_in_scoring_window and not o.is_returned and l.category is not null
-            group by o.customer_id, l.category"""
-    )
+    orders = relation("int_orders__qualifying")
+    categories = relation("int_customer_categories__scoring_window")
+    # The window's channel orders, read once from the view (each read joins the orders re-keyed
+    # through the identity map) for the top channels and the mix.
     con.execute(
         f"""create or replace temp table _cluster_channel_orders as
             select customer_id, channel from {orders}
@@ -334,8 +326,8 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     top_categories = [
         r[0]
         for r in con.execute(
-            f"""select category from _cluster_category_values
-                group by category order by sum(amount) desc, category
+            f"""select category from {categories} where category is not null
+                group by category order by sum(revenue) desc, category
                 limit {clustering.MAX_CATEGORIES}"""
         ).fetchall()
     ]
@@ -377,9 +369,13 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             select customer_id, promo_order_share, return_rate
             from {relation("customer_preferences")}
         ),
+        category_values as (
+            select customer_id, category, cast(revenue as double) as v
+            from {categories} where category is not null
+        ),
         category_mix as (
             select customer_id, {other_category}{", " + category_cols if category_cols else ""}
-            from _cluster_category_values group by customer_id
+            from category_values group by customer_id
         ),
         channel_mix as (
             select customer_id{", " + channel_cols if channel_cols else ""}
@@ -404,7 +400,7 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         order by sample_key
         """
     ).df()
-    con.execute("drop table _cluster_category_values; drop table _cluster_channel_orders")
+    con.execute("drop table _cluster_channel_orders")
     return frame
 
 
@@ -493,7 +489,7 @@ def cluster_profiles(
             "customer_rfm",
             "customer_preferences",
             "int_orders__qualifying",
-            "stg_order_lines",
+            "int_customer_categories__scoring_window",
             "stg_support_tickets",
         ),
     ),

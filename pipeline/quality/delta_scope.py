@@ -6,10 +6,12 @@ clean gate passed on that previous cleaning with the same parameters, validating
 again can only pass again, so a suite that declares `delta:` (the clean table it reads, and its
 key) validates:
 
-* the rows the cleaning wrote (`clean.cleaned_rows`), and the rows every delta rewrites whole
-  (derived customers);
+* the rows the cleaning wrote, and the rows every delta rewrites whole (derived customers);
 * every row sharing a key with them, so that uniqueness is checked against the whole table: a
   new key that repeats an old one is in the batch with it.
+
+The cleaning writes that batch in its own transaction (`clean.<entity>__delta`,
+`pipeline.ingest.delta.write_delta_tables`), and the suite reads it instead of the table.
 
 The whole tables are validated instead when anything else holds: a full cleaning, no record of
 this gate passing on the cleaning the delta started from (a first run, a failed or skipped gate),
@@ -30,9 +32,9 @@ from typing import Any
 
 import duckdb
 
-from pipeline.ingest.delta import REWRITTEN_EVERY_DELTA, SCOPE_TABLE, STATE_TABLE
+from pipeline.ingest.delta import STATE_TABLE, VALIDATED, delta_table
 from pipeline.lib.fingerprint import json_digest
-from pipeline.lib.sql import column_names, quote_ident, sql_literal, table_exists
+from pipeline.lib.sql import column_names, table_exists
 from pipeline.quality.suites import SuiteSpec, delta_pattern
 
 GATE_STATE_TABLE = "quality.gate_state"
@@ -83,12 +85,14 @@ def decide(con: duckdb.DuckDBPyConnection, gate: str, parameters: Mapping[str, A
         return Scope(False, "the gate parameters changed since its last validation", cleaning_id)
     if dt.date.fromisoformat(str(parameters["as_of"])) < as_of:
         return Scope(False, f"the as-of date moved back from {as_of}", cleaning_id)
-    if validated == cleaning_id:
-        return Scope(True, "nothing cleaned since the last validation", cleaning_id)
-    if mode == "delta" and validated == previous_id:
-        return Scope(True, "delta cleaning of tables that passed this gate", cleaning_id)
     if mode != "delta":
         return Scope(False, "full cleaning", cleaning_id)
+    if not all(table_exists(con, *delta_table(e).split(".")) for e in VALIDATED):
+        return Scope(False, "no delta rows recorded", cleaning_id)
+    if validated == cleaning_id:
+        return Scope(True, "nothing cleaned since the last validation", cleaning_id)
+    if validated == previous_id:
+        return Scope(True, "delta cleaning of tables that passed this gate", cleaning_id)
     return Scope(False, "the cleaning the delta started from was not validated", cleaning_id)
 
 
@@ -121,20 +125,11 @@ def record(
 
 
 def delta_suite(suite: SuiteSpec) -> SuiteSpec:
-    """`suite` reading only the delta rows of its `delta` table (see the module docstring)."""
+    """`suite` reading the delta copy of its `delta` table (see the module docstring)."""
     if suite.delta is None:
         return suite
-    table = suite.delta
-    entity = table.split(".")[-1]
-    lineage = (
-        f"EXISTS (SELECT 1 FROM {SCOPE_TABLE} s WHERE s.entity = {sql_literal(entity)} "
-        "AND s._source_file = t._source_file AND s._source_row = t._source_row)"
+    entity = suite.delta.split(".")[-1]
+    query = delta_pattern(suite.delta).sub(
+        f"FROM {delta_table(entity)} AS {entity}", suite.query, count=1
     )
-    if entity in REWRITTEN_EVERY_DELTA:
-        lineage = f"({lineage} OR t.{REWRITTEN_EVERY_DELTA[entity]})"
-    rows = f"SELECT * FROM {table} t WHERE {lineage}"
-    if suite.key:
-        same = " AND ".join(f"d.{quote_ident(k)} = t.{quote_ident(k)}" for k in suite.key)
-        rows += f" OR EXISTS (SELECT 1 FROM ({rows}) d WHERE {same})"
-    query = delta_pattern(table).sub(f"FROM ({rows}) AS {entity}", suite.query, count=1)
     return dataclasses.replace(suite, query=query)

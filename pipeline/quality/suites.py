@@ -86,7 +86,7 @@ class SuiteSpec:
     #: Column whose value on a failing row is quoted in the failure message (e.g. both counts of
     #: a volume comparison). Not allowed on `pii` suites.
     explain: str | None = None
-    #: The clean table (`clean.<entity>`) whose delta may replace it after a delta cleaning
+    #: The clean table (`clean.<entity>`) whose delta copy replaces it after a delta cleaning
     #: (`pipeline.quality.delta_scope`); the query must read it as `FROM <table>`.
     delta: str | None = None
 

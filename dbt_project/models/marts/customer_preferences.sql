@@ -7,8 +7,8 @@ qualifying_orders as (
     select * from {{ ref('int_orders__qualifying') }}
 ),
 
-kept_lines as (
-    select * from {{ ref('int_order_lines__scoring_window') }}
+customer_categories as (
+    select * from {{ ref('int_customer_categories__scoring_window') }}
 ),
 
 window_orders as (
@@ -21,11 +21,10 @@ category_totals as (
     select
         customer_id,
         category,
-        sum(line_amount) as category_revenue,
-        sum(quantity) as category_quantity
-    from kept_lines
+        revenue as category_revenue,
+        quantity as category_quantity
+    from customer_categories
     where category is not null
-    group by customer_id, category
 ),
 
 ranked_categories as (
