@@ -37,7 +37,7 @@ from pipeline.lib.failures import (
 )
 from pipeline.lib.paths import serving_path
 from pipeline.lib.permissions import private_by_default
-from pipeline.lib.sql import table_exists
+from pipeline.lib.sql import column_names, table_exists
 from pipeline.lib.writer_lock import WarehouseBusy, acquire, release
 
 log = logging.getLogger("segments")
@@ -282,6 +282,17 @@ def _print_summary(
             )
         if cleaning:
             click.echo(f"Cleaning {cleaning}")
+        if table_exists(con, "quality", "gate_state") and "cleaning_id" in column_names(
+            con, "clean", "cleaning_state"
+        ):
+            # The clean gates' last runs on the clean tables as they stand.
+            gates = con.execute(
+                "select g.gate, g.scope from quality.gate_state g "
+                "join clean.cleaning_state c using (cleaning_id) order by 1"
+            ).fetchall()
+            for scope in dict.fromkeys(scope for _, scope in gates):
+                names = ", ".join(gate for gate, s in gates if s == scope)
+                click.echo(f"Clean gates ({names}) validated {scope}")
         if table_exists(con, "clean", "quarantine"):
             rows = con.execute(
                 "select reason_code, action, count(*) from clean.quarantine "

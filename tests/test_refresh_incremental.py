@@ -244,6 +244,11 @@ def test_a_month_landing_reads_only_its_file_and_equals_a_fresh_refresh(runs) ->
     # Cleaned: the month's rows and the rows of the orders they name, not all of history.
     cleaned = _cleaning_line(landed.output)
     assert cleaned.startswith(f"Cleaning a delta: 1 new file(s) ({MONTH}); the rest as cleaned (")
+    assert (
+        "Clean gates (clean_customers, clean_orders, clean_refunds) validated the rows the delta "
+        "cleaning wrote, and the rows sharing their keys: delta cleaning of tables that passed "
+        "this gate"
+    ) in landed.output
     rows = int(cleaned.rsplit("(", 1)[1].split(" raw rows")[0].replace(",", ""))
     assert landed.files[MONTH] <= rows < sum(landed.files.values()) / 5
     assert len(landed.tables["marts.customer_rfm"]) > 300
@@ -313,4 +318,8 @@ def test_full_reads_and_cleans_everything_again_and_equals_a_fresh_refresh(runs)
     full = runs["full"]
     assert set(full.read.values()) == {FULL_RELOAD} and full.read.keys() == full.files.keys()
     assert _cleaning_line(full.output).startswith("Cleaning everything: full cleaning requested (")
+    assert (
+        "Clean gates (clean_customers, clean_orders, clean_refunds) validated whole tables: "
+        "full cleaning"
+    ) in full.output
     _assert_tables_equal(full, runs["fresh_changed"])

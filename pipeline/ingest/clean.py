@@ -44,10 +44,8 @@ from pipeline.ingest.rules import (
     nulling_checks,
 )
 from pipeline.ingest.sql_fragments import parsed_columns_sql
-
-# Short names: these modules build long SQL strings out of them.
 from pipeline.lib.sql import column_names
-from pipeline.lib.sql import quote_ident as _q
+from pipeline.lib.sql import quote_ident as _q  # short names: SQL strings are built of them
 from pipeline.lib.sql import sql_literal as _lit
 
 #: The cleaning step's interface; the clean tables' shape is re-exported from `rules.py`.

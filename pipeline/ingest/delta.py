@@ -39,11 +39,9 @@ import duckdb
 from pipeline.ingest import extract
 from pipeline.ingest.entities import AS_OF_COLUMNS, ENTITIES
 from pipeline.ingest.rules import GENERATED_ID, KEYS
-
-# Short names: these modules build long SQL strings out of them.
 from pipeline.lib.fingerprint import code_digest
 from pipeline.lib.sql import column_names, table_exists
-from pipeline.lib.sql import quote_ident as _q
+from pipeline.lib.sql import quote_ident as _q  # short names: SQL strings are built of them
 from pipeline.lib.sql import sql_literal as _lit
 
 #: One row: the parameters of the last cleaning (JSON), written with the tables it cleaned.

@@ -3,12 +3,12 @@
 A delta cleaning (`pipeline/ingest/delta.py`) rewrites the rows of the new files and every row
 sharing a key with them; every other clean row is the row the previous cleaning wrote. When the
 clean gate passed on that previous cleaning with the same parameters, validating those rows
-again can only pass again, so a suite that declares `delta:` (the clean table it reads, and its
-key) validates:
+again can only pass again, so a suite that declares `delta:` (the clean table it reads)
+validates:
 
 * the rows the cleaning wrote, and the rows every delta rewrites whole (derived customers);
-* every row sharing a key with them, so that uniqueness is checked against the whole table: a
-  new key that repeats an old one is in the batch with it.
+* every row sharing the entity's key with them, so that uniqueness is checked against the whole
+  table: a new key that repeats an old one is in the batch with it.
 
 The cleaning writes that batch in its own transaction (`clean.<entity>__delta`,
 `pipeline.ingest.delta.write_delta_tables`), and the suite reads it instead of the table.
