@@ -37,7 +37,7 @@ from pipeline.lib.failures import (
 )
 from pipeline.lib.paths import serving_path
 from pipeline.lib.permissions import private_by_default
-from pipeline.lib.sql import column_names, table_exists
+from pipeline.lib.sql import table_exists
 from pipeline.lib.writer_lock import WarehouseBusy, acquire, release
 
 log = logging.getLogger("segments")
@@ -236,6 +236,8 @@ def _print_summary(
     `removed` ({file: raw rows dropped}, see `removed_files`) completes the landing files line;
     `cleaning` (see `cleaning_mode`) says what the cleaning cleaned and why.
     """
+    from pipeline.ingest.delta import last_cleaning
+
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         if table_exists(con, "clean", "load_log"):
@@ -282,13 +284,12 @@ def _print_summary(
             )
         if cleaning:
             click.echo(f"Cleaning {cleaning}")
-        if table_exists(con, "quality", "gate_state") and "cleaning_id" in column_names(
-            con, "clean", "cleaning_state"
-        ):
+        last = last_cleaning(con)
+        if last is not None and table_exists(con, "quality", "gate_state"):
             # The clean gates' last runs on the clean tables as they stand.
             gates = con.execute(
-                "select g.gate, g.scope from quality.gate_state g "
-                "join clean.cleaning_state c using (cleaning_id) order by 1"
+                "select gate, scope from quality.gate_state where cleaning_id = ? order by 1",
+                [last.cleaning_id],
             ).fetchall()
             for scope in dict.fromkeys(scope for _, scope in gates):
                 names = ", ".join(gate for gate, s in gates if s == scope)

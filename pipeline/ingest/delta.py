@@ -293,12 +293,22 @@ def apply(con: duckdb.DuckDBPyConnection, entity: str, new_rows: str) -> None:
     )
 
 
-def _last_cleaning_id(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The id of the cleaning the clean tables come from (None: none recorded)."""
+@dataclass(frozen=True)
+class LastCleaning:
+    """The cleaning the clean tables come from, as `write_state` recorded it."""
+
+    mode: str
+    cleaning_id: str
+    #: A delta: the cleaning it started from.
+    previous_id: str | None
+
+
+def last_cleaning(con: duckdb.DuckDBPyConnection) -> LastCleaning | None:
+    """The last recorded cleaning (None: no state, or one written before cleaning ids)."""
     if "cleaning_id" not in column_names(con, *STATE_TABLE.split(".")):
         return None
-    row = con.execute(f"SELECT cleaning_id FROM {STATE_TABLE}").fetchone()
-    return row[0] if row else None
+    row = con.execute(f"SELECT mode, cleaning_id, previous_id FROM {STATE_TABLE}").fetchone()
+    return LastCleaning(*row) if row else None
 
 
 def write_state(
@@ -307,7 +317,7 @@ def write_state(
     """Record this cleaning in `table` (the state table or its next one): its parameters, a new
     cleaning id, and the id of the cleaning a delta started from (the clean gates compare them
     with the cleaning they validated last, docs/quality.md "Delta validation")."""
-    previous = _last_cleaning_id(con) if delta else None
+    last = last_cleaning(con) if delta else None
     con.execute(
         f"CREATE OR REPLACE TABLE {table} (parameters VARCHAR, mode VARCHAR, "
         "cleaning_id VARCHAR, previous_id VARCHAR)"
@@ -318,7 +328,7 @@ def write_state(
             json.dumps(params, sort_keys=True),
             "delta" if delta else "full",
             uuid.uuid4().hex,
-            previous,
+            last.cleaning_id if last else None,
         ],
     )
 

@@ -32,9 +32,9 @@ from typing import Any
 
 import duckdb
 
-from pipeline.ingest.delta import STATE_TABLE, VALIDATED, delta_table
+from pipeline.ingest.delta import VALIDATED, delta_table, last_cleaning
 from pipeline.lib.fingerprint import json_digest
-from pipeline.lib.sql import column_names, table_exists
+from pipeline.lib.sql import table_exists
 from pipeline.quality.suites import SuiteSpec, delta_pattern
 
 GATE_STATE_TABLE = "quality.gate_state"
@@ -64,12 +64,10 @@ def _digest(parameters: Mapping[str, Any]) -> str:
 
 def decide(con: duckdb.DuckDBPyConnection, gate: str, parameters: Mapping[str, Any]) -> Scope:
     """The scope of `gate` on the clean tables as they stand (`con` may be read-only)."""
-    state = STATE_TABLE.split(".")
-    if not table_exists(con, *state) or "cleaning_id" not in column_names(con, *state):
+    last = last_cleaning(con)
+    if last is None:
         return Scope(False, "no recorded cleaning")
-    mode, cleaning_id, previous_id = con.execute(
-        f"SELECT mode, cleaning_id, previous_id FROM {STATE_TABLE}"
-    ).fetchone()
+    mode, cleaning_id, previous_id = last.mode, last.cleaning_id, last.previous_id
     if not table_exists(con, *GATE_STATE_TABLE.split(".")):
         return Scope(False, "no earlier validation of this gate", cleaning_id)
     row = con.execute(
