@@ -77,3 +77,68 @@
     ) as ranked
     where keep_rank = 1
 {%- endmacro %}
+
+
+{#- Consecutive refresh pairs with the number of identity merges each one follows: the rows of
+    master_id_successors dated up to its later refresh. Identity only ever adds successor rows,
+    so a pair whose count moved was computed before a merge it must now follow. -#}
+{% macro refresh_pairs_with_merges(history_relation, successors_relation) -%}
+    select
+        pairs.from_as_of,
+        pairs.to_as_of,
+        cast(count(successor.retired_id) as bigint) as merges_followed
+    from ({{ consecutive_refresh_pairs(history_relation) }}) as pairs
+    left join {{ successors_relation }} as successor
+        on successor.as_of <= pairs.to_as_of
+    group by pairs.from_as_of, pairs.to_as_of
+{%- endmacro %}
+
+
+{#- The pairs a run of segment_transitions / customer_segment_changes computes: every pair on a
+    first build, else the pairs the table does not hold (new refreshes; pairs the pre-hook
+    deleted). A pair without rows (no customer changed segment) is simply computed again. -#}
+{% macro refresh_pairs_to_build(pairs_relation) -%}
+    select pairs.from_as_of, pairs.to_as_of, pairs.merges_followed
+    from {{ pairs_relation }} as pairs
+    {%- if is_incremental() %}
+    where not exists (
+        select 1
+        from {{ this }} as built
+        where built.from_as_of = pairs.from_as_of and built.to_as_of = pairs.to_as_of
+    )
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Pre-hook of the pair tables on an incremental run: delete the pairs that are no longer
+    right, so that refresh_pairs_to_build computes them again. A pair is stale when
+    * it touches this run's as-of date or a later one: this run replaced its as-of's rows of
+      segment_history, and identity merges dated this as-of apply to every pair ending on or
+      after it (a past as-of run rebuilds everything after it);
+    * it is no longer a pair of consecutive refreshes (a refresh came between, or left);
+    * it follows fewer merges than master_id_successors now dates up to its later refresh (a
+      refresh that failed after identity recorded merges into an already computed pair).
+    A table built before merges_followed existed gets the column and is emptied: rebuilt once
+    in full. -#}
+{% macro delete_stale_refresh_pairs() -%}
+    {%- if not is_incremental() -%}
+        select 1
+    {%- elif 'merges_followed' not in adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+        {#- Added here, not by on_schema_change: DuckDB refuses to commit a transaction that
+            deletes rows of a table and alters it. -#}
+        alter table {{ this }} add column merges_followed bigint;
+        delete from {{ this }}
+    {%- else -%}
+        delete from {{ this }} as built
+        where
+            built.to_as_of >= {{ as_of_date() }}
+            or not exists (
+                select 1
+                from ({{ refresh_pairs_with_merges(ref('segment_history'), ref('stg_master_id_successors')) }}) as current_pairs
+                where
+                    current_pairs.from_as_of = built.from_as_of
+                    and current_pairs.to_as_of = built.to_as_of
+                    and current_pairs.merges_followed = built.merges_followed
+            )
+    {%- endif -%}
+{%- endmacro %}

@@ -134,3 +134,25 @@
         as decimal(18, 2)
     )
 {%- endmacro %}
+
+
+{#- segment_transitions and customer_segment_changes: incremental per pair of refreshes where the
+    engine can delete rows (DuckDB: the pre-hook deletes the stale pairs, the model appends the
+    pairs missing), so a monthly refresh computes one pair instead of the whole history. Spark's
+    Parquet tables cannot delete rows: there they are rebuilt in full, as before. -#}
+{% macro refresh_pairs_config() -%}
+    {{ return(adapter.dispatch('refresh_pairs_config')()) }}
+{%- endmacro %}
+
+{% macro default__refresh_pairs_config() -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'append',
+        'on_schema_change': 'append_new_columns',
+        'pre_hook': '{{ delete_stale_refresh_pairs() }}',
+    }) }}
+{%- endmacro %}
+
+{% macro spark__refresh_pairs_config() -%}
+    {{ return({'materialized': 'table'}) }}
+{%- endmacro %}
