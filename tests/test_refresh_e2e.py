@@ -258,6 +258,16 @@ def test_no_personal_value_reaches_the_serving_file_the_exports_or_the_report(re
     for kind, values in (("name", names), ("phone", phones), ("address", streets)):
         leaked = sorted(v for v in values if v in text)
         assert leaked == [], f"{len(leaked)} {kind}s published, e.g. {leaked[:3]}"
+    # Nor the master ids the customer key stands for (segment_history's history_key held them).
+    with duckdb.connect(str(refreshed["warehouse"]), read_only=True) as con:
+        masters = {
+            master_id.lower()
+            for (master_id,) in con.execute(
+                "select distinct customer_id from history.segment_history"
+            ).fetchall()
+        }
+    assert len(masters) > 1000
+    assert sorted(masters & set(re.findall(r"c\d{10}", text)))[:3] == []
 
 
 def test_rerunning_the_same_as_of_gives_identical_tables(refreshed, tmp_path):

@@ -41,17 +41,24 @@ def _state(con) -> dict[str, list]:
 
 
 def _write_november(con) -> None:
-    """What the history models do for a November refresh: append, rebuild, add a table."""
+    """What the history models do for a November refresh: append its slice, add the pair
+    ending in November (the pair tables keep the others), create a table the first time."""
     con.execute(
         "insert into history.segment_history values "
         "(date '2026-11-01', 'C1', 'Champions'), (date '2026-11-01', 'C2', 'Lost')"
     )
     con.execute(
-        "create or replace table history.segment_transitions as select date '2026-10-01' "
-        "as from_as_of, date '2026-11-01' as to_as_of, 'At Risk' as from_segment, "
-        "'Lost' as to_segment"
+        "insert into history.segment_transitions values "
+        "(date '2026-10-01', date '2026-11-01', 'At Risk', 'Lost')"
     )
     con.execute("create table history.kpi_history as select date '2026-11-01' as as_of")
+
+
+def _journaled_rows(con) -> dict[str, int]:
+    return {
+        table: con.execute(f"select count(*) from {history.JOURNAL_SCHEMA}.{table}").fetchone()[0]
+        for table in ("segment_history", "segment_transitions")
+    }
 
 
 def test_an_unpublished_refresh_leaves_no_history(con):
@@ -114,3 +121,62 @@ def test_the_first_refresh_creates_history_tables_it_can_drop(tmp_path):
         con.execute("create table history.segment_history as select date '2026-10-01' as as_of")
         assert history.settle(con, published_run_id=None) == "rolled back"
         assert _state(con) == {}
+
+
+def test_the_journal_saves_the_dated_rows_a_refresh_can_change_and_restores_them(con):
+    """segment_history and the pair tables change only in rows dated on or after the run's
+    as-of date: the journal saves those rows, not the whole history, and a rollback puts them
+    back, here after a re-run of the July refresh that replaced its slice and its pairs."""
+    con.execute(
+        "insert into history.segment_transitions values "
+        "(date '2026-04-01', date '2026-07-01', 'New', 'Loyal')"
+    )
+    before = _state(con)
+    july = dt.date(2026, 7, 1)
+    history.begin(con, "run-july-again", july, published_run_id="run-oct")
+    # The rows of July and after, and the pairs ending in July or after: all rows here.
+    assert _journaled_rows(con) == {"segment_history": 4, "segment_transitions": 2}
+    con.execute("delete from history.segment_history where as_of = date '2026-07-01'")
+    con.execute("insert into history.segment_history values (date '2026-07-01', 'C1', 'Lost')")
+    con.execute("delete from history.segment_transitions where to_as_of >= date '2026-07-01'")
+    con.execute(
+        "insert into history.segment_transitions values "
+        "(date '2026-07-01', date '2026-10-01', 'Lost', 'Champions')"
+    )
+    assert _state(con) != before
+    assert history.rollback(con) == ("run-july-again", july)
+    assert _state(con) == before
+
+    # A November run saves only November's rows: none yet.
+    history.begin(con, "run-nov", NOV, published_run_id="run-oct")
+    assert _journaled_rows(con) == {"segment_history": 0, "segment_transitions": 0}
+    _write_november(con)
+    assert history.rollback(con) == ("run-nov", NOV)
+    assert _state(con) == before
+
+
+def test_tables_rewritten_whole_are_journaled_whole(con):
+    """dbt on Spark rewrites the history tables whole (copied back into DuckDB): the journal
+    then copies them whole too, and a rollback restores every row."""
+    before = _state(con)
+    history.begin(con, "run-spark", NOV, published_run_id="run-oct", dated_saves=False)
+    assert _journaled_rows(con) == {"segment_history": 4, "segment_transitions": 1}
+    con.execute(
+        "create or replace table history.segment_transitions as select date '2026-10-01' "
+        "as from_as_of, date '2026-11-01' as to_as_of, 'At Risk' as from_segment, "
+        "'Lost' as to_segment"
+    )
+    con.execute("delete from history.segment_history")
+    assert history.settle(con, published_run_id="run-oct") == "rolled back"
+    assert _state(con) == before
+
+
+def test_a_journal_left_by_the_previous_version_restores_whole_tables(con):
+    """A run killed before this version left a journal without dated saves (whole copies)."""
+    before = _state(con)
+    history.begin(con, "run-old", NOV, published_run_id="run-oct", dated_saves=False)
+    con.execute(f"alter table {history.JOURNAL_TABLE} drop column dated")
+    con.execute("delete from history.segment_history")
+    recovered = history.begin(con, "run-next", dt.date(2026, 12, 1), published_run_id="run-oct")
+    assert recovered == ("run-old", NOV, "rolled back")
+    assert _state(con) == before

@@ -236,6 +236,75 @@ def test_value_scan_stops_a_leak_and_keeps_previous_refresh(tmp_path: Path) -> N
     assert "note" in result.dropped_columns["segment_kpis"]
 
 
+def test_master_ids_in_clear_stop_the_publication_unless_the_yaml_withholds_the_column(
+    tmp_path: Path,
+) -> None:
+    """A key built from a master id (`as_of|customer_id`) would publish the id the customer key
+    hides, and outlive a change of the secret key: the value scan refuses it; the dbt YAML's
+    `meta: {publish: false}` (TableDoc.withheld) keeps the column out."""
+    from pipeline.identity.registry import format_master_id
+    from pipeline.serving.docs import TableDoc
+
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=5)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute(
+            "alter table history.segment_history add column history_key varchar default 'x'"
+        )
+        con.execute(
+            "update history.segment_history set history_key = "
+            "cast(as_of as varchar) || '|' || ? where customer_id = ?",
+            [format_master_id(42), customer_id(1)],
+        )
+    with pytest.raises(
+        PiiLeakError,
+        match=r"segment_history\.history_key: 3 value\(s\) look like master customer ids",
+    ):
+        publish(tmp_path)
+    assert not serving_path(tmp_path / "state").exists()
+
+    result = publish_refresh(
+        warehouse_path=tmp_path / "warehouse.duckdb",
+        state_dir=tmp_path / "state",
+        as_of=AS_OF,
+        run_id="run-withheld",
+        options=serving_options(),
+        descriptions={"segment_history": TableDoc("History.", withheld=frozenset({"history_key"}))},
+    )
+    assert result.dropped_columns["segment_history"] == ["history_key"]
+    with duckdb.connect(str(result.serving_path), read_only=True) as con:
+        columns = [row[0] for row in con.execute("DESCRIBE segment_history").fetchall()]
+    assert "history_key" not in columns and "customer_key" in columns
+
+
+def test_every_customer_id_column_gets_its_own_key(tmp_path: Path) -> None:
+    """Tables with two customer id columns (a merge: retired and surviving) key each one; ids
+    absent (NULL) stay NULL; the keys are computed once per distinct id, in SQL."""
+    make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=5)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute(
+            "create table marts.merges as select * from (values (?, ?), (?, null)) "
+            "v(retired_customer_id, customer_id)",
+            [customer_id(1), customer_id(2), customer_id(3)],
+        )
+    result = publish(tmp_path)
+
+    def key(index: int) -> str:
+        return hmac.new(
+            TEST_PII_KEY.encode(), customer_id(index).encode(), hashlib.sha256
+        ).hexdigest()
+
+    with duckdb.connect(str(result.serving_path), read_only=True) as con:
+        rows = con.execute(
+            "select retired_customer_key, customer_key from merges order by 1"
+        ).fetchall()
+        # The temporary table of keys stays out of the published file.
+        tables = {
+            row[0] for row in con.execute("select table_name from duckdb_tables()").fetchall()
+        }
+    assert sorted(rows, key=repr) == sorted([(key(1), key(2)), (key(3), None)], key=repr)
+    assert publish_module.KEY_TABLE not in tables
+
+
 def test_missing_pii_key_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_warehouse(tmp_path / "warehouse.duckdb", AS_OF, customers=3)
     monkeypatch.delenv("SEGMENTS_PII_KEY", raising=False)

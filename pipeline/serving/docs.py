@@ -32,10 +32,12 @@ CUSTOMER_KEY_DESCRIPTION = (
 
 @dataclass(frozen=True)
 class TableDoc:
-    """A table's description and its columns' descriptions (by column name)."""
+    """A table's description, its columns' descriptions (by column name), and the columns the
+    dbt YAML keeps out of the publication (`meta: {publish: false}`)."""
 
     description: str
     columns: dict[str, str] = field(default_factory=dict)
+    withheld: frozenset[str] = frozenset()
 
 
 #: The publication's own tables.
@@ -95,8 +97,14 @@ def dbt_descriptions(manifest_path: Path) -> dict[str, TableDoc]:
             name: (column.get("description") or "").strip()
             for name, column in (node.get("columns") or {}).items()
         }
+        withheld = frozenset(
+            name
+            for name, column in (node.get("columns") or {}).items()
+            if (column.get("meta") or {}).get("publish") is False
+            or (column.get("config", {}).get("meta") or {}).get("publish") is False
+        )
         docs[node.get("alias") or node["name"]] = TableDoc(
-            (node.get("description") or "").strip(), columns
+            (node.get("description") or "").strip(), columns, withheld
         )
     return docs
 

@@ -5,8 +5,13 @@ write the warehouse's `history` schema in a step before the publication. So that
 then fails to publish leaves no trace there (its as-of would otherwise appear in the next
 refresh's `segment_history` and transitions), the history step runs inside a journal:
 
-1. `begin`: before dbt touches the history, every table of the `history` schema is copied into
-   the schema `history_rollback`, with a `_journal` row naming the run and the as-of date;
+1. `begin`: before dbt touches the history, the tables of the `history` schema are saved into
+   the schema `history_rollback`, with a `_journal` row naming the run and the as-of date. A
+   table whose writes are known (`DATED_WRITES`: the history models only ever replace rows
+   dated on or after the run's as-of date) is saved as those rows only; any other table, and
+   every table when dbt runs on Spark (whose tables are copied back whole), is copied whole.
+   Copying whole tables grew with every refresh kept: 11.6 s at 24 monthly refreshes of 0.85M
+   customers, where the dated rows are one refresh's;
 2. after the publication step, successful or not, `settle` decides by what is served: if the
    serving file holds the journaled run, its history is kept (`commit`: the copy is dropped);
    otherwise it is undone (`rollback`: the copied tables are put back, tables the run created
@@ -22,17 +27,29 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from pipeline.lib.sql import quote_ident, transaction
+from pipeline.lib.sql import column_names, quote_ident, sql_literal, transaction
 
 HISTORY_SCHEMA = "history"
 JOURNAL_SCHEMA = "history_rollback"
 JOURNAL_TABLE = f"{JOURNAL_SCHEMA}._journal"
+#: History tables a refresh at as-of date D changes only in rows whose column is >= D:
+#: segment_history and kpi_history replace their D slice (delete+insert on as_of), and the pair
+#: tables delete and recompute the pairs ending on or after D (macros/history.sql,
+#: delete_stale_refresh_pairs; the other pairs it recomputes are derived from rows before D,
+#: which no rollback changes). Keep in step with the models.
+DATED_WRITES = {
+    "segment_history": "as_of",
+    "kpi_history": "as_of",
+    "segment_transitions": "to_as_of",
+    "customer_segment_changes": "to_as_of",
+}
 
 
 def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
@@ -64,17 +81,34 @@ def rollback(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.date] | None:
     if journal is None:
         return None
     (saved,) = con.execute(f"SELECT tables FROM {JOURNAL_TABLE}").fetchone()
+    dated = _dated_tables(con)
     with transaction(con):
         for table in _tables(con, HISTORY_SCHEMA):
             if table not in saved:
                 con.execute(f"DROP TABLE {HISTORY_SCHEMA}.{quote_ident(table)}")
         for table in saved:
-            con.execute(
-                f"CREATE OR REPLACE TABLE {HISTORY_SCHEMA}.{quote_ident(table)} AS "
-                f"SELECT * FROM {JOURNAL_SCHEMA}.{quote_ident(table)}"
-            )
+            target = f"{HISTORY_SCHEMA}.{quote_ident(table)}"
+            copy = f"{JOURNAL_SCHEMA}.{quote_ident(table)}"
+            if table in dated:
+                con.execute(
+                    f"DELETE FROM {target} WHERE {quote_ident(dated[table])} >= ?", [journal[1]]
+                )
+                con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {copy}")
+            else:
+                con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {copy}")
         con.execute(f"DROP SCHEMA {JOURNAL_SCHEMA} CASCADE")
     return journal
+
+
+def _dated_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Tables the open journal saved as their dated rows only (table -> date column).
+
+    A journal written before dated saves existed has no such column: every table was whole.
+    """
+    if "dated" not in column_names(con, JOURNAL_SCHEMA, "_journal"):
+        return {}
+    (dated,) = con.execute(f"SELECT dated FROM {JOURNAL_TABLE}").fetchone()
+    return json.loads(dated)
 
 
 def settle(con: duckdb.DuckDBPyConnection, published_run_id: str | None) -> str | None:
@@ -97,12 +131,15 @@ def begin(
     run_id: str,
     as_of: dt.date,
     published_run_id: str | None,
+    dated_saves: bool = True,
 ) -> tuple[str, dt.date, str] | None:
     """Journal the history tables before `run_id` writes them.
 
     A journal of another run was left by a run killed between its history and its publication:
     it is settled first, and returned as (run id, as-of, "committed" | "rolled back"). A
     journal of this run (a retried step) is kept as is: it holds the state before the run.
+    `dated_saves=False` copies every table whole (a run whose tables are rewritten whole: dbt
+    on Spark).
     """
     journal = pending(con)
     if journal is not None and journal[0] == run_id:
@@ -111,16 +148,19 @@ def begin(
     recovered = (journal[0], journal[1], outcome) if journal and outcome else None
     with transaction(con):
         tables = _tables(con, HISTORY_SCHEMA)
+        dated = {}
         con.execute(f"CREATE SCHEMA {JOURNAL_SCHEMA}")
         for table in tables:
-            con.execute(
-                f"CREATE TABLE {JOURNAL_SCHEMA}.{quote_ident(table)} AS "
-                f"SELECT * FROM {HISTORY_SCHEMA}.{quote_ident(table)}"
-            )
+            column = DATED_WRITES.get(table) if dated_saves else None
+            select = f"SELECT * FROM {HISTORY_SCHEMA}.{quote_ident(table)}"
+            if column and column in column_names(con, HISTORY_SCHEMA, table):
+                dated[table] = column
+                select += f" WHERE {quote_ident(column)} >= {sql_literal(as_of.isoformat())}"
+            con.execute(f"CREATE TABLE {JOURNAL_SCHEMA}.{quote_ident(table)} AS {select}")
         con.execute(
             f"CREATE TABLE {JOURNAL_TABLE} AS SELECT ?::VARCHAR AS run_id, ?::DATE AS as_of, "
-            "?::VARCHAR[] AS tables, now() AS started_at",
-            [run_id, as_of, tables],
+            "?::VARCHAR[] AS tables, ?::VARCHAR AS dated, now() AS started_at",
+            [run_id, as_of, tables, json.dumps(dated)],
         )
     return recovered
 
@@ -171,7 +211,14 @@ def journaled_history(context: Any, warehouse: Any, settings: Any) -> Iterator[N
         return
     state = settings.state_path()
     with warehouse.connect() as con:
-        recovered = begin(con, context.run.run_id, settings.as_of_date(), published_run_id(state))
+        recovered = begin(
+            con,
+            context.run.run_id,
+            settings.as_of_date(),
+            published_run_id(state),
+            # dbt on Spark writes its own tables; they are copied back into DuckDB whole.
+            dated_saves=settings.refresh.engine == "duckdb",
+        )
     if recovered:
         context.log.warning(
             f"history of run {recovered[0]} (as of {recovered[1]}) was left unsettled by an "

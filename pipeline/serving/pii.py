@@ -3,7 +3,9 @@
 BI tools get a `customer_key` (HMAC-SHA256 of the master customer id with a secret key) instead
 of the customer id: stable across refreshes, so trends per customer still work, but not
 reversible without the key. Columns named like personal data are dropped, and every published
-text value is scanned afterwards, because a column name is only a hint.
+text value is scanned afterwards, because a column name is only a hint: for emails, phone
+numbers, and master customer ids in clear (a key column built from one, as `as_of|customer_id`,
+would undo the pseudonymization and outlive a change of the secret key).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from pipeline.identity.registry import ID_DIGITS, ID_PREFIX
 from pipeline.lib.sql import quote_ident, sql_literal
 
 #: Column names that hold direct identifiers; matched anywhere in the name, case-insensitively.
@@ -38,6 +41,14 @@ CUSTOMER_ID_COLUMN = re.compile(r"^(?:.*_)?customer_id$", re.IGNORECASE)
 EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 #: International (+33 6 12 34 56 78, +4915112345678) or French national (06 12 34 56 78) numbers.
 PHONE_PATTERN = r"^\s*(?:\+[1-9][0-9 .()/-]{6,20}[0-9]|0[1-9](?:[ .-]?[0-9]{2}){4})\s*$"
+#: A master customer id (pipeline.identity.registry.format_master_id), alone or inside a value.
+MASTER_ID_PATTERN = rf"(?:^|[^A-Za-z0-9]){ID_PREFIX}[0-9]{{{ID_DIGITS}}}(?:$|[^0-9])"
+#: What the scan looks for in every published text value, by kind.
+SCANNED_KINDS = (
+    ("email", EMAIL_PATTERN),
+    ("phone number", PHONE_PATTERN),
+    ("master customer id", MASTER_ID_PATTERN),
+)
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
 _PHONE_RE = re.compile(PHONE_PATTERN)
 
@@ -107,28 +118,42 @@ class PiiFinding:
 
 
 def scan_relation(
-    con: duckdb.DuckDBPyConnection, relation_sql: str, label: str
+    con: duckdb.DuckDBPyConnection,
+    relation_sql: str,
+    label: str,
+    skip: Iterable[str] = (),
 ) -> list[PiiFinding]:
-    """Scan every text column of a relation (a table name or `read_parquet(...)`) for PII values.
+    """Scan every text column of a relation (a table name or `read_parquet(...)`) for values that
+    look like emails, phone numbers or master customer ids; `skip` names columns not to scan
+    (the keys the publication computes itself: hex digests by construction).
 
-    Runs in SQL with RE2 so that large tables are scanned without leaving DuckDB.
+    One SQL pass over the relation, with RE2, so that large tables never leave DuckDB.
     """
-    columns = con.execute(f"DESCRIBE SELECT * FROM {relation_sql}").fetchall()
-    findings: list[PiiFinding] = []
-    for name, column_type, *_ in columns:
-        if column_type != "VARCHAR":
-            continue
+    skipped = {name.lower() for name in skip}
+    columns = [
+        name
+        for name, column_type, *_ in con.execute(
+            f"DESCRIBE SELECT * FROM {relation_sql}"
+        ).fetchall()
+        if column_type == "VARCHAR" and name.lower() not in skipped
+    ]
+    checks = [(name, kind, pattern) for name in columns for kind, pattern in SCANNED_KINDS]
+    if not checks:
+        return []
+    select = []
+    for index, (name, _kind, pattern) in enumerate(checks):
         col = quote_ident(name)
-        for kind, pattern in (("email", EMAIL_PATTERN), ("phone number", PHONE_PATTERN)):
-            count, example = con.execute(
-                f"SELECT count(*), any_value({col}) FROM {relation_sql} "
-                f"WHERE regexp_matches({col}, ?)",
-                [pattern],
-            ).fetchone()
-            if count:
-                # Mask the example: the error message itself must not leak the value.
-                masked = (example or "")[:2] + "***"
-                findings.append(PiiFinding(label, name, kind, int(count), masked))
+        match = f"regexp_matches({col}, {sql_literal(pattern)})"
+        select.append(f"count(*) FILTER (WHERE {match}) AS n{index}")
+        select.append(f"any_value({col}) FILTER (WHERE {match}) AS v{index}")
+    row = con.execute(f"SELECT {', '.join(select)} FROM {relation_sql}").fetchone()
+    findings: list[PiiFinding] = []
+    for index, (name, kind, _pattern) in enumerate(checks):
+        count, example = row[2 * index], row[2 * index + 1]
+        if count:
+            # Mask the example: the error message itself must not leak the value.
+            masked = (example or "")[:2] + "***"
+            findings.append(PiiFinding(label, name, kind, int(count), masked))
     return findings
 
 
