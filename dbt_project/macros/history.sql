@@ -110,6 +110,19 @@
 {%- endmacro %}
 
 
+{#- The history rows of the refreshes of the pairs a run computes: the joins of the pair tables
+    then read one refresh's rows per side, not the whole history. -#}
+{% macro refresh_pair_rows(history_relation, pairs_relation) -%}
+    select history_rows.*
+    from {{ history_relation }} as history_rows
+    where history_rows.as_of in (
+        select pairs.from_as_of from {{ pairs_relation }} as pairs
+        union all
+        select pairs.to_as_of from {{ pairs_relation }} as pairs
+    )
+{%- endmacro %}
+
+
 {#- Pre-hook of the pair tables on an incremental run: delete the pairs that are no longer
     right, so that refresh_pairs_to_build computes them again. A pair is stale when
     * it touches this run's as-of date or a later one: this run replaced its as-of's rows of

@@ -24,16 +24,8 @@ consecutive_pairs as (
     {{ refresh_pairs_to_build('pairs_with_merges') }}
 ),
 
--- The history rows of the refreshes in those pairs: the joins below then read one month's
--- rows per refresh, not the whole history.
 pair_rows as (
-    select segment_history.*
-    from segment_history
-    where segment_history.as_of in (
-        select consecutive_pairs.from_as_of from consecutive_pairs
-        union all
-        select consecutive_pairs.to_as_of from consecutive_pairs
-    )
+    {{ refresh_pair_rows('segment_history', 'consecutive_pairs') }}
 ),
 
 -- Earlier-refresh rows keyed by the master id at the later refresh (merges followed).
