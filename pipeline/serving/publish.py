@@ -79,6 +79,19 @@ class SourceTable:
     name: str
     columns: tuple[tuple[str, str], ...]
 
+    def relation(self, catalog: str) -> str:
+        """Its quoted name in the attached warehouse `catalog`."""
+        return _qualified(catalog, self.schema, self.name)
+
+    @property
+    def customer_id_columns(self) -> list[str]:
+        """Its customer id columns, each published as a customer key (`key_column_name`)."""
+        return [name for name, _ in self.columns if CUSTOMER_ID_COLUMN.match(name)]
+
+
+def _qualified(catalog: str, schema: str, name: str) -> str:
+    return ".".join(quote_ident(part) for part in (catalog, schema, name))
+
 
 @dataclass
 class PublicationResult:
@@ -161,11 +174,12 @@ def _serving_select(
     select = [f"{sql_literal(refresh_id)} AS refresh_id"]
     joins = []
     dropped = []
+    id_columns = source.customer_id_columns
     for name, _type in source.columns:
         col = quote_ident(name)
         if name.lower() == "refresh_id":
             continue  # replaced by this publication's refresh id
-        if CUSTOMER_ID_COLUMN.match(name):
+        if name in id_columns:
             alias = f"k{len(joins)}"
             joins.append(
                 f"LEFT JOIN {KEY_TABLE} {alias} ON {alias}.customer_id = CAST(s.{col} AS VARCHAR)"
@@ -175,8 +189,10 @@ def _serving_select(
             dropped.append(name)
         else:
             select.append(f"s.{col}")
-    relation = ".".join(quote_ident(part) for part in (catalog, source.schema, source.name))
-    return f"SELECT {', '.join(select)} FROM {relation} s {' '.join(joins)}", dropped
+    return (
+        f"SELECT {', '.join(select)} FROM {source.relation(catalog)} s {' '.join(joins)}",
+        dropped,
+    )
 
 
 def _create_key_table(
@@ -191,11 +207,10 @@ def _create_key_table(
     pairs never reach the published file. Returns the number of ids.
     """
     ids = [
-        f"SELECT CAST({quote_ident(name)} AS VARCHAR) AS customer_id FROM "
-        + ".".join(quote_ident(part) for part in (catalog, source.schema, source.name))
+        f"SELECT CAST({quote_ident(name)} AS VARCHAR) AS customer_id "
+        f"FROM {source.relation(catalog)}"
         for source in sources
-        for name, _ in source.columns
-        if CUSTOMER_ID_COLUMN.match(name)
+        for name in source.customer_id_columns
     ]
     union = " UNION ".join(ids) if ids else "SELECT NULL::VARCHAR AS customer_id"
     con.execute(
@@ -408,11 +423,7 @@ def _build(
                 doc.withheld if doc else frozenset(),
             )
             con.execute(f"CREATE TABLE {quote_ident(source.name)} AS {select}")
-            renamed = {
-                key_column_name(name): name
-                for name, _ in source.columns
-                if CUSTOMER_ID_COLUMN.match(name)
-            }
+            renamed = {key_column_name(name): name for name in source.customer_id_columns}
             key_columns[source.name] = list(renamed)
             missing = apply_comments(con, source.name, doc, renamed)
             if missing:
@@ -569,9 +580,6 @@ def _campaign_export(
             "campaign_export needs identity.customers and the customer_rfm mart in the warehouse"
         )
 
-    def rel(schema: str, name: str) -> str:
-        return ".".join(quote_ident(part) for part in (catalog, schema, name))
-
     rfm_columns = {name for name, _ in rfm.columns}
     picked = [f"r.{quote_ident(col)}" for col in CAMPAIGN_RFM_COLUMNS if col in rfm_columns]
     exclusion = ""
@@ -579,14 +587,14 @@ def _campaign_export(
     if excluded is not None and "customer_id" in {name for name, _ in excluded.columns}:
         exclusion = (
             "AND c.customer_id NOT IN (SELECT customer_id FROM "
-            f"{rel(excluded.schema, excluded.name)} WHERE customer_id IS NOT NULL)"
+            f"{excluded.relation(catalog)} WHERE customer_id IS NOT NULL)"
         )
     con.execute(
         f"CREATE TEMP TABLE {CAMPAIGN_TABLE} AS SELECT {sql_literal(refresh_id)} AS refresh_id, "
         f"{key_fn}(CAST(c.customer_id AS VARCHAR)) AS customer_key, c.email, "
         f"{', '.join(picked) or 'NULL AS segment'} "
-        f"FROM {rel('identity', 'customers')} c "
-        f"JOIN {rel(rfm.schema, rfm.name)} r ON r.customer_id = c.customer_id "
+        f"FROM {_qualified(catalog, 'identity', 'customers')} c "
+        f"JOIN {rfm.relation(catalog)} r ON r.customer_id = c.customer_id "
         f"WHERE c.marketing_opt_in IS TRUE AND nullif(trim(c.email), '') IS NOT NULL "
         f"{exclusion} ORDER BY customer_key"
     )
