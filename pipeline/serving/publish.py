@@ -33,7 +33,7 @@ import duckdb
 from pipeline.lib.paths import SERVING_DIR, serving_path
 from pipeline.lib.permissions import ensure_private_dir, make_private, share, shared_dir
 from pipeline.lib.reasons import COLUMN_TYPES, KINDS, RunReason
-from pipeline.lib.sql import quote_ident, sql_literal
+from pipeline.lib.sql import quote_ident, quote_relation, sql_literal
 from pipeline.serving import exports
 from pipeline.serving.docs import (
     DICTIONARY_TABLE,
@@ -81,16 +81,12 @@ class SourceTable:
 
     def relation(self, catalog: str) -> str:
         """Its quoted name in the attached warehouse `catalog`."""
-        return _qualified(catalog, self.schema, self.name)
+        return quote_relation(catalog, self.schema, self.name)
 
     @property
     def customer_id_columns(self) -> list[str]:
         """Its customer id columns, each published as a customer key (`key_column_name`)."""
         return [name for name, _ in self.columns if CUSTOMER_ID_COLUMN.match(name)]
-
-
-def _qualified(catalog: str, schema: str, name: str) -> str:
-    return ".".join(quote_ident(part) for part in (catalog, schema, name))
 
 
 @dataclass
@@ -593,7 +589,7 @@ def _campaign_export(
         f"CREATE TEMP TABLE {CAMPAIGN_TABLE} AS SELECT {sql_literal(refresh_id)} AS refresh_id, "
         f"{key_fn}(CAST(c.customer_id AS VARCHAR)) AS customer_key, c.email, "
         f"{', '.join(picked) or 'NULL AS segment'} "
-        f"FROM {_qualified(catalog, 'identity', 'customers')} c "
+        f"FROM {quote_relation(catalog, 'identity', 'customers')} c "
         f"JOIN {rfm.relation(catalog)} r ON r.customer_id = c.customer_id "
         f"WHERE c.marketing_opt_in IS TRUE AND nullif(trim(c.email), '') IS NOT NULL "
         f"{exclusion} ORDER BY customer_key"
