@@ -11,17 +11,16 @@ pair tables were incremental.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 from pathlib import Path
 
 import duckdb
 import pytest
-from dbt.cli.main import dbtRunner
+
+from tests.warehouse_helpers import invoke_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 PAIR_TABLES = ("customer_segment_changes", "segment_transitions")
 SEGMENTS = ("Champions", "Loyal", "At Risk", "Hibernating", "New")
 CUSTOMERS = [f"C{n:010d}" for n in range(1, 81)]
@@ -63,6 +62,14 @@ def warehouse(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """dbt's folder for these runs; the settings reach dbt as --vars only, as by hand."""
+    monkeypatch.delenv("SEGMENTS_DBT_VARS", raising=False)
+    monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
+    return tmp_path / "dbt"
+
+
 def _execute(path: Path, sql: str, params: list | None = None) -> None:
     with duckdb.connect(str(path)) as con:
         con.execute(sql, params or [])
@@ -79,26 +86,8 @@ def _add_refresh(path: Path, as_of: dt.date, seed: int, absent: set[str] = froze
 
 def _build(path: Path, work: Path, as_of: dt.date, *options: str) -> None:
     """dbt run of the two pair tables (and the successors view they read) at `as_of`."""
-    result = dbtRunner().invoke(
-        [
-            "run",
-            "--select",
-            "stg_master_id_successors",
-            *PAIR_TABLES,
-            *options,
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROJECT_DIR),
-            "--target-path",
-            str(work / "target"),
-            "--log-path",
-            str(work / "logs"),
-            "--vars",
-            json.dumps({"warehouse_path": str(path), "as_of": as_of.isoformat()}),
-            "--quiet",
-        ]
-    )
+    select = ("--select", "stg_master_id_successors", *PAIR_TABLES)
+    result = invoke_dbt("run", path, work, *select, *options, as_of=as_of.isoformat())
     assert result.success, f"dbt run failed: {result.exception or result.result}"
 
 
@@ -129,11 +118,8 @@ def _assert_incremental_equals_full(path: Path, work: Path, as_of: dt.date) -> N
 
 
 def test_the_pair_tables_are_incremental_and_equal_a_full_rebuild(
-    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path, work: Path
 ) -> None:
-    monkeypatch.delenv("SEGMENTS_DBT_VARS", raising=False)
-    monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
-    work = tmp_path / "dbt"
     # Customer 5 merges into customer 4 at D2: from D2 on, the history knows only customer 4.
     _add_refresh(warehouse, D1, seed=1)
     _execute(
@@ -208,11 +194,8 @@ def test_the_pair_tables_are_incremental_and_equal_a_full_rebuild(
 
 
 def test_pair_tables_built_before_they_were_incremental_are_rebuilt_once(
-    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path, work: Path
 ) -> None:
-    monkeypatch.delenv("SEGMENTS_DBT_VARS", raising=False)
-    monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
-    work = tmp_path / "dbt"
     for k, as_of in enumerate((D1, D2, D3), start=1):
         _add_refresh(warehouse, as_of, seed=k)
     _build(warehouse, work, D3)
@@ -233,24 +216,17 @@ def test_pair_tables_built_before_they_were_incremental_are_rebuilt_once(
 
 def _failing_tests(path: Path, work: Path, as_of: dt.date | None) -> set[str]:
     """Names of the failing dbt tests of segment_history (as_of None: no run as-of date)."""
-    dbt_vars = {"warehouse_path": str(path)} | ({"as_of": as_of.isoformat()} if as_of else {})
-    result = dbtRunner().invoke(
-        ["test", "--select", "segment_history", "--project-dir", str(PROJECT_DIR),
-         "--profiles-dir", str(PROJECT_DIR), "--target-path", str(work / "target"),
-         "--log-path", str(work / "logs"), "--vars", json.dumps(dbt_vars), "--quiet"]
-    )  # fmt: skip
+    dbt_vars = {"as_of": as_of.isoformat()} if as_of else {}
+    result = invoke_dbt("test", path, work, "--select", "segment_history", **dbt_vars)
     assert result.result is not None, result.exception
     return {r.node.name for r in result.result.results if r.status == "fail"}
 
 
 def test_the_history_tests_of_a_refresh_check_the_slice_it_wrote(
-    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path, work: Path
 ) -> None:
     """`where: as_of = __run_as_of__` (macros/history.sql, get_where_subquery): a refresh tests
     its own slice, not every slice again; dbt by hand without an as-of tests them all."""
-    monkeypatch.delenv("SEGMENTS_DBT_VARS", raising=False)
-    monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
-    work = tmp_path / "dbt"
     _add_refresh(warehouse, D1, seed=1)
     _add_refresh(warehouse, D2, seed=2)
     # A duplicated row in D1's slice.

@@ -19,14 +19,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dbt.cli.main import dbtRunner
 
 from tests.rfm_reference import reference_cohorts, reference_rfm
-from tests.warehouse_helpers import create_unread_sources
+from tests.warehouse_helpers import create_unread_sources, invoke_dbt
 
 pytestmark = [pytest.mark.integration]
 
-PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 AS_OF = dt.date(2026, 10, 1)
 EARLY_AS_OF = dt.date(2025, 6, 30)
 EARLY_VARS = {
@@ -232,26 +230,9 @@ def _write_warehouse(path: Path) -> None:
 # --------------------------------------------------------------------------- dbt runs
 def _invoke(command: str, warehouse: Path, work: Path, *options: str, **dbt_vars: object):
     """Run one dbt command on `warehouse`, with dbt's artifacts and logs under `work`."""
-    args = [
-        command,
-        *options,
-        "--project-dir",
-        str(PROJECT_DIR),
-        "--profiles-dir",
-        str(PROJECT_DIR),
-        "--target-path",
-        str(work / "target"),
-        "--log-path",
-        str(work / "logs"),
-        "--exclude",
-        # History, and the monitoring model that reads it (built only by the monitoring job).
-        "path:models/history",
-        "path:models/monitoring",
-        "--vars",
-        json.dumps({"warehouse_path": str(warehouse), **dbt_vars}),
-        "--quiet",
-    ]
-    return dbtRunner().invoke(args)
+    # History, and the monitoring model that reads it (built only by the monitoring job).
+    exclude = ("--exclude", "path:models/history", "path:models/monitoring")
+    return invoke_dbt(command, warehouse, work, *options, *exclude, **dbt_vars)
 
 
 def _dbt(command: str, warehouse: Path, work: Path, **dbt_vars: object):

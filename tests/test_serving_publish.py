@@ -52,14 +52,21 @@ def _no_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SEGMENTS_PG_DSN", raising=False)
 
 
-def publish(tmp_path: Path, as_of: dt.date = AS_OF, run: str = "run-1", **options: object):
-    """Publish the warehouse under tmp_path."""
+def publish(
+    tmp_path: Path,
+    as_of: dt.date = AS_OF,
+    run: str = "run-1",
+    descriptions: dict | None = None,
+    **options: object,
+):
+    """Publish the warehouse under tmp_path (`descriptions`: the dbt docs, by table)."""
     return publish_refresh(
         warehouse_path=tmp_path / "warehouse.duckdb",
         state_dir=tmp_path / "state",
         as_of=as_of,
         run_id=run,
         options=serving_options(**options),
+        descriptions=descriptions,
     )
 
 
@@ -262,14 +269,8 @@ def test_master_ids_in_clear_stop_the_publication_unless_the_yaml_withholds_the_
         publish(tmp_path)
     assert not serving_path(tmp_path / "state").exists()
 
-    result = publish_refresh(
-        warehouse_path=tmp_path / "warehouse.duckdb",
-        state_dir=tmp_path / "state",
-        as_of=AS_OF,
-        run_id="run-withheld",
-        options=serving_options(),
-        descriptions={"segment_history": TableDoc("History.", withheld=frozenset({"history_key"}))},
-    )
+    withheld = TableDoc("History.", withheld=frozenset({"history_key"}))
+    result = publish(tmp_path, run="run-withheld", descriptions={"segment_history": withheld})
     assert result.dropped_columns["segment_history"] == ["history_key"]
     with duckdb.connect(str(result.serving_path), read_only=True) as con:
         columns = [row[0] for row in con.execute("DESCRIBE segment_history").fetchall()]
@@ -380,14 +381,7 @@ def test_descriptions_become_comments_and_the_data_dictionary(tmp_path: Path) ->
         ),
         "segment_kpis": TableDoc("KPIs, it's per segment.", {"segment": "Segment, or 'All'."}),
     }
-    result = publish_refresh(
-        warehouse_path=tmp_path / "warehouse.duckdb",
-        state_dir=tmp_path / "state",
-        as_of=AS_OF,
-        run_id="run-docs",
-        options=serving_options(),
-        descriptions=descriptions,
-    )
+    result = publish(tmp_path, run="run-docs", descriptions=descriptions)
     assert "customer_rfm" not in result.undescribed_columns
     assert "segment" not in result.undescribed_columns["segment_kpis"]
     assert "customers" in result.undescribed_columns["segment_kpis"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
+from pathlib import Path
 
 import duckdb
+from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from pipeline.ingest.clean import OUTPUT
+from pipeline.lib.paths import DBT_PROJECT_DIR
 
 #: Optional inputs the dbt sources read even when no export landed (cleaning creates them empty).
 OPTIONAL_SOURCES = ("campaign_contacts", "marketing_spend")
@@ -45,3 +49,27 @@ def columns_except(
         ).fetchall()
         if c not in excluded
     ]
+
+
+def invoke_dbt(
+    command: str, warehouse: Path, work: Path, *options: str, **dbt_vars: object
+) -> dbtRunnerResult:
+    """Run one dbt command of the project on the hand-built `warehouse`, in process, with dbt's
+    artifacts and logs under `work` and `dbt_vars` as `--vars` (the settings a refresh passes
+    in SEGMENTS_DBT_VARS; keep that variable out of the environment)."""
+    args = [
+        command,
+        *options,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+        "--vars",
+        json.dumps({"warehouse_path": str(warehouse), **dbt_vars}),
+        "--quiet",
+    ]
+    return dbtRunner().invoke(args)
